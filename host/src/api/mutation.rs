@@ -1,0 +1,184 @@
+//! Mutation root.
+
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::types::{
+    ApiKey, AuthPayload, CreateApiKeyPayload, Job, Membership, Organization, Project,
+    RegisterPayload, TokenPair, User,
+};
+use super::{access, app};
+use crate::auth::{Role, service as auth};
+use crate::{jobs, organizations, projects};
+
+/// Input of `register`.
+#[derive(InputObject)]
+pub struct RegisterInput {
+    /// Login email (case-insensitive, unique).
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// Input of `login`.
+#[derive(InputObject)]
+pub struct LoginInput {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Input of `createProject`.
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    /// Owning organization.
+    pub organization_id: ID,
+    /// Name (1–200 characters).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// Input of `updateProject`; absent fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateProjectInput {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (empty clears it).
+    pub description: Option<String>,
+}
+
+/// Write operations.
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Creates a user and their personal organization (as OWNER).
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterInput,
+    ) -> async_graphql::Result<RegisterPayload> {
+        let r = auth::register(app(ctx), &input.email, &input.password, input.name.as_deref())
+            .await?;
+        Ok(RegisterPayload {
+            access_token: r.tokens.access_token,
+            refresh_token: r.tokens.refresh_token,
+            user: User(r.user),
+            organization: Organization(r.organization),
+        })
+    }
+
+    /// Logs in; a wrong password and an unknown email give the same error.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<AuthPayload> {
+        let (t, u) = auth::login(app(ctx), &input.email, &input.password).await?;
+        Ok(AuthPayload {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            user: User(u),
+        })
+    }
+
+    /// Spends a refresh token for a new pair; reuse of a spent token revokes its family.
+    async fn refresh(&self, ctx: &Context<'_>, refresh_token: String) -> async_graphql::Result<TokenPair> {
+        let t = auth::refresh(app(ctx), &refresh_token).await?;
+        Ok(TokenPair {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+        })
+    }
+
+    /// Adds an existing user to an organization, or changes their role (ADMIN+).
+    async fn add_member(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        email: String,
+        role: Role,
+    ) -> async_graphql::Result<Membership> {
+        let acc = access(ctx).await?;
+        let a = app(ctx);
+        let (m, u) = organizations::add_member(a, acc, &organization_id, &email, role).await?;
+        let org = organizations::get(a, acc, &organization_id).await?;
+        Ok(Membership {
+            row: m,
+            organization: org,
+            user: Some(u),
+        })
+    }
+
+    /// Creates an API key (ADMIN+); the secret is in this response only.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        name: String,
+        role: Role,
+    ) -> async_graphql::Result<CreateApiKeyPayload> {
+        let acc = access(ctx).await?;
+        let (secret, key) =
+            organizations::create_api_key(app(ctx), acc, &organization_id, &name, role).await?;
+        Ok(CreateApiKeyPayload {
+            secret,
+            api_key: ApiKey(key),
+        })
+    }
+
+    /// Revokes an API key (ADMIN+).
+    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
+        let acc = access(ctx).await?;
+        Ok(ApiKey(organizations::revoke_api_key(app(ctx), acc, &id).await?))
+    }
+
+    /// Creates a project (ADMIN+).
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> async_graphql::Result<Project> {
+        let acc = access(ctx).await?;
+        let p = projects::create(
+            app(ctx),
+            acc,
+            &input.organization_id,
+            &input.name,
+            input.description.as_deref(),
+        )
+        .await?;
+        Ok(Project(p))
+    }
+
+    /// Updates a project (ADMIN+).
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateProjectInput,
+    ) -> async_graphql::Result<Project> {
+        let acc = access(ctx).await?;
+        let p = projects::update(
+            app(ctx),
+            acc,
+            &id,
+            input.name.as_deref(),
+            input.description.as_deref(),
+        )
+        .await?;
+        Ok(Project(p))
+    }
+
+    /// Deletes a project and its content (ADMIN+). True when deleted.
+    async fn delete_project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let acc = access(ctx).await?;
+        projects::delete(app(ctx), acc, &id).await?;
+        Ok(true)
+    }
+
+    /// Requests cancellation of a job (REVIEWER+).
+    async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
+        let acc = access(ctx).await?;
+        Ok(Job(jobs::service::cancel(app(ctx), acc, &id).await?))
+    }
+}

@@ -1,0 +1,83 @@
+//! Query root.
+
+use async_graphql::{Context, ID, Object};
+
+use super::types::{AuditEntry, Conn, Job, Organization, Project, User, connection};
+use super::{access, app};
+use crate::auth::Role;
+use crate::db::entities::user;
+use crate::error::ServiceError;
+use crate::pagination::PageArgs;
+use crate::{jobs, organizations, projects};
+use sea_orm::EntityTrait;
+
+/// Read operations.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The logged-in user (API keys have no user: FORBIDDEN).
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let acc = access(ctx).await?;
+        let id = acc.user_id()?;
+        let u = user::Entity::find_by_id(id)
+            .one(&app(ctx).db)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or(ServiceError::NotFound("user"))?;
+        Ok(User(u))
+    }
+
+    /// An organization the caller belongs to.
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Organization> {
+        let acc = access(ctx).await?;
+        Ok(Organization(organizations::get(app(ctx), acc, &id).await?))
+    }
+
+    /// Projects of an organization.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Project>> {
+        let acc = access(ctx).await?;
+        let page =
+            projects::list(app(ctx), acc, &organization_id, &PageArgs { first, after }).await?;
+        Ok(connection(page, |p| &p.id, Project))
+    }
+
+    /// A project.
+    async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
+        let acc = access(ctx).await?;
+        Ok(Project(projects::get(app(ctx), acc, &id, Role::Viewer).await?))
+    }
+
+    /// A job.
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
+        let acc = access(ctx).await?;
+        Ok(Job(jobs::service::get(app(ctx), acc, &id).await?))
+    }
+
+    /// The organization's audit log, oldest first (ADMIN or OWNER).
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<AuditEntry>> {
+        let acc = access(ctx).await?;
+        let page = organizations::audit_log(
+            app(ctx),
+            acc,
+            &organization_id,
+            &PageArgs { first, after },
+        )
+        .await?;
+        Ok(connection(page, |e| &e.id, AuditEntry))
+    }
+}

@@ -1,0 +1,73 @@
+//! Subscription root.
+
+use std::time::Duration;
+
+use async_graphql::{Context, ID, Subscription};
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::types::Job;
+use super::{access, app};
+use crate::events::Event;
+use crate::jobs::{self, JobState};
+
+/// How often a subscription re-reads its row even without events (backstop
+/// for missed notifications).
+const RESYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// Live updates.
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// The job's current state first, then every change; completes after a
+    /// terminal state (SUCCEEDED, FAILED, CANCELLED).
+    async fn job_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = Job> + use<>> {
+        let acc = access(ctx).await?;
+        let app = app(ctx);
+        // Subscribe before the first read so no change falls between them.
+        let mut rx = app.bus.subscribe();
+        let first = jobs::service::get(app, acc, &id).await?;
+        let app = ctx.data_unchecked::<std::sync::Arc<crate::app::App>>().clone();
+        Ok(async_stream::stream! {
+            let org = first.organization_id.clone();
+            let terminal = |j: &crate::db::entities::job::Model| {
+                JobState::parse(&j.state).is_some_and(JobState::is_terminal)
+            };
+            let mut last = first.clone();
+            yield Job(first.clone());
+            if terminal(&first) {
+                return;
+            }
+            loop {
+                let look = tokio::select! {
+                    ev = rx.recv() => match ev {
+                        Ok(Event::JobChanged { job_id, .. }) => job_id == last.id,
+                        Ok(Event::Resync) | Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => break,
+                    },
+                    () = tokio::time::sleep(RESYNC_EVERY) => true,
+                };
+                if !look {
+                    continue;
+                }
+                let Ok(now) = jobs::service::reload(&app, &last.id, &org).await else {
+                    // Deleted or unreadable: nothing more will come.
+                    break;
+                };
+                if now.state != last.state || now.progress != last.progress || now.error != last.error {
+                    yield Job(now.clone());
+                }
+                let done = terminal(&now);
+                last = now;
+                if done {
+                    break;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,394 @@
+//! GraphQL output types. Each wraps a row and resolves relations through
+//! the services with the request's access.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, Object, SimpleObject};
+
+use super::{access, app};
+use crate::auth::Role;
+use crate::db::entities::{
+    api_key, audit_entry, document, form, job, membership, organization, project, user,
+};
+use crate::jobs::JobState;
+use crate::organizations;
+use crate::pagination::{Page, PageArgs, cursor};
+use crate::projects;
+
+/// Milliseconds since the epoch as RFC 3339.
+pub fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Extra fields of every connection.
+#[derive(SimpleObject)]
+pub struct ConnectionTotals {
+    /// Items across all pages.
+    pub total_count: u64,
+}
+
+/// A Relay connection of `N` with `totalCount`.
+pub type Conn<N> = Connection<String, N, ConnectionTotals>;
+
+/// Turns a service page into a connection.
+pub fn connection<M, N>(page: Page<M>, id: impl Fn(&M) -> &str, wrap: impl Fn(M) -> N) -> Conn<N>
+where
+    N: async_graphql::OutputType,
+{
+    let mut c = Connection::with_additional_fields(
+        false,
+        page.has_next,
+        ConnectionTotals {
+            total_count: page.total,
+        },
+    );
+    c.edges.extend(page.items.into_iter().map(|m| {
+        let cur = cursor(id(&m));
+        Edge::new(cur, wrap(m))
+    }));
+    c
+}
+
+/// A person with an account.
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+    /// Organizations the user belongs to, with roles. Only visible to the user themself.
+    async fn memberships(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Membership>> {
+        let acc = access(ctx).await?;
+        if acc.principal.user_id() != Some(self.0.id.as_str()) {
+            return Ok(Vec::new());
+        }
+        let rows = organizations::memberships_of(app(ctx), &self.0.id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(m, o)| Membership {
+                row: m,
+                organization: o,
+                user: Some(self.0.clone()),
+            })
+            .collect())
+    }
+}
+
+/// A user's role in an organization.
+pub struct Membership {
+    /// The membership row.
+    pub row: membership::Model,
+    /// Its organization.
+    pub organization: organization::Model,
+    /// Its user, when loaded.
+    pub user: Option<user::Model>,
+}
+
+#[Object]
+impl Membership {
+    async fn role(&self) -> Role {
+        Role::parse(&self.row.role).unwrap_or(Role::Viewer)
+    }
+    async fn organization(&self) -> Organization {
+        Organization(self.organization.clone())
+    }
+    async fn user(&self) -> Option<User> {
+        self.user.clone().map(User)
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.row.created_at)
+    }
+}
+
+/// A tenant.
+pub struct Organization(pub organization::Model);
+
+#[Object]
+impl Organization {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// True for the organization made at registration.
+    async fn personal(&self) -> bool {
+        self.0.personal
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+}
+
+/// What register returns.
+#[derive(SimpleObject)]
+pub struct RegisterPayload {
+    /// Short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Single-use token for `refresh`.
+    pub refresh_token: String,
+    /// The new user.
+    pub user: User,
+    /// Their personal organization (role OWNER).
+    pub organization: Organization,
+}
+
+/// What login returns.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// Short-lived JWT.
+    pub access_token: String,
+    /// Single-use refresh token.
+    pub refresh_token: String,
+    /// The user.
+    pub user: User,
+}
+
+/// A rotated token pair.
+#[derive(SimpleObject)]
+pub struct TokenPair {
+    /// Short-lived JWT.
+    pub access_token: String,
+    /// The next refresh token (the one given is spent).
+    pub refresh_token: String,
+}
+
+/// An API key (the secret is never shown again).
+pub struct ApiKey(pub api_key::Model);
+
+#[Object]
+impl ApiKey {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn role(&self) -> Role {
+        Role::parse(&self.0.role).unwrap_or(Role::Viewer)
+    }
+    /// First characters of the secret, to recognise it.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+    async fn last_used_at(&self) -> Option<String> {
+        self.0.last_used_at.map(timestamp)
+    }
+    async fn revoked(&self) -> bool {
+        self.0.revoked_at.is_some()
+    }
+}
+
+/// A new API key with its secret, shown once.
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    /// Use as `Authorization: Bearer <secret>`.
+    pub secret: String,
+    /// The key.
+    pub api_key: ApiKey,
+}
+
+/// A project.
+pub struct Project(pub project::Model);
+
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    async fn organization_id(&self) -> ID {
+        ID(self.0.organization_id.clone())
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+    async fn updated_at(&self) -> String {
+        timestamp(self.0.updated_at)
+    }
+    /// Documents of the project.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn documents(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Document>> {
+        let page = projects::documents(app(ctx), &self.0, &PageArgs { first, after }).await?;
+        Ok(connection(page, |d| &d.id, Document))
+    }
+    /// Extraction forms of the project.
+    async fn forms(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Form>> {
+        Ok(projects::forms(app(ctx), &self.0)
+            .await?
+            .into_iter()
+            .map(Form)
+            .collect())
+    }
+}
+
+/// Conversion state of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum DocumentStatus {
+    /// Uploaded, waiting for conversion.
+    Pending,
+    /// Being converted.
+    Processing,
+    /// Text available.
+    Completed,
+    /// Conversion failed; see `error`.
+    Failed,
+}
+
+/// An uploaded PDF.
+pub struct Document(pub document::Model);
+
+#[Object]
+impl Document {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn filename(&self) -> &str {
+        &self.0.filename
+    }
+    async fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+    async fn status(&self) -> DocumentStatus {
+        match self.0.status.as_str() {
+            "processing" => DocumentStatus::Processing,
+            "completed" => DocumentStatus::Completed,
+            "failed" => DocumentStatus::Failed,
+            _ => DocumentStatus::Pending,
+        }
+    }
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+}
+
+/// An extraction form.
+pub struct Form(pub form::Model);
+
+#[Object]
+impl Form {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+}
+
+/// A background job.
+#[derive(Clone)]
+pub struct Job(pub job::Model);
+
+#[Object]
+impl Job {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn state(&self) -> JobState {
+        JobState::parse(&self.0.state).unwrap_or(JobState::Queued)
+    }
+    /// 0..1.
+    async fn progress(&self) -> f64 {
+        self.0.progress
+    }
+    /// Last error (of the final attempt when FAILED).
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    async fn max_attempts(&self) -> i32 {
+        self.0.max_attempts
+    }
+    async fn cancel_requested(&self) -> bool {
+        self.0.cancel_requested
+    }
+    async fn project_id(&self) -> Option<ID> {
+        self.0.project_id.clone().map(ID)
+    }
+    async fn parent_id(&self) -> Option<ID> {
+        self.0.parent_id.clone().map(ID)
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+    async fn updated_at(&self) -> String {
+        timestamp(self.0.updated_at)
+    }
+    async fn finished_at(&self) -> Option<String> {
+        self.0.finished_at.map(timestamp)
+    }
+}
+
+/// One audit log entry.
+pub struct AuditEntry(pub audit_entry::Model);
+
+#[Object]
+impl AuditEntry {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Dotted action, e.g. `project.create`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn object_type(&self) -> &str {
+        &self.0.object_type
+    }
+    async fn object_id(&self) -> ID {
+        ID(self.0.object_id.clone())
+    }
+    async fn actor_user_id(&self) -> Option<ID> {
+        self.0.actor_user_id.clone().map(ID)
+    }
+    async fn actor_api_key_id(&self) -> Option<ID> {
+        self.0.actor_api_key_id.clone().map(ID)
+    }
+    async fn details(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.0
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .map(async_graphql::Json)
+    }
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+}

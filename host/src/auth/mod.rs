@@ -1,0 +1,10 @@
+//! Authentication: passwords, access tokens, refresh tokens, API keys and
+//! the principal a request acts as.
+
+pub mod password;
+pub mod principal;
+pub mod secrets;
+pub mod service;
+pub mod tokens;
+
+pub use principal::{Principal, Role};

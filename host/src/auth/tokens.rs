@@ -1,0 +1,97 @@
+//! Short-lived access tokens: HS256 JWTs with a `kid`, checked for
+//! signature, algorithm, exp, iat, aud and iss.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServiceError;
+
+/// Claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// Expiry (seconds since epoch).
+    pub exp: i64,
+    /// Issued at (seconds since epoch).
+    pub iat: i64,
+    /// Audience.
+    pub aud: String,
+    /// Issuer.
+    pub iss: String,
+}
+
+/// Signs and checks access tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    kid: String,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys").field("kid", &self.kid).finish()
+    }
+}
+
+impl TokenKeys {
+    /// Keys from a secret of at least 32 bytes.
+    pub fn new(secret: &[u8], kid: &str, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            kid: kid.to_owned(),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_secs: i64::try_from(ttl_secs).unwrap_or(900),
+        }
+    }
+
+    /// A new access token for `user_id`.
+    pub fn issue(&self, user_id: &str) -> Result<String, ServiceError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            iat: now,
+            exp: now + self.ttl_secs,
+            aud: self.audience.clone(),
+            iss: self.issuer.clone(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| ServiceError::Internal(e.into()))
+    }
+
+    /// The user id of a valid token; any defect is UNAUTHENTICATED.
+    pub fn verify(&self, token: &str) -> Result<String, ServiceError> {
+        let bad = |why: &str| ServiceError::Unauthenticated(format!("invalid access token: {why}"));
+        let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed"))?;
+        // Only HS256 is accepted; `alg: none` and key-confusion attempts fail here.
+        if header.alg != Algorithm::HS256 {
+            return Err(bad("unsupported algorithm"));
+        }
+        if header.kid.as_deref() != Some(self.kid.as_str()) {
+            return Err(bad("unknown key id"));
+        }
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_audience(&[&self.audience]);
+        v.set_issuer(&[&self.issuer]);
+        v.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
+        v.leeway = 5;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("expired"),
+                _ => bad("rejected"),
+            }
+        })?;
+        if data.claims.iat > chrono::Utc::now().timestamp() + 60 {
+            return Err(bad("issued in the future"));
+        }
+        Ok(data.claims.sub)
+    }
+}

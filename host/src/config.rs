@@ -1,0 +1,269 @@
+//! Server configuration: defaults, then a TOML file, then `EVISTREAM_*`
+//! environment variables, then command-line flags (last wins).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Every setting of the server. See the README for the reference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Folder for the embedded defaults: SQLite file, blobs, generated keys.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/evistream.db`.
+    pub database_url: String,
+    /// Maximum connections in the database pool.
+    pub database_max_connections: u32,
+    /// Blob store settings.
+    pub storage: StorageConfig,
+    /// Auth settings.
+    pub auth: AuthConfig,
+    /// Job worker settings.
+    pub jobs: JobsConfig,
+    /// API limits.
+    pub limits: LimitsConfig,
+    /// Log format: `text` or `json`.
+    pub log_format: LogFormat,
+    /// Run in-process workers beside the API (`serve --no-workers` turns this off).
+    pub workers: bool,
+}
+
+/// Where blobs (PDFs, exports, plugin artifacts) live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `fs` (default) or `s3`.
+    pub backend: StorageBackend,
+    /// Root folder for `fs`; empty means `<data_dir>/blobs`.
+    pub fs_root: String,
+    /// S3-compatible endpoint, e.g. `http://127.0.0.1:9000`.
+    pub s3_endpoint: String,
+    /// Bucket name.
+    pub s3_bucket: String,
+    /// Region (any value for most S3-compatible servers).
+    pub s3_region: String,
+    /// Access key id.
+    pub s3_access_key_id: String,
+    /// Secret access key.
+    pub s3_secret_access_key: String,
+    /// Key prefix inside the bucket.
+    pub s3_root: String,
+}
+
+/// Blob store backends.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Local filesystem.
+    Fs,
+    /// Any S3-compatible service.
+    S3,
+}
+
+/// Token lifetimes and signing keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 signing key (base64, ≥ 32 bytes). Empty: generated once into the data dir.
+    pub jwt_secret: String,
+    /// Key id written into the JWT header; tokens with another kid are refused.
+    pub jwt_kid: String,
+    /// Issuer and audience claims.
+    pub jwt_issuer: String,
+    /// Audience claim.
+    pub jwt_audience: String,
+    /// Access token lifetime in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Key for secrets at rest (base64, 32 bytes). Empty: generated once into the data dir.
+    pub encryption_key: String,
+}
+
+/// Worker behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs one worker process runs at once.
+    pub concurrency: usize,
+    /// Lease length in milliseconds; a heartbeat renews it at a third of that.
+    pub lease_ms: u64,
+    /// Idle poll interval in milliseconds (events wake workers sooner).
+    pub poll_interval_ms: u64,
+    /// Base retry delay in milliseconds (doubles per attempt, with jitter).
+    pub retry_base_ms: u64,
+    /// Cap on the retry delay in milliseconds.
+    pub retry_max_ms: u64,
+    /// Default maximum attempts of a job.
+    pub max_attempts: i32,
+    /// How long shutdown waits for running jobs before releasing their leases (ms).
+    pub shutdown_grace_ms: u64,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Maximum request body in bytes for non-upload requests.
+    pub max_body_bytes: usize,
+    /// Maximum GraphQL query depth.
+    pub max_depth: usize,
+    /// Maximum GraphQL query complexity.
+    pub max_complexity: usize,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            database_max_connections: 16,
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            jobs: JobsConfig::default(),
+            limits: LimitsConfig::default(),
+            log_format: LogFormat::Text,
+            workers: true,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Fs,
+            fs_root: String::new(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_root: "/".into(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            jwt_kid: "k1".into(),
+            jwt_issuer: "evistream".into(),
+            jwt_audience: "evistream".into(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            encryption_key: String::new(),
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            lease_ms: 30_000,
+            poll_interval_ms: 1_000,
+            retry_base_ms: 2_000,
+            retry_max_ms: 300_000,
+            max_attempts: 5,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_depth: 12,
+            max_complexity: 1_000,
+        }
+    }
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source had a bad value or an unknown key.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// The given config file does not exist.
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_max_connections",
+    "storage",
+    "auth",
+    "jobs",
+    "limits",
+    "log_format",
+    "workers",
+];
+
+impl Config {
+    /// Loads defaults ← TOML file ← `EVISTREAM_*` env (nested keys with `__`,
+    /// e.g. `EVISTREAM_STORAGE__BACKEND=s3`) ← `overrides` (from flags).
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::MissingFile(f.to_path_buf()));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig
+            .merge(
+                // Only keys of this struct: other EVISTREAM_* variables (the
+                // test harness's, say) must not trip `deny_unknown_fields`.
+                Env::prefixed("EVISTREAM_").split("__").filter(|k| {
+                    let top = k.as_str().split('.').next().unwrap_or_default();
+                    TOP_LEVEL_KEYS.contains(&top.to_ascii_lowercase().as_str())
+                }),
+            )
+            .merge(overrides);
+        fig.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// The database URL actually used (the SQLite default under the data dir).
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("evistream.db").display()
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// A configuration for tests and tools: everything under `dir`.
+    pub fn for_data_dir(dir: &Path) -> Self {
+        Self {
+            data_dir: dir.to_path_buf(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::default()
+        }
+    }
+}

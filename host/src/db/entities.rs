@@ -1,0 +1,210 @@
+//! sea-orm entities, one module per table. Tenant-owned tables carry
+//! `organization_id`; reads go through the scoped helpers in the services.
+
+macro_rules! entity_common {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+/// Accounts.
+pub mod user {
+    use sea_orm::entity::prelude::*;
+    /// A person who logs in.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub email: String,
+        pub name: Option<String>,
+        pub password_hash: String,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Tenants.
+pub mod organization {
+    use sea_orm::entity::prelude::*;
+    /// A tenant: everything else belongs to one.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "organizations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub personal: bool,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Who belongs to which organization, with which role.
+pub mod membership {
+    use sea_orm::entity::prelude::*;
+    /// A user's role in an organization.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "memberships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub user_id: String,
+        pub role: String,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Hashed API keys.
+pub mod api_key {
+    use sea_orm::entity::prelude::*;
+    /// An organization-scoped credential with a role.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub name: String,
+        pub role: String,
+        pub key_hash: String,
+        pub prefix: String,
+        pub created_by_user_id: Option<String>,
+        pub created_at: i64,
+        pub last_used_at: Option<i64>,
+        pub revoked_at: Option<i64>,
+    }
+    entity_common!();
+}
+
+/// Hashed, rotating refresh tokens.
+pub mod refresh_token {
+    use sea_orm::entity::prelude::*;
+    /// One refresh token of a rotation family.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub family_id: String,
+        pub token_hash: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub revoked_at: Option<i64>,
+    }
+    entity_common!();
+}
+
+/// Projects.
+pub mod project {
+    use sea_orm::entity::prelude::*;
+    /// A collection of documents and forms inside an organization.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "projects")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub name: String,
+        pub description: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    entity_common!();
+}
+
+/// Uploaded documents.
+pub mod document {
+    use sea_orm::entity::prelude::*;
+    /// A PDF in a project.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "documents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub filename: String,
+        pub sha256: String,
+        pub status: String,
+        pub error: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Extraction forms.
+pub mod form {
+    use sea_orm::entity::prelude::*;
+    /// An extraction form in a project.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "forms")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub name: String,
+        pub description: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Durable background jobs.
+pub mod job {
+    use sea_orm::entity::prelude::*;
+    /// One job row; see `jobs::queue` for the state machine.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: Option<String>,
+        pub parent_id: Option<String>,
+        pub kind: String,
+        pub payload: String,
+        pub state: String,
+        pub attempts: i32,
+        pub max_attempts: i32,
+        pub run_at: i64,
+        pub lease_owner: Option<String>,
+        pub lease_expires_at: Option<i64>,
+        pub progress: f64,
+        pub error: Option<String>,
+        pub cancel_requested: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub started_at: Option<i64>,
+        pub finished_at: Option<i64>,
+    }
+    entity_common!();
+}
+
+/// Who did what to which object.
+pub mod audit_entry {
+    use sea_orm::entity::prelude::*;
+    /// One audit log entry.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: Option<String>,
+        pub actor_user_id: Option<String>,
+        pub actor_api_key_id: Option<String>,
+        pub action: String,
+        pub object_type: String,
+        pub object_id: String,
+        pub details: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}

@@ -1,0 +1,58 @@
+//! Jobs as the API sees them: tenant-scoped reads and cancellation.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::{JobState, announce, queue};
+use crate::app::App;
+use crate::audit::{self, AuditRecord};
+use crate::auth::Role;
+use crate::db::entities::job;
+use crate::error::{ServiceError, ServiceResult};
+use crate::tenancy::Access;
+
+/// A job the caller can see.
+pub async fn get(app: &App, access: &Access, id: &str) -> ServiceResult<job::Model> {
+    let j = job::Entity::find_by_id(id)
+        .filter(job::Column::OrganizationId.is_in(access.organization_ids()))
+        .one(&app.db)
+        .await?
+        .ok_or(ServiceError::NotFound("job"))?;
+    access.require(&j.organization_id, Role::Viewer, "job")?;
+    Ok(j)
+}
+
+/// Requests cancellation (REVIEWER or above). Idempotent; terminal jobs are returned unchanged.
+pub async fn cancel(app: &App, access: &Access, id: &str) -> ServiceResult<job::Model> {
+    let j = get(app, access, id).await?;
+    access.require(&j.organization_id, Role::Reviewer, "job")?;
+    if JobState::parse(&j.state).is_some_and(JobState::is_terminal) {
+        return Ok(j);
+    }
+    let after = queue::request_cancel(&app.db, &j.id)
+        .await?
+        .ok_or(ServiceError::NotFound("job"))?;
+    audit::record(
+        &app.db,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(&j.organization_id),
+            action: "job.cancel",
+            object_type: "job",
+            object_id: &j.id,
+            details: None,
+        },
+    )
+    .await?;
+    announce(&app.bus, &after).await;
+    Ok(after)
+}
+
+/// Reads a job again by id without a scope; for subscriptions that already
+/// checked access once and follow the same row.
+pub(crate) async fn reload(app: &App, id: &str, organization_id: &str) -> ServiceResult<job::Model> {
+    job::Entity::find_by_id(id)
+        .filter(job::Column::OrganizationId.eq(organization_id))
+        .one(&app.db)
+        .await?
+        .ok_or(ServiceError::NotFound("job"))
+}

@@ -1,0 +1,22 @@
+//! eviStream: a server that turns scientific PDFs into verified,
+//! analysis-ready data. This crate is the host: API, services, jobs,
+//! persistence and (later) the plugin runtime.
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod jobs;
+pub mod ops;
+pub mod organizations;
+pub mod pagination;
+pub mod projects;
+pub mod server;
+pub mod storage;
+pub mod tenancy;
+pub mod validate;
+pub mod telemetry;

@@ -1,0 +1,173 @@
+//! Starting and stopping a node: the HTTP API, in-process workers, or both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::api::{self, http::GraphqlState};
+use crate::app::{self, App};
+use crate::config::Config;
+use crate::jobs::{JobRegistry, worker};
+use crate::ops;
+
+/// A running node.
+pub struct Running {
+    /// The application (database, bus, …), e.g. for tests to enqueue jobs.
+    pub app: Arc<App>,
+    /// Where the API listens, when it serves one.
+    pub addr: Option<std::net::SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests and jobs finish (jobs within
+    /// the grace period, then their leases are released), and waits.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Ends the node abruptly, as a crash would: tasks are aborted, leases
+    /// stay held until they expire. For tests of crash recovery.
+    pub fn kill(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.shutdown.cancel();
+    }
+
+    /// The token that stops this node.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// The HTTP router for `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let schema = api::schema(app.clone());
+    let gql = Router::new()
+        .route(
+            "/graphql",
+            get(api::http::graphql_get).post(api::http::graphql_post),
+        )
+        .with_state(GraphqlState {
+            app: app.clone(),
+            schema,
+        });
+    let ops = Router::new()
+        .route("/livez", get(ops::livez))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(app);
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    gql.merge(ops)
+        .layer(axum::middleware::from_fn(ops::track_http))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// What a node runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    /// Serve the HTTP API.
+    pub api: bool,
+    /// Run job workers.
+    pub workers: bool,
+}
+
+/// Starts a node on `listener` (when it serves the API). Returns once it is
+/// accepting; [`Running::shutdown`] stops it.
+pub async fn launch(
+    config: Config,
+    jobs: JobRegistry,
+    listener: Option<TcpListener>,
+    roles: Roles,
+) -> anyhow::Result<Running> {
+    ops::metrics_handle();
+    let shutdown = CancellationToken::new();
+    let app = app::build(config, jobs, shutdown.clone()).await?;
+    let mut tasks = Vec::new();
+    let mut addr = None;
+    if roles.api {
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(app.config.listen).await?,
+        };
+        addr = Some(listener.local_addr()?);
+        let router = router(app.clone());
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                stop.cancelled().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }));
+    }
+    if roles.workers {
+        let worker_id = format!(
+            "{}-{}",
+            hostname(),
+            uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("w")
+        );
+        tasks.push(tokio::spawn(worker::run(app.clone(), worker_id, shutdown.clone())));
+    }
+    Ok(Running {
+        app,
+        addr,
+        shutdown,
+        tasks,
+    })
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    // Give the log line a moment before the runtime winds down.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

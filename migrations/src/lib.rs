@@ -1,0 +1,16 @@
+//! Database migrations for eviStream. Every migration runs on SQLite and
+//! PostgreSQL; one file per migration (sea-orm names a migration after its file).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_foundation;
+
+/// Applies every eviStream migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_foundation::Migration)]
+    }
+}
