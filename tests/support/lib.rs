@@ -1,1 +1,287 @@
+//! Test support: real eviStream nodes on loopback (in-process, port 0) over
+//! a fresh SQLite file or a fresh PostgreSQL database, and clients that speak
+//! GraphQL over HTTP and graphql-transport-ws over WebSocket.
 
+pub mod ops;
+pub mod ws;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use evistream::config::Config;
+use evistream::jobs::JobRegistry;
+use evistream::server::{self, Roles, Running};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// A SQLite file in a temp dir.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server at `EVISTREAM_TEST_POSTGRES_URL`
+    /// (default `postgres://postgres@127.0.0.1:5432/postgres`).
+    Postgres,
+}
+
+/// Defines `mod $name { sqlite(); postgres(); }` running `$body(DbKind)` on both databases.
+#[macro_export]
+macro_rules! dual_db_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::DbKind::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::DbKind::Postgres).await
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server URL for tests.
+pub fn postgres_admin_url() -> String {
+    std::env::var("EVISTREAM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database (and data dir) that lives as long as the test.
+pub struct TestDb {
+    /// The kind.
+    pub kind: DbKind,
+    /// URL to give the server.
+    pub url: String,
+    /// Data dir (blobs, keys, SQLite file).
+    pub dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// A fresh, empty database of `kind`.
+    pub async fn new(kind: DbKind) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        match kind {
+            DbKind::Sqlite => Ok(Self {
+                kind,
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+                dir,
+                pg_name: None,
+            }),
+            DbKind::Postgres => {
+                let admin = postgres_admin_url();
+                let run = std::env::var("EVISTREAM_TEST_RUN").unwrap_or_else(|_| "local".into());
+                let name = format!(
+                    "evs_t_{}_{}",
+                    run.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>(),
+                    uuid::Uuid::new_v4().simple()
+                )
+                .to_lowercase();
+                let conn = Database::connect(&admin)
+                    .await
+                    .with_context(|| format!("PostgreSQL for tests at {admin}"))?;
+                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await?;
+                conn.close().await?;
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_owned())
+                    .unwrap_or(admin.clone());
+                Ok(Self {
+                    kind,
+                    url: format!("{base}/{name}"),
+                    dir,
+                    pg_name: Some(name),
+                })
+            }
+        }
+    }
+
+    /// Drops the PostgreSQL database (the temp dir goes with `self`).
+    pub async fn drop_db(self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(conn) = Database::connect(&postgres_admin_url()).await {
+                let _ = conn
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+                let _ = conn.close().await;
+            }
+        }
+    }
+
+    /// A server configuration on this database, with short timings for tests.
+    pub fn config(&self) -> Config {
+        let mut c = Config::for_data_dir(self.dir.path());
+        c.database_url = self.url.clone();
+        c.database_max_connections = 8;
+        c.jobs.poll_interval_ms = 100;
+        c.jobs.lease_ms = 2_000;
+        c.jobs.retry_base_ms = 50;
+        c.jobs.retry_max_ms = 200;
+        c.jobs.shutdown_grace_ms = 500;
+        c
+    }
+
+    /// The data dir.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// A running node and a client for it.
+pub struct TestServer {
+    /// The node.
+    pub node: Running,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    /// Starts a node with API and workers.
+    pub async fn start(config: Config, jobs: JobRegistry) -> anyhow::Result<Self> {
+        Self::start_roles(config, jobs, Roles { api: true, workers: true }).await
+    }
+
+    /// Starts a node with the given roles (an API is always served, so the
+    /// test can talk to it; `workers` decides whether it runs jobs).
+    pub async fn start_roles(config: Config, jobs: JobRegistry, roles: Roles) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let node = server::launch(config, jobs, Some(listener), Roles { api: true, ..roles }).await?;
+        let addr = node.addr.context("no address")?;
+        Ok(Self {
+            node,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+        })
+    }
+
+    /// POSTs a GraphQL request; returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.gql_op(token, query, None, variables).await
+    }
+
+    /// POSTs a GraphQL request with an operation name.
+    pub async fn gql_op(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        operation: Option<&str>,
+        variables: Value,
+    ) -> Value {
+        let mut body = json!({ "query": query, "variables": variables });
+        if let Some(op) = operation {
+            body["operationName"] = json!(op);
+        }
+        let mut req = self.http.post(format!("{}/graphql", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request sent");
+        resp.json().await.expect("JSON response")
+    }
+
+    /// Runs the named operation from the acceptance file (or `graphql/operations/`).
+    pub async fn op(&self, token: Option<&str>, name: &str, variables: Value) -> Value {
+        let q = ops::operation(name);
+        self.gql(token, &q, variables).await
+    }
+
+    /// Registers a fresh user; returns their session.
+    pub async fn register(&self, label: &str) -> Session {
+        let email = format!("{label}-{}@example.org", uuid::Uuid::new_v4().simple());
+        let r = self
+            .op(
+                None,
+                "Register",
+                json!({ "email": email, "password": "correct horse", "name": label }),
+            )
+            .await;
+        let reg = &r["data"]["register"];
+        assert!(reg.is_object(), "register failed: {r}");
+        Session {
+            email,
+            token: reg["accessToken"].as_str().unwrap().to_owned(),
+            refresh: reg["refreshToken"].as_str().unwrap().to_owned(),
+            user_id: reg["user"]["id"].as_str().unwrap().to_owned(),
+            org_id: reg["organization"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates a project in `org` as `token`; returns its id.
+    pub async fn project(&self, token: &str, org: &str, name: &str) -> String {
+        let r = self
+            .op(
+                Some(token),
+                "CreateProject",
+                json!({ "organizationId": org, "name": name }),
+            )
+            .await;
+        r["data"]["createProject"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createProject failed: {r}"))
+            .to_owned()
+    }
+
+    /// WebSocket URL of the API.
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql", self.base.replacen("http", "ws", 1))
+    }
+
+    /// Graceful shutdown.
+    pub async fn stop(self) {
+        self.node.shutdown().await;
+    }
+}
+
+/// A registered user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Email.
+    pub email: String,
+    /// Access token.
+    pub token: String,
+    /// Refresh token.
+    pub refresh: String,
+    /// User id.
+    pub user_id: String,
+    /// Personal organization id.
+    pub org_id: String,
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(resp: &Value) -> Option<&str> {
+    resp["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Asserts the response failed with `code` and returned no data.
+#[track_caller]
+pub fn assert_code(resp: &Value, code: &str) {
+    assert_eq!(error_code(resp), Some(code), "expected {code}: {resp}");
+}
+
+/// Polls `f` until it returns `Some`, up to `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -53,7 +53,7 @@ pub struct UpdateProjectInput {
 /// Write operations.
 pub struct MutationRoot;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates a user and their personal organization (as OWNER).
     async fn register(

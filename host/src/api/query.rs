@@ -14,7 +14,7 @@ use sea_orm::EntityTrait;
 /// Read operations.
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The logged-in user (API keys have no user: FORBIDDEN).
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {

@@ -18,7 +18,7 @@ const RESYNC_EVERY: Duration = Duration::from_secs(5);
 /// Live updates.
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The job's current state first, then every change; completes after a
     /// terminal state (SUCCEEDED, FAILED, CANCELLED).
