@@ -10,6 +10,14 @@ use crate::db::entities::job;
 use crate::error::{ServiceError, ServiceResult};
 use crate::tenancy::Access;
 
+/// Enqueues a job and wakes workers (on every node) that handle its kind.
+/// Callers have already checked the caller's right to start it.
+pub async fn submit(app: &App, new: queue::NewJob) -> ServiceResult<job::Model> {
+    let j = queue::enqueue(&app.db, new).await?;
+    announce(&app.bus, &j).await;
+    Ok(j)
+}
+
 /// A job the caller can see.
 pub async fn get(app: &App, access: &Access, id: &str) -> ServiceResult<job::Model> {
     let j = job::Entity::find_by_id(id)

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use super::queue::{self, Outcome};
@@ -154,16 +155,18 @@ async fn run_one(app: Arc<App>, worker: String, job: job::Model, shutdown: Cance
         cancel: cancel.clone(),
     };
 
-    let keeper = tokio::spawn(keep_lease(
+    // Abort-on-drop: if this task is aborted (node killed), the heartbeat and
+    // the handler stop with it, so the lease expires as after a real crash.
+    let keeper = AbortOnDropHandle::new(tokio::spawn(keep_lease(
         app.clone(),
         job.clone(),
         worker.clone(),
         cancel.clone(),
         user_cancelled.clone(),
         lease_lost.clone(),
-    ));
+    )));
     // Own task: a panicking handler becomes an error, not a dead worker.
-    let mut handle = tokio::spawn(async move { handler.run(ctx).await });
+    let mut handle = AbortOnDropHandle::new(tokio::spawn(async move { handler.run(ctx).await }));
     let mut shutting_down = false;
     let result = tokio::select! {
         r = &mut handle => r,
