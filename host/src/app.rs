@@ -116,12 +116,18 @@ fn load_keys(config: &Config) -> anyhow::Result<(Vec<u8>, [u8; 32])> {
         None
     };
     let jwt_b64 = if a.jwt_secret.is_empty() {
-        generated.as_ref().map(|g| g.jwt_secret.clone()).unwrap_or_default()
+        generated
+            .as_ref()
+            .map(|g| g.jwt_secret.clone())
+            .unwrap_or_default()
     } else {
         a.jwt_secret.clone()
     };
     let enc_b64 = if a.encryption_key.is_empty() {
-        generated.as_ref().map(|g| g.encryption_key.clone()).unwrap_or_default()
+        generated
+            .as_ref()
+            .map(|g| g.encryption_key.clone())
+            .unwrap_or_default()
     } else {
         a.encryption_key.clone()
     };

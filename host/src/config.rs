@@ -193,7 +193,7 @@ impl Default for LimitsConfig {
         Self {
             max_body_bytes: 1 << 20,
             max_depth: 12,
-            max_complexity: 1_000,
+            max_complexity: 10_000,
         }
     }
 }
@@ -203,7 +203,7 @@ impl Default for LimitsConfig {
 pub enum ConfigError {
     /// A source had a bad value or an unknown key.
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    Invalid(Box<figment::Error>),
     /// The given config file does not exist.
     #[error("config file {0} does not exist")]
     MissingFile(PathBuf),

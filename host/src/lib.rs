@@ -17,6 +17,6 @@ pub mod pagination;
 pub mod projects;
 pub mod server;
 pub mod storage;
+pub mod telemetry;
 pub mod tenancy;
 pub mod validate;
-pub mod telemetry;

@@ -11,7 +11,11 @@ use figment::Figment;
 use figment::providers::Serialized;
 
 #[derive(Parser)]
-#[command(name = "evistream", version, about = "Scientific PDFs to verified, analysis-ready data")]
+#[command(
+    name = "evistream",
+    version,
+    about = "Scientific PDFs to verified, analysis-ready data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,14 +92,20 @@ impl Common {
             }
         };
         set("listen", self.listen.clone());
-        set("data_dir", self.data_dir.as_ref().map(|p| p.display().to_string()));
+        set(
+            "data_dir",
+            self.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
         set("database_url", self.database_url.clone());
         set("storage.backend", self.storage.clone());
         set("storage.s3_endpoint", self.s3_endpoint.clone());
         set("storage.s3_bucket", self.s3_bucket.clone());
         set("storage.s3_region", self.s3_region.clone());
         set("storage.s3_access_key_id", self.s3_access_key_id.clone());
-        set("storage.s3_secret_access_key", self.s3_secret_access_key.clone());
+        set(
+            "storage.s3_secret_access_key",
+            self.s3_secret_access_key.clone(),
+        );
         set(
             "log_format",
             self.log_format.map(|l| match l {
@@ -124,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("connecting to the database")?;
             evistream::db::migrate(&db).await.context("migrating")?;
             tracing::info!("migrations applied");
+            println!("migrations applied");
             Ok(())
         }
         Command::Serve { common, no_workers } => {
@@ -136,7 +147,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker { common } => {
             let config = common.load()?;
-            run(config, Roles { api: false, workers: true }).await
+            run(
+                config,
+                Roles {
+                    api: false,
+                    workers: true,
+                },
+            )
+            .await
         }
     }
 }

@@ -129,9 +129,17 @@ pub async fn launch(
         let worker_id = format!(
             "{}-{}",
             hostname(),
-            uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("w")
+            uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .get(..8)
+                .unwrap_or("w")
         );
-        tasks.push(tokio::spawn(worker::run(app.clone(), worker_id, shutdown.clone())));
+        tasks.push(tokio::spawn(worker::run(
+            app.clone(),
+            worker_id,
+            shutdown.clone(),
+        )));
     }
     Ok(Running {
         app,

@@ -57,7 +57,9 @@ pub fn password(p: &str) -> ServiceResult<()> {
 pub fn name(raw: &str, field: &str) -> ServiceResult<String> {
     let n = raw.trim();
     if n.is_empty() {
-        return Err(ServiceError::bad_input(format!("{field} must not be empty")));
+        return Err(ServiceError::bad_input(format!(
+            "{field} must not be empty"
+        )));
     }
     if n.chars().count() > MAX_NAME {
         return Err(ServiceError::bad_input(format!(

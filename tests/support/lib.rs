@@ -77,7 +77,9 @@ impl TestDb {
                 let run = std::env::var("EVISTREAM_TEST_RUN").unwrap_or_else(|_| "local".into());
                 let name = format!(
                     "evs_t_{}_{}",
-                    run.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>(),
+                    run.chars()
+                        .filter(|c| c.is_ascii_alphanumeric())
+                        .collect::<String>(),
                     uuid::Uuid::new_v4().simple()
                 )
                 .to_lowercase();
@@ -103,13 +105,13 @@ impl TestDb {
 
     /// Drops the PostgreSQL database (the temp dir goes with `self`).
     pub async fn drop_db(self) {
-        if let Some(name) = &self.pg_name {
-            if let Ok(conn) = Database::connect(&postgres_admin_url()).await {
-                let _ = conn
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-                let _ = conn.close().await;
-            }
+        if let Some(name) = &self.pg_name
+            && let Ok(conn) = Database::connect(&postgres_admin_url()).await
+        {
+            let _ = conn
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+            let _ = conn.close().await;
         }
     }
 
@@ -145,14 +147,27 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a node with API and workers.
     pub async fn start(config: Config, jobs: JobRegistry) -> anyhow::Result<Self> {
-        Self::start_roles(config, jobs, Roles { api: true, workers: true }).await
+        Self::start_roles(
+            config,
+            jobs,
+            Roles {
+                api: true,
+                workers: true,
+            },
+        )
+        .await
     }
 
     /// Starts a node with the given roles (an API is always served, so the
     /// test can talk to it; `workers` decides whether it runs jobs).
-    pub async fn start_roles(config: Config, jobs: JobRegistry, roles: Roles) -> anyhow::Result<Self> {
+    pub async fn start_roles(
+        config: Config,
+        jobs: JobRegistry,
+        roles: Roles,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let node = server::launch(config, jobs, Some(listener), Roles { api: true, ..roles }).await?;
+        let node =
+            server::launch(config, jobs, Some(listener), Roles { api: true, ..roles }).await?;
         let addr = node.addr.context("no address")?;
         Ok(Self {
             node,

@@ -115,7 +115,9 @@ pub fn acceptance_section(section: &str) -> Vec<(String, String)> {
             if !current.is_empty() {
                 sections.push((current.clone(), std::mem::take(&mut buf)));
             }
-            current = rest.trim_matches(|c: char| c == '-' || c.is_whitespace()).to_owned();
+            current = rest
+                .trim_matches(|c: char| c == '-' || c.is_whitespace())
+                .to_owned();
             buf.clear();
         } else {
             buf.push_str(line);

@@ -18,7 +18,12 @@ pub struct Subscription {
 impl Subscription {
     /// Connects, sends `connection_init` with the token, waits for the ack,
     /// then subscribes to `query` with `variables`.
-    pub async fn start(url: &str, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Self> {
+    pub async fn start(
+        url: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> anyhow::Result<Self> {
         let mut req = url.into_client_request()?;
         req.headers_mut()
             .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);

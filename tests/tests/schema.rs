@@ -24,8 +24,12 @@ fn checked_in_schema_matches_the_code() {
 }
 
 fn validate(schema: &apollo_compiler::validation::Valid<Schema>, name: &str, text: &str) {
-    if let Err(e) = ExecutableDocument::parse_and_validate(schema, text, format!("{name}.graphql")) {
-        panic!("operation {name} does not validate against the schema:\n{}", e.errors);
+    if let Err(e) = ExecutableDocument::parse_and_validate(schema, text, format!("{name}.graphql"))
+    {
+        panic!(
+            "operation {name} does not validate against the schema:\n{}",
+            e.errors
+        );
     }
 }
 
@@ -40,7 +44,10 @@ fn acceptance_operations_validate_against_the_schema() {
     let mut checked = 0;
     for section in SERVED_SECTIONS {
         let ops = ops::acceptance_section(section);
-        assert!(!ops.is_empty(), "acceptance section {section} has no operations");
+        assert!(
+            !ops.is_empty(),
+            "acceptance section {section} has no operations"
+        );
         for (name, text) in ops {
             validate(&schema, &name, &text);
             checked += 1;
@@ -70,7 +77,8 @@ fn project_operations_validate_against_the_schema() {
 #[test]
 fn a_wrong_operation_is_rejected_by_the_check() {
     // The check itself must be able to fail.
-    let schema = Schema::parse_and_validate(evistream::api::sdl(), "schema.graphql").expect("valid SDL");
+    let schema =
+        Schema::parse_and_validate(evistream::api::sdl(), "schema.graphql").expect("valid SDL");
     let bad = "query Bad { me { id nonexistentField } }";
     assert!(ExecutableDocument::parse_and_validate(&schema, bad, "bad.graphql").is_err());
 }

@@ -29,7 +29,10 @@ async fn principal_from(app: &App, auth_header: Option<&str>) -> RequestAuth {
         None => Ok(None),
         Some(h) => match bearer_token(h) {
             None => Err("Authorization must be `Bearer <token>`".to_owned()),
-            Some(t) => authenticate(app, t).await.map(Some).map_err(|e| e.to_string()),
+            Some(t) => authenticate(app, t)
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string()),
         },
     };
     RequestAuth::new(verdict)
@@ -53,7 +56,9 @@ pub async fn graphql_post(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     // JSON only: a browser cannot send it cross-site without a CORS preflight.
-    if !ctype.starts_with("application/json") && !ctype.starts_with("application/graphql-response+json") {
+    if !ctype.starts_with("application/json")
+        && !ctype.starts_with("application/graphql-response+json")
+    {
         return error_body(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
@@ -81,7 +86,9 @@ pub async fn graphql_post(
             );
         }
     };
-    let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let auth = Arc::new(principal_from(&st.app, auth_header).await);
     let resp = match batch {
         BatchRequest::Single(r) => {
@@ -116,8 +123,13 @@ pub async fn graphql_get(State(st): State<GraphqlState>, req: Request<Body>) -> 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_ws {
-        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
-            .into_response();
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
     }
     let (mut parts, _) = req.into_parts();
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {

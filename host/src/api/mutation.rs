@@ -61,8 +61,13 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RegisterInput,
     ) -> async_graphql::Result<RegisterPayload> {
-        let r = auth::register(app(ctx), &input.email, &input.password, input.name.as_deref())
-            .await?;
+        let r = auth::register(
+            app(ctx),
+            &input.email,
+            &input.password,
+            input.name.as_deref(),
+        )
+        .await?;
         Ok(RegisterPayload {
             access_token: r.tokens.access_token,
             refresh_token: r.tokens.refresh_token,
@@ -72,7 +77,11 @@ impl MutationRoot {
     }
 
     /// Logs in; a wrong password and an unknown email give the same error.
-    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<AuthPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        input: LoginInput,
+    ) -> async_graphql::Result<AuthPayload> {
         let (t, u) = auth::login(app(ctx), &input.email, &input.password).await?;
         Ok(AuthPayload {
             access_token: t.access_token,
@@ -82,7 +91,11 @@ impl MutationRoot {
     }
 
     /// Spends a refresh token for a new pair; reuse of a spent token revokes its family.
-    async fn refresh(&self, ctx: &Context<'_>, refresh_token: String) -> async_graphql::Result<TokenPair> {
+    async fn refresh(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<TokenPair> {
         let t = auth::refresh(app(ctx), &refresh_token).await?;
         Ok(TokenPair {
             access_token: t.access_token,
@@ -129,7 +142,9 @@ impl MutationRoot {
     /// Revokes an API key (ADMIN+).
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
         let acc = access(ctx).await?;
-        Ok(ApiKey(organizations::revoke_api_key(app(ctx), acc, &id).await?))
+        Ok(ApiKey(
+            organizations::revoke_api_key(app(ctx), acc, &id).await?,
+        ))
     }
 
     /// Creates a project (ADMIN+).

@@ -52,7 +52,9 @@ impl QueryRoot {
     /// A project.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
         let acc = access(ctx).await?;
-        Ok(Project(projects::get(app(ctx), acc, &id, Role::Viewer).await?))
+        Ok(Project(
+            projects::get(app(ctx), acc, &id, Role::Viewer).await?,
+        ))
     }
 
     /// A job.
@@ -71,13 +73,9 @@ impl QueryRoot {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AuditEntry>> {
         let acc = access(ctx).await?;
-        let page = organizations::audit_log(
-            app(ctx),
-            acc,
-            &organization_id,
-            &PageArgs { first, after },
-        )
-        .await?;
+        let page =
+            organizations::audit_log(app(ctx), acc, &organization_id, &PageArgs { first, after })
+                .await?;
         Ok(connection(page, |e| &e.id, AuditEntry))
     }
 }

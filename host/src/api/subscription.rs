@@ -8,6 +8,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::types::Job;
 use super::{access, app};
+use crate::error::ServiceError;
 use crate::events::Event;
 use crate::jobs::{self, JobState};
 
@@ -32,7 +33,9 @@ impl SubscriptionRoot {
         // Subscribe before the first read so no change falls between them.
         let mut rx = app.bus.subscribe();
         let first = jobs::service::get(app, acc, &id).await?;
-        let app = ctx.data_unchecked::<std::sync::Arc<crate::app::App>>().clone();
+        let app = ctx
+            .data_unchecked::<std::sync::Arc<crate::app::App>>()
+            .clone();
         Ok(async_stream::stream! {
             let org = first.organization_id.clone();
             let terminal = |j: &crate::db::entities::job::Model| {
@@ -51,13 +54,21 @@ impl SubscriptionRoot {
                         Err(RecvError::Closed) => break,
                     },
                     () = tokio::time::sleep(RESYNC_EVERY) => true,
+                    // Server shutting down: end the stream cleanly.
+                    () = app.shutdown.cancelled() => break,
                 };
                 if !look {
                     continue;
                 }
-                let Ok(now) = jobs::service::reload(&app, &last.id, &org).await else {
-                    // Deleted or unreadable: nothing more will come.
-                    break;
+                let now = match jobs::service::reload(&app, &last.id, &org).await {
+                    Ok(j) => j,
+                    // Deleted: nothing more will come.
+                    Err(ServiceError::NotFound(_)) => break,
+                    // A database blip: the next event or resync tries again.
+                    Err(e) => {
+                        tracing::warn!(job_id = %last.id, error = %e, "subscription reload failed");
+                        continue;
+                    }
                 };
                 if now.state != last.state || now.progress != last.progress || now.error != last.error {
                     yield Job(now.clone());

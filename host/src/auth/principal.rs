@@ -3,9 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A member's role in an organization, from most to least powerful.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
     /// Everything, including granting OWNER.

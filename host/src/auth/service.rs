@@ -70,10 +70,18 @@ pub async fn register(
     let now = now_ms();
     let user_id = new_id();
     let org_id = new_id();
-    let org_name = match &name {
-        Some(n) => format!("{n}'s workspace"),
-        None => format!("{}'s workspace", email.split('@').next().unwrap_or("my")),
-    };
+    // The derived name must itself be a valid name (≤ MAX_NAME characters,
+    // the column's length): a 200-character user name or a long email local
+    // part is shortened, not turned into a database error.
+    const SUFFIX: &str = "'s workspace";
+    let base = name
+        .as_deref()
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("my"));
+    let org_name: String = base
+        .chars()
+        .take(validate::MAX_NAME - SUFFIX.len())
+        .chain(SUFFIX.chars())
+        .collect();
     let txn = app.db.begin().await?;
     let user = user::ActiveModel {
         id: Set(user_id.clone()),

@@ -19,7 +19,10 @@ pub fn new_id() -> String {
 
 /// Opens the pool. SQLite gets WAL, a busy timeout and foreign keys on, so
 /// API requests and workers can write from several connections.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, sea_orm::DbErr> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, sea_orm::DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
         .min_connections(1)

@@ -130,7 +130,10 @@ pub async fn heartbeat<C: ConnectionTrait>(
 ) -> ServiceResult<Option<bool>> {
     let now = now_ms();
     let res = job::Entity::update_many()
-        .col_expr(job::Column::LeaseExpiresAt, Expr::value(now + lease.as_millis() as i64))
+        .col_expr(
+            job::Column::LeaseExpiresAt,
+            Expr::value(now + lease.as_millis() as i64),
+        )
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::LeaseOwner.eq(worker))
@@ -195,7 +198,10 @@ pub async fn finish<C: ConnectionTrait>(
     let mut q = job::Entity::update_many()
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .col_expr(job::Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(job::Column::LeaseExpiresAt, Expr::value(Option::<i64>::None));
+        .col_expr(
+            job::Column::LeaseExpiresAt,
+            Expr::value(Option::<i64>::None),
+        );
     let terminal = |q: sea_orm::UpdateMany<job::Entity>, state: JobState| {
         q.col_expr(job::Column::State, Expr::value(state.as_str()))
             .col_expr(job::Column::FinishedAt, Expr::value(now))
@@ -211,7 +217,10 @@ pub async fn finish<C: ConnectionTrait>(
         Outcome::Retry { error, delay } => q
             .col_expr(job::Column::State, Expr::value(JobState::Queued.as_str()))
             .col_expr(job::Column::Error, Expr::value(error.clone()))
-            .col_expr(job::Column::RunAt, Expr::value(now + delay.as_millis() as i64)),
+            .col_expr(
+                job::Column::RunAt,
+                Expr::value(now + delay.as_millis() as i64),
+            ),
         Outcome::Released => q
             .col_expr(job::Column::State, Expr::value(JobState::Queued.as_str()))
             .col_expr(job::Column::RunAt, Expr::value(now))
@@ -241,7 +250,10 @@ pub async fn request_cancel<C: ConnectionTrait>(
 ) -> ServiceResult<Option<job::Model>> {
     let now = now_ms();
     job::Entity::update_many()
-        .col_expr(job::Column::State, Expr::value(JobState::Cancelled.as_str()))
+        .col_expr(
+            job::Column::State,
+            Expr::value(JobState::Cancelled.as_str()),
+        )
         .col_expr(job::Column::CancelRequested, Expr::value(true))
         .col_expr(job::Column::FinishedAt, Expr::value(now))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
@@ -274,4 +286,30 @@ pub fn backoff(t: &QueueTimings, attempt: i32) -> Duration {
     } else {
         ms
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let t = QueueTimings {
+            lease: Duration::from_secs(30),
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_millis(1_000),
+        };
+        for _ in 0..200 {
+            let d1 = backoff(&t, 1).as_millis();
+            assert!((50..=100).contains(&d1), "attempt 1: {d1}");
+            let d3 = backoff(&t, 3).as_millis();
+            assert!((200..=400).contains(&d3), "attempt 3: {d3}");
+            let d20 = backoff(&t, 20).as_millis();
+            assert!((500..=1_000).contains(&d20), "capped: {d20}");
+        }
+        // Jitter: not every delay is the same.
+        let distinct: std::collections::HashSet<u128> =
+            (0..50).map(|_| backoff(&t, 4).as_millis()).collect();
+        assert!(distinct.len() > 5);
+    }
 }

@@ -57,7 +57,11 @@ pub async fn cancel(app: &App, access: &Access, id: &str) -> ServiceResult<job::
 
 /// Reads a job again by id without a scope; for subscriptions that already
 /// checked access once and follow the same row.
-pub(crate) async fn reload(app: &App, id: &str, organization_id: &str) -> ServiceResult<job::Model> {
+pub(crate) async fn reload(
+    app: &App,
+    id: &str,
+    organization_id: &str,
+) -> ServiceResult<job::Model> {
     job::Entity::find_by_id(id)
         .filter(job::Column::OrganizationId.eq(organization_id))
         .one(&app.db)

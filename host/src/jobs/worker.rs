@@ -242,9 +242,11 @@ async fn keep_lease(
     lease_lost: Arc<AtomicBool>,
 ) {
     let lease = app.queue_timings().lease;
+    // Subscribe first, then beat at once (the interval's first tick is
+    // immediate): a cancel requested between the claim and this point is read
+    // from the row, and any later one arrives as an event.
     let mut events = app.bus.subscribe();
     let mut tick = tokio::time::interval(lease / 3);
-    tick.tick().await;
     loop {
         let beat = tokio::select! {
             _ = tick.tick() => true,

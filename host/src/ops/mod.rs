@@ -24,7 +24,10 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
             PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
-                    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0],
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                        300.0,
+                    ],
                 )
                 .ok()?
                 .install_recorder()
@@ -54,7 +57,11 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
         "status": if ok { "ok" } else { "error" },
         "components": { "database": database, "blobs": blobs },
     });
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, axum::Json(body)).into_response()
 }
 
@@ -62,13 +69,20 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 /// scrape time, so every node reports the same, current numbers.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     let Some(handle) = metrics_handle() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable",
+        )
+            .into_response();
     };
     if let Err(e) = record_job_counts(&app).await {
         tracing::warn!(error = %e, "job counts not available for metrics");
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         handle.render(),
     )
         .into_response()

@@ -213,7 +213,7 @@ pub async fn audit_log(
     args: &PageArgs,
 ) -> ServiceResult<Page<audit_entry::Model>> {
     access.require(organization_id, Role::Admin, "organization")?;
-    let q = audit_entry::Entity::find()
-        .filter(audit_entry::Column::OrganizationId.eq(organization_id));
+    let q =
+        audit_entry::Entity::find().filter(audit_entry::Column::OrganizationId.eq(organization_id));
     pagination::page(&app.db, q, audit_entry::Column::Id, args).await
 }

@@ -1,7 +1,9 @@
 //! Projects and what hangs off them (documents, forms), always through the
 //! caller's [`Access`].
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
 
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -118,7 +120,9 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
         .filter(form::Column::ProjectId.eq(p.id.as_str()))
         .exec(&txn)
         .await?;
-    project::Entity::delete_by_id(p.id.as_str()).exec(&txn).await?;
+    project::Entity::delete_by_id(p.id.as_str())
+        .exec(&txn)
+        .await?;
     audit::record(
         &txn,
         Some(&access.principal),

@@ -1,0 +1,525 @@
+//! Tenant isolation, swept over the whole API, on SQLite and PostgreSQL.
+//!
+//! User A owns an organization with a project, a (queued) job and an API key;
+//! user B owns another organization. For every query, mutation and
+//! subscription that takes an id, B (as a user, and through B's own OWNER API
+//! key) presenting A's id gets exactly the response a random nonexistent id
+//! gets: NOT_FOUND, no data, the same message. Afterwards A's objects are
+//! unchanged, and A can still do each of those operations on its own objects
+//! (so no probe passes by being broken).
+//!
+//! The sweep checks itself against the schema: every root field with an
+//! argument that is (or contains, through input objects) an `ID` must be in
+//! the probe table or listed as not tenant-scoped with a reason, so a new
+//! id-taking field without tenancy coverage fails this test.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use apollo_compiler::Schema;
+use apollo_compiler::ast::OperationType;
+use evistream::jobs::JobRegistry;
+use evistream::jobs::queue::{self, NewJob};
+use evistream_tests::ws::Subscription;
+use evistream_tests::{DbKind, Session, TestDb, TestServer, error_code, ops};
+use serde_json::{Value, json};
+
+/// Root fields that take an id but are deliberately not tenant-scoped, with
+/// the reason. Empty: every id-taking field belongs to an organization.
+const NOT_TENANT_SCOPED: &[(&str, &str)] = &[];
+
+/// What kind of object a probe's id names.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Organization,
+    Project,
+    Job,
+    ApiKey,
+}
+
+/// One id-taking root field and how to call it with a given id.
+struct Probe {
+    /// `Query.project`, `Mutation.cancelJob`, `Subscription.jobUpdated`, …
+    field: &'static str,
+    /// The operation (acceptance file or `graphql/operations/`) that calls it.
+    op: &'static str,
+    target: Target,
+    vars: fn(&str, &Fixture) -> Value,
+}
+
+impl Probe {
+    fn root(&self) -> &'static str {
+        self.field.split_once('.').unwrap().0
+    }
+    fn name(&self) -> &'static str {
+        self.field.split_once('.').unwrap().1
+    }
+}
+
+/// Every id-taking root field. Queries first, then mutations, so a read
+/// probe never sees the effect of a wrongly allowed write.
+const PROBES: &[Probe] = &[
+    Probe {
+        field: "Query.organization",
+        op: "Organization",
+        target: Target::Organization,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Query.projects",
+        op: "Projects",
+        target: Target::Organization,
+        vars: |id, _| json!({ "organizationId": id, "first": 10 }),
+    },
+    Probe {
+        field: "Query.project",
+        op: "Project",
+        target: Target::Project,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Query.job",
+        op: "Job",
+        target: Target::Job,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Query.auditLog",
+        op: "AuditLog",
+        target: Target::Organization,
+        vars: |id, _| json!({ "organizationId": id, "first": 10 }),
+    },
+    Probe {
+        field: "Subscription.jobUpdated",
+        op: "JobUpdated",
+        target: Target::Job,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Mutation.addMember",
+        op: "AddMember",
+        target: Target::Organization,
+        vars: |id, fx| json!({ "organizationId": id, "email": fx.outsider_email, "role": "OWNER" }),
+    },
+    Probe {
+        field: "Mutation.createApiKey",
+        op: "CreateApiKey",
+        target: Target::Organization,
+        vars: |id, _| json!({ "organizationId": id, "name": "stolen", "role": "VIEWER" }),
+    },
+    Probe {
+        field: "Mutation.createProject",
+        op: "CreateProject",
+        target: Target::Organization,
+        vars: |id, _| json!({ "organizationId": id, "name": "Intruder", "description": "planted" }),
+    },
+    Probe {
+        field: "Mutation.updateProject",
+        op: "UpdateProject",
+        target: Target::Project,
+        vars: |id, _| json!({ "id": id, "name": "Hijacked", "description": "defaced" }),
+    },
+    Probe {
+        field: "Mutation.cancelJob",
+        op: "CancelJob",
+        target: Target::Job,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Mutation.revokeApiKey",
+        op: "RevokeApiKey",
+        target: Target::ApiKey,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Mutation.deleteProject",
+        op: "DeleteProject",
+        target: Target::Project,
+        vars: |id, _| json!({ "id": id }),
+    },
+];
+
+/// A's objects, as ids.
+struct Fixture {
+    org: String,
+    project: String,
+    job: String,
+    api_key: String,
+    /// A registered user (B) that a wrongly allowed addMember would add.
+    outsider_email: String,
+}
+
+impl Fixture {
+    fn id(&self, t: Target) -> &str {
+        match t {
+            Target::Organization => &self.org,
+            Target::Project => &self.project,
+            Target::Job => &self.job,
+            Target::ApiKey => &self.api_key,
+        }
+    }
+}
+
+/// `Root.field` of every root field with an argument whose type is, or
+/// contains through input objects, an `ID`.
+fn id_taking_fields(schema: &Schema) -> BTreeSet<String> {
+    fn carries_id(schema: &Schema, ty: &str, seen: &mut HashSet<String>) -> bool {
+        if ty == "ID" {
+            return true;
+        }
+        if !seen.insert(ty.to_owned()) {
+            return false;
+        }
+        schema.get_input_object(ty).is_some_and(|io| {
+            io.fields
+                .values()
+                .any(|f| carries_id(schema, f.ty.inner_named_type().as_str(), seen))
+        })
+    }
+    let mut out = BTreeSet::new();
+    for op in [
+        OperationType::Query,
+        OperationType::Mutation,
+        OperationType::Subscription,
+    ] {
+        let Some(root) = schema.root_operation(op) else {
+            continue;
+        };
+        let obj = schema.get_object(root.as_str()).expect("root type");
+        for (name, field) in &obj.fields {
+            let takes_id = field.arguments.iter().any(|a| {
+                carries_id(
+                    schema,
+                    a.ty.inner_named_type().as_str(),
+                    &mut HashSet::new(),
+                )
+            });
+            if takes_id {
+                out.insert(format!("{root}.{name}"));
+            }
+        }
+    }
+    out
+}
+
+#[track_caller]
+fn ok<'a>(resp: &'a Value, field: &str) -> &'a Value {
+    assert!(resp.get("errors").is_none(), "unexpected errors: {resp}");
+    let v = &resp["data"][field];
+    assert!(!v.is_null(), "no data.{field}: {resp}");
+    v
+}
+
+/// Runs `probe` with `id` as `token`: the HTTP response, or for a
+/// subscription its first message (and checks the stream then ends or goes on).
+async fn run(srv: &TestServer, token: &str, probe: &Probe, id: &str, fx: &Fixture) -> Value {
+    let vars = (probe.vars)(id, fx);
+    if probe.root() == "Subscription" {
+        let q = ops::operation(probe.op);
+        let mut sub = Subscription::start(&srv.ws_url(), Some(token), &q, vars)
+            .await
+            .expect("subscription started");
+        let first = sub
+            .next(Duration::from_secs(10))
+            .await
+            .expect("a subscription message")
+            .expect("a message before complete");
+        if first.get("errors").is_some() {
+            // A refused subscription ends right after its error.
+            let after = sub.next(Duration::from_secs(10)).await.expect("complete");
+            assert!(
+                after.is_none(),
+                "{}: more after the error: {after:?}",
+                probe.field
+            );
+        }
+        first
+    } else {
+        srv.op(Some(token), probe.op, vars).await
+    }
+}
+
+async fn create_key(srv: &TestServer, s: &Session, name: &str, role: &str) -> (String, String) {
+    let r = srv
+        .op(
+            Some(&s.token),
+            "CreateApiKey",
+            json!({ "organizationId": s.org_id, "name": name, "role": role }),
+        )
+        .await;
+    let k = ok(&r, "createApiKey");
+    (
+        k["apiKey"]["id"].as_str().unwrap().to_owned(),
+        k["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn queued_job(srv: &TestServer, org: &str, project: &str) -> String {
+    queue::enqueue(
+        &srv.node.app.db,
+        NewJob {
+            organization_id: org.to_owned(),
+            project_id: Some(project.to_owned()),
+            parent_id: None,
+            kind: "test.noop".into(),
+            payload: json!({}),
+            max_attempts: 1,
+        },
+    )
+    .await
+    .expect("enqueue")
+    .id
+}
+
+/// Everything about A's organization that a leak could change.
+async fn snapshot(srv: &TestServer, a: &Session, fx: &Fixture) -> Value {
+    let q = "query($org: ID!, $project: ID!, $job: ID!) {
+        organization(id: $org) { id name personal createdAt }
+        projects(organizationId: $org, first: 10) { totalCount edges { node { id name description updatedAt } } }
+        project(id: $project) { id name description organizationId updatedAt }
+        job(id: $job) { id kind state progress error attempts cancelRequested projectId updatedAt finishedAt }
+        auditLog(organizationId: $org, first: 20) { totalCount edges { node { id action actorUserId actorApiKeyId } } }
+        me { memberships { role organization { id } } }
+    }";
+    let r = srv
+        .gql(
+            Some(&a.token),
+            q,
+            json!({ "org": fx.org, "project": fx.project, "job": fx.job }),
+        )
+        .await;
+    assert!(r.get("errors").is_none(), "snapshot: {r}");
+    r["data"].clone()
+}
+
+fn memberships(srv_me: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = srv_me["data"]["me"]["memberships"]
+        .as_array()
+        .expect("memberships")
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().to_owned(),
+                m["organization"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+evistream_tests::dual_db_test!(
+    another_organizations_ids_are_not_found,
+    |db: DbKind| async move {
+        // The probe table covers the schema exactly.
+        let schema =
+            Schema::parse_and_validate(evistream::api::sdl(), "schema.graphql").expect("valid SDL");
+        let in_schema = id_taking_fields(&schema);
+        let probed: BTreeSet<String> = PROBES.iter().map(|p| p.field.to_owned()).collect();
+        assert_eq!(probed.len(), PROBES.len(), "a field is probed twice");
+        let exempt: BTreeSet<String> = NOT_TENANT_SCOPED
+            .iter()
+            .map(|(f, _)| (*f).to_owned())
+            .collect();
+        assert!(
+            probed.is_disjoint(&exempt),
+            "a field is both probed and exempt"
+        );
+        let covered: BTreeSet<String> = probed.union(&exempt).cloned().collect();
+        let missing: Vec<&String> = in_schema.difference(&covered).collect();
+        assert!(
+            missing.is_empty(),
+            "id-taking fields without a tenancy probe (add them to PROBES, or to \
+         NOT_TENANT_SCOPED with a reason): {missing:?}"
+        );
+        let stale: Vec<&String> = covered.difference(&in_schema).collect();
+        assert!(
+            stale.is_empty(),
+            "probed fields that take no id or do not exist: {stale:?}"
+        );
+        // The self-check itself can fail: it sees ids inside input objects too.
+        assert!(in_schema.contains("Mutation.createProject") && !in_schema.contains("Query.me"));
+        for p in PROBES {
+            let text = ops::operation(p.op);
+            assert!(
+                text.contains(&format!("{}(", p.name())),
+                "operation {} does not call {}",
+                p.op,
+                p.field
+            );
+        }
+
+        let tdb = TestDb::new(db).await.unwrap();
+        let srv = TestServer::start(tdb.config(), JobRegistry::new())
+            .await
+            .unwrap();
+
+        let a = srv.register("alice").await;
+        let b = srv.register("bob").await;
+        let project = srv.project(&a.token, &a.org_id, "Secret trial").await;
+        let job = queued_job(&srv, &a.org_id, &project).await;
+        let (a_key_id, a_key) = create_key(&srv, &a, "alice-ci", "ADMIN").await;
+        let (_, b_key) = create_key(&srv, &b, "bob-ci", "OWNER").await;
+        let fx = Fixture {
+            org: a.org_id.clone(),
+            project: project.clone(),
+            job: job.clone(),
+            api_key: a_key_id.clone(),
+            outsider_email: b.email.clone(),
+        };
+        let before = snapshot(&srv, &a, &fx).await;
+        assert_eq!(before["job"]["state"], json!("QUEUED"));
+        assert_eq!(before["projects"]["totalCount"], json!(1));
+
+        // The sweep.
+        let callers = [
+            ("user B", b.token.as_str()),
+            ("B's OWNER API key", b_key.as_str()),
+        ];
+        let mut probes_run = 0;
+        for (who, token) in callers {
+            for p in PROBES {
+                let foreign = run(&srv, token, p, fx.id(p.target), &fx).await;
+                let nonexistent = uuid::Uuid::now_v7().to_string();
+                let missing = run(&srv, token, p, &nonexistent, &fx).await;
+                let ctx = format!("{who} → {} ({})", p.field, p.op);
+                assert_eq!(
+                    error_code(&foreign),
+                    Some("NOT_FOUND"),
+                    "{ctx}, A's id: {foreign}"
+                );
+                assert_eq!(
+                    error_code(&missing),
+                    Some("NOT_FOUND"),
+                    "{ctx}, random id: {missing}"
+                );
+                for r in [&foreign, &missing] {
+                    assert!(
+                        r["data"].is_null() || r["data"][p.name()].is_null(),
+                        "{ctx}: data despite NOT_FOUND: {r}"
+                    );
+                }
+                assert_eq!(
+                    foreign["errors"][0]["message"], missing["errors"][0]["message"],
+                    "{ctx}: A's id must look exactly like a nonexistent one"
+                );
+                // Indistinguishable as a whole, not just by message.
+                assert_eq!(foreign, missing, "{ctx}");
+                probes_run += 1;
+            }
+        }
+        assert_eq!(probes_run, 2 * PROBES.len());
+
+        // A's organization is exactly as before.
+        let after = snapshot(&srv, &a, &fx).await;
+        assert_eq!(after, before, "B's probes changed A's organization");
+        assert_eq!(after["project"]["name"], json!("Secret trial"));
+        assert_eq!(after["job"]["state"], json!("QUEUED"));
+        assert_eq!(after["job"]["cancelRequested"], json!(false));
+        let r = srv
+            .op(
+                Some(&a_key),
+                "Projects",
+                json!({ "organizationId": a.org_id }),
+            )
+            .await;
+        assert_eq!(
+            ok(&r, "projects")["totalCount"],
+            json!(1),
+            "A's key still works: {r}"
+        );
+        let r = srv.op(Some(&b.token), "Me", json!({})).await;
+        assert_eq!(
+            memberships(&r),
+            vec![("OWNER".to_owned(), b.org_id.clone())],
+            "B was not added to A's organization"
+        );
+
+        // Controls: A can do every probed operation on its own objects (fresh
+        // ones, as some probes are destructive), so no probe above was refused
+        // merely for being broken.
+        let project2 = srv.project(&a.token, &a.org_id, "Control").await;
+        let control = Fixture {
+            org: a.org_id.clone(),
+            project: project2.clone(),
+            job: queued_job(&srv, &a.org_id, &project2).await,
+            api_key: create_key(&srv, &a, "control", "VIEWER").await.0,
+            outsider_email: b.email.clone(),
+        };
+        for p in PROBES {
+            let r = run(&srv, &a.token, p, control.id(p.target), &control).await;
+            assert!(r.get("errors").is_none(), "control {}: {r}", p.field);
+            assert!(!r["data"][p.name()].is_null(), "control {}: {r}", p.field);
+        }
+        // And the original objects were not collateral of the controls.
+        let r = srv.op(Some(&a.token), "Job", json!({ "id": job })).await;
+        assert_eq!(ok(&r, "job")["state"], json!("QUEUED"));
+
+        srv.stop().await;
+        tdb.drop_db().await;
+    }
+);
+
+evistream_tests::dual_db_test!(
+    membership_grants_and_api_keys_stay_in_their_organization,
+    |db: DbKind| async move {
+        let tdb = TestDb::new(db).await.unwrap();
+        let srv = TestServer::start(tdb.config(), JobRegistry::new())
+            .await
+            .unwrap();
+        let a = srv.register("alice").await;
+        let b = srv.register("bob").await;
+        let project = srv.project(&a.token, &a.org_id, "Shared").await;
+        let job = queued_job(&srv, &a.org_id, &project).await;
+
+        // Before B is a member: NOT_FOUND. After being added as VIEWER: visible,
+        // but writes need a role, so they are FORBIDDEN rather than NOT_FOUND.
+        let r = srv
+            .op(Some(&b.token), "Project", json!({ "id": project }))
+            .await;
+        assert_eq!(error_code(&r), Some("NOT_FOUND"), "{r}");
+        let r = srv
+            .op(
+                Some(&a.token),
+                "AddMember",
+                json!({ "organizationId": a.org_id, "email": b.email, "role": "VIEWER" }),
+            )
+            .await;
+        ok(&r, "addMember");
+        let r = srv
+            .op(Some(&b.token), "Project", json!({ "id": project }))
+            .await;
+        assert_eq!(ok(&r, "project")["name"], json!("Shared"));
+        let r = srv.op(Some(&b.token), "Job", json!({ "id": job })).await;
+        assert_eq!(ok(&r, "job")["state"], json!("QUEUED"));
+        let r = srv
+            .op(Some(&b.token), "CancelJob", json!({ "id": job }))
+            .await;
+        assert_eq!(error_code(&r), Some("FORBIDDEN"), "{r}");
+        let r = srv
+            .op(Some(&b.token), "DeleteProject", json!({ "id": project }))
+            .await;
+        assert_eq!(error_code(&r), Some("FORBIDDEN"), "{r}");
+
+        // B's own API key acts for B's organization only, even though B (the
+        // user) is now a member of A's.
+        let (_, b_key) = create_key(&srv, &b, "bob-ci", "OWNER").await;
+        let r = srv
+            .op(Some(&b_key), "Project", json!({ "id": project }))
+            .await;
+        assert_eq!(error_code(&r), Some("NOT_FOUND"), "{r}");
+        let r = srv
+            .op(
+                Some(&b_key),
+                "Projects",
+                json!({ "organizationId": a.org_id }),
+            )
+            .await;
+        assert_eq!(error_code(&r), Some("NOT_FOUND"), "{r}");
+        let r = srv.op(Some(&b_key), "Job", json!({ "id": job })).await;
+        assert_eq!(error_code(&r), Some("NOT_FOUND"), "{r}");
+
+        srv.stop().await;
+        tdb.drop_db().await;
+    }
+);
