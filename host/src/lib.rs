@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod ops;
 pub mod organizations;
 pub mod pagination;
+pub mod plugins;
 pub mod projects;
 pub mod server;
 pub mod storage;

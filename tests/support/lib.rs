@@ -2,6 +2,7 @@
 //! a fresh SQLite file or a fresh PostgreSQL database, and clients that speak
 //! GraphQL over HTTP and graphql-transport-ws over WebSocket.
 
+pub mod fixtures;
 pub mod ops;
 pub mod ws;
 

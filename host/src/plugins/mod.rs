@@ -1,0 +1,53 @@
+//! The plugin runtime: WebAssembly components (wasmtime, component model)
+//! implementing the worlds of `wit/`, run sandboxed per call.
+//!
+//! A plugin can fail its call; it can never take the server down or see
+//! another tenant's data: a fresh store per call, memory and time caps,
+//! no capabilities beyond its world's, every failure a typed [`PluginError`].
+
+pub mod cache;
+pub mod converter;
+pub mod engine;
+pub mod error;
+pub mod sandbox;
+
+use std::path::Path;
+
+pub use error::PluginError;
+pub use sandbox::CallLimits;
+
+use cache::CompileCache;
+use engine::{EngineSettings, SharedEngine};
+
+/// Entry point of the runtime: the shared engine and the compile cache.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    /// The process-wide engine.
+    pub engine: &'static SharedEngine,
+    /// Compiled-artifact cache.
+    pub cache: CompileCache,
+}
+
+impl PluginRuntime {
+    /// A runtime caching compiled components under `cache_dir`.
+    pub fn new(settings: &EngineSettings, cache_dir: &Path) -> Result<Self, PluginError> {
+        let engine = engine::shared(settings).map_err(PluginError::Internal)?;
+        Ok(Self {
+            engine,
+            cache: CompileCache::new(cache_dir),
+        })
+    }
+}
+
+/// A link failure: an import the world does not grant is a capability
+/// denial; anything else an incompatibility.
+pub(crate) fn link_error(e: &wasmtime::Error) -> PluginError {
+    let msg = format!("{e:#}");
+    if msg.contains("wasi:http") || msg.contains("wasi:sockets") {
+        PluginError::CapabilityDenied(format!(
+            "the component imports what this kind of plugin may not use: {msg}"
+        ))
+    } else {
+        PluginError::Incompatible(msg)
+    }
+}

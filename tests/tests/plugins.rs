@@ -1,0 +1,192 @@
+//! The plugin sandbox against hostile components: an infinite loop times out
+//! while the server keeps serving, a memory bomb hits the memory cap, a
+//! panic becomes a trap with its message, oversize or inconsistent output is
+//! refused, a component of the wrong world or garbage bytes are refused at
+//! load, and compiled components are cached by content hash.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use evistream::jobs::JobRegistry;
+use evistream::plugins::converter::{ConvertFailure, Converter};
+use evistream::plugins::engine::EngineSettings;
+use evistream::plugins::{CallLimits, PluginError, PluginRuntime};
+use evistream_tests::{DbKind, TestDb, TestServer, fixtures};
+
+fn runtime(dir: &std::path::Path) -> PluginRuntime {
+    PluginRuntime::new(&EngineSettings::default(), &dir.join("plugin-cache")).expect("runtime")
+}
+
+fn limits() -> CallLimits {
+    CallLimits {
+        memory_bytes: 128 << 20,
+        timeout: Duration::from_secs(2),
+        max_output_bytes: 16 << 20,
+    }
+}
+
+async fn hostile(rt: &PluginRuntime) -> Converter {
+    Converter::load(rt, Arc::new(fixtures::wasm("hostile_converter")))
+        .await
+        .expect("hostile converter loads")
+}
+
+async fn run(
+    rt: &PluginRuntime,
+    c: &Converter,
+    mode: &str,
+) -> Result<Result<String, ConvertFailure>, PluginError> {
+    c.convert(
+        rt,
+        b"%PDF-1.7 fake".to_vec(),
+        vec![("mode".into(), mode.into())],
+        limits(),
+    )
+    .await
+    .map(|r| r.map(|d| d.markdown))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_well_behaved_call_returns_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let c = hostile(&rt).await;
+    let out = run(&rt, &c, "ok")
+        .await
+        .expect("no plugin error")
+        .expect("converted");
+    assert_eq!(out, "# Echo\n\n13 bytes");
+    // The converter's own verdict is not a crash.
+    let r = run(&rt, &c, "malformed").await.expect("no plugin error");
+    assert_eq!(r, Err(ConvertFailure::Malformed("not a PDF at all".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infinite_loop_times_out_while_the_server_keeps_serving() {
+    let tdb = TestDb::new(DbKind::Sqlite).await.unwrap();
+    let srv = TestServer::start(tdb.config(), JobRegistry::new())
+        .await
+        .unwrap();
+    let rt = runtime(&tdb.path());
+    let c = Arc::new(hostile(&rt).await);
+    let (rt2, c2) = (rt.clone(), c.clone());
+    let looping = tokio::spawn(async move { run(&rt2, &c2, "loop").await });
+    // Two loops at once occupy every plugin thread; the API must not notice.
+    let (rt3, c3) = (rt.clone(), c.clone());
+    let looping2 = tokio::spawn(async move { run(&rt3, &c3, "loop").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut served = 0;
+    while !looping.is_finished() {
+        let r = srv
+            .http
+            .get(format!("{}/livez", srv.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let q = srv.gql(None, "{ __typename }", serde_json::json!({})).await;
+        assert_eq!(q["data"]["__typename"], "Query");
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        served >= 5,
+        "the API answered while the guest looped ({served} rounds)"
+    );
+    for h in [looping, looping2] {
+        match h.await.unwrap() {
+            Err(PluginError::Timeout { limit_ms }) => assert_eq!(limit_ms, 2_000),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+    // The runtime is still healthy afterwards.
+    assert!(run(&rt, &c, "ok").await.unwrap().is_ok());
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_bomb_hits_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let c = hostile(&rt).await;
+    match run(&rt, &c, "membomb").await {
+        Err(PluginError::OutOfMemory { limit_bytes }) => assert_eq!(limit_bytes, 128 << 20),
+        other => panic!("expected out of memory, got {other:?}"),
+    }
+    assert!(run(&rt, &c, "ok").await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_a_trap_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let c = hostile(&rt).await;
+    match run(&rt, &c, "panic").await {
+        Err(PluginError::Trap(msg)) => {
+            assert!(msg.contains("hostile converter panics on purpose"), "{msg}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    // A fresh store per call: the next call is unaffected.
+    assert!(run(&rt, &c, "ok").await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_or_inconsistent_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let c = hostile(&rt).await;
+    match run(&rt, &c, "oversize").await {
+        Err(PluginError::InvalidOutput(m)) => assert!(m.contains("exceeds the limit"), "{m}"),
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+    match run(&rt, &c, "badpages").await {
+        Err(PluginError::InvalidOutput(m)) => assert!(m.contains("outside the text"), "{m}"),
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_world_and_garbage_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    match Converter::load(&rt, Arc::new(fixtures::wasm("wrong_world"))).await {
+        Err(PluginError::Incompatible(m)) => assert!(m.contains("pdf-converter"), "{m}"),
+        Err(e) => panic!("expected incompatible, got {e:?}"),
+        Ok(_) => panic!("a form-extractor loaded as a converter"),
+    }
+    match Converter::load(&rt, Arc::new(b"\0asm garbage".to_vec())).await {
+        Err(PluginError::Incompatible(m)) => assert!(m.contains("not a valid component"), "{m}"),
+        Err(e) => panic!("expected incompatible, got {e:?}"),
+        Ok(_) => panic!("garbage loaded"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_by_content_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let bytes = fixtures::wasm("hostile_converter");
+    let first = Converter::load(&rt, Arc::new(bytes.clone())).await.unwrap();
+    let cached: Vec<_> = std::fs::read_dir(dir.path().join("plugin-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with(&first.sha256), "{cached:?}");
+    assert_eq!(first.sha256, evistream::plugins::cache::sha256_hex(&bytes));
+    let second = Converter::load(&rt, Arc::new(bytes)).await.unwrap();
+    assert_eq!(second.sha256, first.sha256);
+    assert!(run(&rt, &second, "ok").await.unwrap().is_ok());
+    // A corrupt cache entry is recompiled, not trusted.
+    let path = dir.path().join("plugin-cache").join(&cached[0]);
+    std::fs::write(&path, b"corrupt").unwrap();
+    let third = Converter::load(&rt, Arc::new(fixtures::wasm("hostile_converter")))
+        .await
+        .unwrap();
+    assert!(run(&rt, &third, "ok").await.unwrap().is_ok());
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 1000,
+        "entry rewritten"
+    );
+}
