@@ -76,13 +76,17 @@ pub async fn build(
         EventBus::in_process()
     };
     let a = &config.auth;
-    let tokens = TokenKeys::new(
+    let mut tokens = TokenKeys::new(
         &jwt_secret,
         &a.jwt_kid,
         &a.jwt_issuer,
         &a.jwt_audience,
         a.access_token_ttl_secs,
     );
+    for prev in &a.jwt_previous_keys {
+        let secret = decode_key(&format!("auth.jwt_previous_keys[{}]", prev.kid), &prev.secret, 32)?;
+        tokens = tokens.accept_previous(&prev.kid, &secret);
+    }
     Ok(Arc::new(App {
         config,
         db,

@@ -72,8 +72,12 @@ pub enum StorageBackend {
 pub struct AuthConfig {
     /// HS256 signing key (base64, ≥ 32 bytes). Empty: generated once into the data dir.
     pub jwt_secret: String,
-    /// Key id written into the JWT header; tokens with another kid are refused.
+    /// Key id written into the JWT header.
     pub jwt_kid: String,
+    /// Earlier signing keys still accepted for verification during a
+    /// rotation, by key id: `{ kid = "k0", secret = "<base64>" }`. Tokens
+    /// with a kid that is neither current nor listed here are refused.
+    pub jwt_previous_keys: Vec<PreviousKey>,
     /// Issuer and audience claims.
     pub jwt_issuer: String,
     /// Audience claim.
@@ -84,6 +88,16 @@ pub struct AuthConfig {
     pub refresh_token_ttl_secs: u64,
     /// Key for secrets at rest (base64, 32 bytes). Empty: generated once into the data dir.
     pub encryption_key: String,
+}
+
+/// A retired JWT key still accepted for verification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousKey {
+    /// Its key id.
+    pub kid: String,
+    /// The key (base64, ≥ 32 bytes).
+    pub secret: String,
 }
 
 /// Worker behaviour.
@@ -165,6 +179,7 @@ impl Default for AuthConfig {
         Self {
             jwt_secret: String::new(),
             jwt_kid: "k1".into(),
+            jwt_previous_keys: Vec::new(),
             jwt_issuer: "evistream".into(),
             jwt_audience: "evistream".into(),
             access_token_ttl_secs: 900,

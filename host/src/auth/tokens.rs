@@ -25,7 +25,8 @@ pub struct Claims {
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Verification keys by kid: the current one and any still-accepted older ones.
+    decoding: std::collections::HashMap<String, DecodingKey>,
     kid: String,
     issuer: String,
     audience: String,
@@ -43,12 +44,20 @@ impl TokenKeys {
     pub fn new(secret: &[u8], kid: &str, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
         Self {
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            decoding: [(kid.to_owned(), DecodingKey::from_secret(secret))].into(),
             kid: kid.to_owned(),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_secs: i64::try_from(ttl_secs).unwrap_or(900),
         }
+    }
+
+    /// Also accepts tokens signed with `secret` under `kid` (key rotation).
+    pub fn accept_previous(mut self, kid: &str, secret: &[u8]) -> Self {
+        self.decoding
+            .entry(kid.to_owned())
+            .or_insert_with(|| DecodingKey::from_secret(secret));
+        self
     }
 
     /// A new access token for `user_id`.
@@ -75,16 +84,18 @@ impl TokenKeys {
         if header.alg != Algorithm::HS256 {
             return Err(bad("unsupported algorithm"));
         }
-        if header.kid.as_deref() != Some(self.kid.as_str()) {
-            return Err(bad("unknown key id"));
-        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|k| self.decoding.get(k))
+            .ok_or_else(|| bad("unknown key id"))?;
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[&self.audience]);
         v.set_issuer(&[&self.issuer]);
         v.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
         v.leeway = 5;
         let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map_err(|e| {
+            jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| {
                 match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("expired"),
                     _ => bad("rejected"),
