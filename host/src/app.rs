@@ -34,6 +34,8 @@ pub struct App {
     pub blobs: BlobStore,
     /// Job handlers.
     pub jobs: JobRegistry,
+    /// WebAssembly plugins.
+    pub plugins: crate::plugins::host::PluginHost,
     /// Cancelled when the process shuts down.
     pub shutdown: CancellationToken,
 }
@@ -84,10 +86,29 @@ pub async fn build(
         a.access_token_ttl_secs,
     );
     for prev in &a.jwt_previous_keys {
-        let secret = decode_key(&format!("auth.jwt_previous_keys[{}]", prev.kid), &prev.secret, 32)?;
+        let secret = decode_key(
+            &format!("auth.jwt_previous_keys[{}]", prev.kid),
+            &prev.secret,
+            32,
+        )?;
         tokens = tokens.accept_previous(&prev.kid, &secret);
     }
+    let p = &config.plugins;
+    let runtime = crate::plugins::PluginRuntime::new(
+        &crate::plugins::engine::EngineSettings {
+            pooling: p.pooling,
+            pool_instances: p.pool_instances,
+            max_memory_bytes: p.max_memory_mb << 20,
+        },
+        &if p.cache_dir.is_empty() {
+            config.data_dir.join("plugin-cache")
+        } else {
+            p.cache_dir.clone().into()
+        },
+    )?;
+    let plugins = crate::plugins::host::PluginHost::new(runtime, p.clone());
     Ok(Arc::new(App {
+        plugins,
         config,
         db,
         tokens,

@@ -32,6 +32,39 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Run in-process workers beside the API (`serve --no-workers` turns this off).
     pub workers: bool,
+    /// Plugin runtime settings.
+    pub plugins: PluginsConfig,
+}
+
+/// The WebAssembly plugin runtime.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Use the pooling allocator when it can be reserved (probed at start).
+    pub pooling: bool,
+    /// Concurrent instances the pool holds.
+    pub pool_instances: u32,
+    /// Memory cap of one plugin call, in MiB (all of its memories together).
+    pub max_memory_mb: u64,
+    /// Wall-clock deadline of one conversion, in seconds.
+    pub convert_timeout_secs: u64,
+    /// Largest converted text accepted from a converter, in MiB.
+    pub max_output_mb: u64,
+    /// Compiled-component cache; empty means `<data_dir>/plugin-cache`.
+    pub cache_dir: String,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            pooling: true,
+            pool_instances: 32,
+            max_memory_mb: 512,
+            convert_timeout_secs: 120,
+            max_output_mb: 64,
+            cache_dir: String::new(),
+        }
+    }
 }
 
 /// Where blobs (PDFs, exports, plugin artifacts) live.
@@ -126,6 +159,8 @@ pub struct JobsConfig {
 pub struct LimitsConfig {
     /// Maximum request body in bytes for non-upload requests.
     pub max_body_bytes: usize,
+    /// Maximum size of one uploaded file in bytes.
+    pub max_upload_bytes: u64,
     /// Maximum GraphQL query depth.
     pub max_depth: usize,
     /// Maximum GraphQL query complexity.
@@ -155,6 +190,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log_format: LogFormat::Text,
             workers: true,
+            plugins: PluginsConfig::default(),
         }
     }
 }
@@ -207,6 +243,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1 << 20,
+            max_upload_bytes: 100 << 20,
             max_depth: 12,
             max_complexity: 10_000,
         }
@@ -235,6 +272,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "limits",
     "log_format",
     "workers",
+    "plugins",
 ];
 
 impl Config {

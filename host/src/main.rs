@@ -1,5 +1,7 @@
 //! The `evistream` binary: `serve`, `worker`, `migrate`, `schema`.
 
+mod convert;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -43,6 +45,24 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Convert PDFs locally through a converter plugin (no server), as the
+    /// server would: markdown to stdout, or `<name>.md` + `<name>.json` into --out.
+    Convert {
+        #[command(flatten)]
+        common: Common,
+        /// PDF files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Folder for `<name>.md` (text) and `<name>.json` (pages, metadata, warnings).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Built-in converter id.
+        #[arg(long, default_value = "pdf-text")]
+        converter: String,
+        /// A converter component (.wasm) to use instead of a built-in one.
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+    },
 }
 
 /// Settings shared by the commands; each overrides the file and environment.
@@ -144,6 +164,22 @@ async fn main() -> anyhow::Result<()> {
             }
             let workers = config.workers;
             run(config, Roles { api: true, workers }).await
+        }
+        Command::Convert {
+            common,
+            files,
+            out,
+            converter,
+            wasm,
+        } => {
+            let config = common.load()?;
+            evistream::telemetry::init(config.log_format);
+            let failed =
+                convert::run(&config, &files, out.as_deref(), &converter, wasm.as_deref()).await?;
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} files failed", files.len());
+            }
+            Ok(())
         }
         Command::Worker { common } => {
             let config = common.load()?;

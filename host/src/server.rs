@@ -60,6 +60,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/graphql",
             get(api::http::graphql_get).post(api::http::graphql_post),
         )
+        .route(
+            "/documents/{id}/original",
+            get(api::http::download_original),
+        )
         .with_state(GraphqlState {
             app: app.clone(),
             schema,
@@ -104,6 +108,12 @@ pub async fn launch(
     roles: Roles,
 ) -> anyhow::Result<Running> {
     ops::metrics_handle();
+    let mut jobs = jobs;
+    // Built-in job kinds; a caller's registry may add its own.
+    jobs.register(
+        crate::documents::CONVERT_JOB,
+        crate::documents::convert::ConvertHandler,
+    );
     let shutdown = CancellationToken::new();
     let app = app::build(config, jobs, shutdown.clone()).await?;
     let mut tasks = Vec::new();

@@ -364,6 +364,7 @@ const TABLES: &[&str] = &[
     "forms",
     "jobs",
     "audit_log",
+    "document_texts",
 ];
 
 async fn assert_migrated(db: &DatabaseConnection, tables_sql: &str) {
@@ -768,4 +769,49 @@ async fn worker_runs_without_http_until_sigterm() {
     );
     let status = p.terminate().await;
     assert_eq!(status.code(), Some(0), "{}", p.output());
+}
+
+/// `evistream convert` runs the built-in converter plugin without a server:
+/// text and page ranges of a real paper into --out, and a clear failure
+/// (non-zero exit, the file named) for bytes that are not a PDF.
+#[tokio::test]
+async fn convert_turns_pdfs_into_text_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/rct/pdf/PMC4183415.pdf");
+    let pdf = dir.path().join("paper.pdf");
+    std::fs::copy(&corpus, &pdf).unwrap_or_else(|e| panic!("{}: {e}", corpus.display()));
+    let out_dir = dir.path().join("out");
+    let mut cmd = evistream(dir.path());
+    cmd.arg("convert").arg(&pdf).arg("--out").arg(&out_dir);
+    let out = run_to_end(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let md = std::fs::read_to_string(out_dir.join("paper.md")).unwrap();
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("paper.json")).unwrap()).unwrap();
+    let chars = md.chars().count() as i64;
+    assert!(chars > 10_000, "{chars} characters");
+    assert_eq!(meta["converter"]["id"], "pdf-text");
+    let pages = meta["pages"].as_array().unwrap();
+    assert_eq!(pages.len() as i64, meta["pageCount"].as_i64().unwrap());
+    assert!(!pages.is_empty());
+    assert_eq!(pages.last().unwrap()["end"].as_i64().unwrap(), chars);
+    assert!(
+        text(&out.stderr).contains("paper.pdf:"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Not a PDF: the run fails and says which file and why.
+    let bad = dir.path().join("notes.pdf");
+    std::fs::write(&bad, b"plain text").unwrap();
+    let mut cmd = evistream(dir.path());
+    cmd.arg("convert").arg(&bad);
+    let out = run_to_end(cmd).await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("notes.pdf") && err.contains("malformed"),
+        "{err}"
+    );
 }

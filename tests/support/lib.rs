@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod ops;
+pub mod s3;
 pub mod ws;
 
 use std::path::PathBuf;
@@ -244,6 +245,41 @@ impl TestServer {
             .as_str()
             .unwrap_or_else(|| panic!("createProject failed: {r}"))
             .to_owned()
+    }
+
+    /// Uploads `bytes` as `filename` with the acceptance `UploadDocument`
+    /// operation, by the GraphQL multipart request spec.
+    pub async fn upload(
+        &self,
+        token: Option<&str>,
+        project_id: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Value {
+        let operations = json!({
+            "query": ops::operation("UploadDocument"),
+            "variables": { "projectId": project_id, "file": null },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", json!({ "0": ["variables.file"] }).to_string())
+            .part(
+                "0",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(filename.to_owned())
+                    .mime_str("application/pdf")
+                    .expect("mime"),
+            );
+        let mut req = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .header("apollo-require-preflight", "true")
+            .multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("upload sent");
+        resp.json().await.expect("JSON response")
     }
 
     /// WebSocket URL of the API.

@@ -888,42 +888,47 @@ evistream_tests::dual_db_test!(
     }
 );
 
-evistream_tests::dual_db_test!(
-    signing_keys_rotate_by_kid,
-    |db: DbKind| async move {
-        // Rotation: k2 is the new signing key, k1 (the old one) is still accepted.
-        const NEW_KEY: &[u8] = b"a brand new signing key of 32+ bytes!!";
-        let tdb = TestDb::new(db).await.unwrap();
-        let mut config = tdb.config();
-        config.auth.jwt_kid = "k2".into();
-        config.auth.jwt_secret = STANDARD.encode(NEW_KEY);
-        config.auth.jwt_previous_keys = vec![evistream::config::PreviousKey {
-            kid: "k1".into(),
-            secret: STANDARD.encode(JWT_KEY),
-        }];
-        let srv = TestServer::start(config.clone(), JobRegistry::new()).await.unwrap();
-        let user = srv.register("rot").await;
-        // New tokens carry the new kid.
-        let header = user.token.split('.').next().unwrap();
-        let header: Value =
-            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap())
-                .unwrap();
-        assert_eq!(header["kid"], "k2");
-        let old = sign(Algorithm::HS256, "k1", JWT_KEY, good_claims(&user.user_id));
-        assert_eq!(ok(&me(&srv, &old).await, "me")["id"], json!(user.user_id));
-        // A kid must match its key: the old key under the new kid, or the new
-        // key under the old kid, is refused.
-        let mixed = sign(Algorithm::HS256, "k2", JWT_KEY, good_claims(&user.user_id));
-        refused(&me(&srv, &mixed).await, "me", "UNAUTHENTICATED");
-        let mixed = sign(Algorithm::HS256, "k1", NEW_KEY, good_claims(&user.user_id));
-        refused(&me(&srv, &mixed).await, "me", "UNAUTHENTICATED");
-        srv.stop().await;
-        // Rotation finished: the old key is dropped and its tokens stop working.
-        config.auth.jwt_previous_keys.clear();
-        let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
-        refused(&me(&srv, &old).await, "me", "UNAUTHENTICATED");
-        assert_eq!(ok(&me(&srv, &user.token).await, "me")["id"], json!(user.user_id));
-        srv.stop().await;
-        tdb.drop_db().await;
-    }
-);
+evistream_tests::dual_db_test!(signing_keys_rotate_by_kid, |db: DbKind| async move {
+    // Rotation: k2 is the new signing key, k1 (the old one) is still accepted.
+    const NEW_KEY: &[u8] = b"a brand new signing key of 32+ bytes!!";
+    let tdb = TestDb::new(db).await.unwrap();
+    let mut config = tdb.config();
+    config.auth.jwt_kid = "k2".into();
+    config.auth.jwt_secret = STANDARD.encode(NEW_KEY);
+    config.auth.jwt_previous_keys = vec![evistream::config::PreviousKey {
+        kid: "k1".into(),
+        secret: STANDARD.encode(JWT_KEY),
+    }];
+    let srv = TestServer::start(config.clone(), JobRegistry::new())
+        .await
+        .unwrap();
+    let user = srv.register("rot").await;
+    // New tokens carry the new kid.
+    let header = user.token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], "k2");
+    let old = sign(Algorithm::HS256, "k1", JWT_KEY, good_claims(&user.user_id));
+    assert_eq!(ok(&me(&srv, &old).await, "me")["id"], json!(user.user_id));
+    // A kid must match its key: the old key under the new kid, or the new
+    // key under the old kid, is refused.
+    let mixed = sign(Algorithm::HS256, "k2", JWT_KEY, good_claims(&user.user_id));
+    refused(&me(&srv, &mixed).await, "me", "UNAUTHENTICATED");
+    let mixed = sign(Algorithm::HS256, "k1", NEW_KEY, good_claims(&user.user_id));
+    refused(&me(&srv, &mixed).await, "me", "UNAUTHENTICATED");
+    srv.stop().await;
+    // Rotation finished: the old key is dropped and its tokens stop working.
+    config.auth.jwt_previous_keys.clear();
+    let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
+    refused(&me(&srv, &old).await, "me", "UNAUTHENTICATED");
+    assert_eq!(
+        ok(&me(&srv, &user.token).await, "me")["id"],
+        json!(user.user_id)
+    );
+    srv.stop().await;
+    tdb.drop_db().await;
+});

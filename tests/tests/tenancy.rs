@@ -35,6 +35,7 @@ enum Target {
     Project,
     Job,
     ApiKey,
+    Document,
 }
 
 /// One id-taking root field and how to call it with a given id.
@@ -96,6 +97,18 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id }),
     },
     Probe {
+        field: "Query.document",
+        op: "Document",
+        target: Target::Document,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Mutation.uploadDocument",
+        op: "UploadDocument",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id }),
+    },
+    Probe {
         field: "Mutation.addMember",
         op: "AddMember",
         target: Target::Organization,
@@ -132,6 +145,12 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id }),
     },
     Probe {
+        field: "Mutation.deleteDocument",
+        op: "DeleteDocument",
+        target: Target::Document,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
         field: "Mutation.deleteProject",
         op: "DeleteProject",
         target: Target::Project,
@@ -145,6 +164,7 @@ struct Fixture {
     project: String,
     job: String,
     api_key: String,
+    document: String,
     /// A registered user (B) that a wrongly allowed addMember would add.
     outsider_email: String,
 }
@@ -156,6 +176,7 @@ impl Fixture {
             Target::Project => &self.project,
             Target::Job => &self.job,
             Target::ApiKey => &self.api_key,
+            Target::Document => &self.document,
         }
     }
 }
@@ -234,9 +255,26 @@ async fn run(srv: &TestServer, token: &str, probe: &Probe, id: &str, fx: &Fixtur
             );
         }
         first
+    } else if probe.op == "UploadDocument" {
+        // Uploads travel by the multipart spec, not as JSON variables.
+        let project = vars["projectId"].as_str().expect("projectId");
+        srv.upload(Some(token), project, "probe.pdf", probe_pdf())
+            .await
     } else {
         srv.op(Some(token), probe.op, vars).await
     }
+}
+
+/// A small PDF (its conversion may fail; the tests here only need the row).
+fn probe_pdf() -> Vec<u8> {
+    format!("%PDF-1.4\n% probe {}\n%%EOF\n", uuid::Uuid::new_v4()).into_bytes()
+}
+
+async fn uploaded_document(srv: &TestServer, s: &Session, project: &str) -> String {
+    let r = srv
+        .upload(Some(&s.token), project, "a.pdf", probe_pdf())
+        .await;
+    ok(&r, "uploadDocument")["id"].as_str().unwrap().to_owned()
 }
 
 async fn create_key(srv: &TestServer, s: &Session, name: &str, role: &str) -> (String, String) {
@@ -276,7 +314,7 @@ async fn snapshot(srv: &TestServer, a: &Session, fx: &Fixture) -> Value {
     let q = "query($org: ID!, $project: ID!, $job: ID!) {
         organization(id: $org) { id name personal createdAt }
         projects(organizationId: $org, first: 10) { totalCount edges { node { id name description updatedAt } } }
-        project(id: $project) { id name description organizationId updatedAt }
+        project(id: $project) { id name description organizationId updatedAt documents(first: 10) { totalCount edges { node { id filename } } } }
         job(id: $job) { id kind state progress error attempts cancelRequested projectId updatedAt finishedAt }
         auditLog(organizationId: $org, first: 20) { totalCount edges { node { id action actorUserId actorApiKeyId } } }
         me { memberships { role organization { id } } }
@@ -365,6 +403,7 @@ evistream_tests::dual_db_test!(
             project: project.clone(),
             job: job.clone(),
             api_key: a_key_id.clone(),
+            document: uploaded_document(&srv, &a, &project).await,
             outsider_email: b.email.clone(),
         };
         let before = snapshot(&srv, &a, &fx).await;
@@ -444,6 +483,7 @@ evistream_tests::dual_db_test!(
             project: project2.clone(),
             job: queued_job(&srv, &a.org_id, &project2).await,
             api_key: create_key(&srv, &a, "control", "VIEWER").await.0,
+            document: uploaded_document(&srv, &a, &project2).await,
             outsider_email: b.email.clone(),
         };
         for p in PROBES {

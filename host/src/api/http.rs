@@ -3,17 +3,22 @@
 
 use std::sync::Arc;
 
+use async_graphql::http::MultipartOptions;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql::{BatchRequest, BatchResponse, Data, ParseRequestError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use futures::{StreamExt, TryStreamExt};
 
 use super::{ApiSchema, RequestAuth};
 use crate::app::App;
 use crate::auth::service::{authenticate, bearer_token};
+use crate::documents;
+use crate::error::ServiceError;
+use crate::tenancy::Access;
 
 /// State of the GraphQL routes.
 #[derive(Clone)]
@@ -55,36 +60,43 @@ pub async fn graphql_post(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // JSON only: a browser cannot send it cross-site without a CORS preflight.
-    if !ctype.starts_with("application/json")
-        && !ctype.starts_with("application/graphql-response+json")
+    let batch = if ctype.starts_with("multipart/form-data") {
+        match read_multipart(&st, &headers, ctype, body).await {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        }
+    } else if ctype.starts_with("application/json")
+        || ctype.starts_with("application/graphql-response+json")
     {
+        let limit = st.app.config.limits.max_body_bytes;
+        let bytes = match axum::body::to_bytes(body, limit).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error_body(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    &format!("request body is larger than {limit} bytes"),
+                );
+            }
+        };
+        match serde_json::from_slice::<BatchRequest>(&bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                return error_body(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    &format!("malformed GraphQL request body: {e}"),
+                );
+            }
+        }
+    } else {
+        // JSON (or multipart with a preflighted header): a browser cannot send
+        // either cross-site without a CORS preflight.
         return error_body(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
-            "send GraphQL requests as application/json",
+            "send GraphQL requests as application/json (or multipart/form-data for uploads)",
         );
-    }
-    let limit = st.app.config.limits.max_body_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error_body(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                &format!("request body is larger than {limit} bytes"),
-            );
-        }
-    };
-    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                &format!("malformed GraphQL request body: {e}"),
-            );
-        }
     };
     let auth_header = headers
         .get(header::AUTHORIZATION)
@@ -110,6 +122,157 @@ pub async fn graphql_post(
         }
     };
     axum::Json(resp).into_response()
+}
+
+/// Marks the upload body as over its limit inside the byte stream.
+#[derive(Debug)]
+struct BodyTooLarge;
+
+impl std::fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request body too large")
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
+/// Reads a GraphQL multipart request (uploads go to temp files, not memory)
+/// within the upload limits. Multipart is a "simple" content type a browser
+/// may send cross-site, so a header that forces a CORS preflight is required.
+async fn read_multipart(
+    st: &GraphqlState,
+    headers: &HeaderMap,
+    ctype: &str,
+    body: Body,
+) -> Result<BatchRequest, Response> {
+    let preflighted = headers.contains_key(header::AUTHORIZATION)
+        || headers.contains_key("apollo-require-preflight")
+        || headers.contains_key("x-evistream-csrf");
+    if !preflighted {
+        return Err(error_body(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "multipart requests need an Authorization or apollo-require-preflight header",
+        ));
+    }
+    let max_file = st.app.config.limits.max_upload_bytes;
+    // The file plus the operations and map parts.
+    let max_body = max_file.saturating_add(st.app.config.limits.max_body_bytes as u64);
+    let too_large = || {
+        error_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("the upload is larger than the limit of {max_file} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body) {
+        return Err(too_large());
+    }
+    let mut seen: u64 = 0;
+    let stream = body.into_data_stream().map(move |chunk| {
+        let b = chunk.map_err(std::io::Error::other)?;
+        seen += b.len() as u64;
+        if seen > max_body {
+            return Err(std::io::Error::other(BodyTooLarge));
+        }
+        Ok(b)
+    });
+    let opts = MultipartOptions::default()
+        .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
+        .max_num_files(1);
+    match async_graphql::http::receive_batch_body(Some(ctype), stream.into_async_read(), opts).await
+    {
+        Ok(b) => Ok(b),
+        Err(ParseRequestError::PayloadTooLarge) => Err(too_large()),
+        Err(ParseRequestError::Io(e))
+            if e.get_ref().is_some_and(|inner| inner.is::<BodyTooLarge>()) =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(error_body(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            &format!("malformed multipart request: {e}"),
+        )),
+    }
+}
+
+/// GET /documents/{id}/original: the uploaded PDF, to a caller who may read it.
+pub async fn download_original(
+    State(st): State<GraphqlState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let auth_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let fail = |e: ServiceError| {
+        let status = match e {
+            ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let ServiceError::Internal(inner) = &e {
+            tracing::error!(error = ?inner, "download failed");
+        }
+        error_body(status, e.code(), &e.to_string())
+    };
+    let principal = match auth_header.map(bearer_token) {
+        None => {
+            return fail(ServiceError::Unauthenticated(
+                "authentication required: send Authorization: Bearer <token>".into(),
+            ));
+        }
+        Some(None) => {
+            return fail(ServiceError::Unauthenticated(
+                "Authorization must be `Bearer <token>`".into(),
+            ));
+        }
+        Some(Some(t)) => match authenticate(&st.app, t).await {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        },
+    };
+    let access = match Access::load(&st.app.db, principal).await {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let (doc, reader, len) = match documents::open_original(&st.app, &access, &id).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let stream = match reader.into_bytes_stream(..).await {
+        Ok(s) => s,
+        Err(e) => return fail(ServiceError::Internal(e.into())),
+    };
+    let ascii: String = doc
+        .filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{ascii}\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// Request data carrying the shared auth of a (batch) request.

@@ -1,14 +1,15 @@
 //! Mutation root.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, Object, Upload};
 
 use super::types::{
-    ApiKey, AuthPayload, CreateApiKeyPayload, Job, Membership, Organization, Project,
+    ApiKey, AuthPayload, CreateApiKeyPayload, Document, Job, Membership, Organization, Project,
     RegisterPayload, TokenPair, User,
 };
 use super::{access, app};
 use crate::auth::{Role, service as auth};
-use crate::{jobs, organizations, projects};
+use crate::error::ServiceError;
+use crate::{documents, jobs, organizations, projects};
 
 /// Input of `register`.
 #[derive(InputObject)]
@@ -188,6 +189,37 @@ impl MutationRoot {
     async fn delete_project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
         let acc = access(ctx).await?;
         projects::delete(app(ctx), acc, &id).await?;
+        Ok(true)
+    }
+
+    /// Uploads a PDF into a project (REVIEWER+) by the GraphQL multipart
+    /// request spec and queues its conversion. The same bytes uploaded again
+    /// into the project return the existing document.
+    async fn upload_document(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        file: Upload,
+    ) -> async_graphql::Result<Document> {
+        let acc = access(ctx).await?;
+        let value = file
+            .value(ctx)
+            .map_err(|e| ServiceError::bad_input(format!("the upload could not be read: {e}")))?;
+        let up = documents::upload(
+            app(ctx),
+            acc,
+            &project_id,
+            &value.filename,
+            tokio::fs::File::from_std(value.content),
+        )
+        .await?;
+        Ok(Document(up.document))
+    }
+
+    /// Deletes a document, its text and its PDF (REVIEWER+). True when deleted.
+    async fn delete_document(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let acc = access(ctx).await?;
+        documents::delete(app(ctx), acc, &id).await?;
         Ok(true)
     }
 

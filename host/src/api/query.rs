@@ -2,13 +2,13 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::types::{AuditEntry, Conn, Job, Organization, Project, User, connection};
+use super::types::{AuditEntry, Conn, Document, Job, Organization, Project, User, connection};
 use super::{access, app};
 use crate::auth::Role;
 use crate::db::entities::user;
 use crate::error::ServiceError;
 use crate::pagination::PageArgs;
-use crate::{jobs, organizations, projects};
+use crate::{documents, jobs, organizations, projects};
 use sea_orm::EntityTrait;
 
 /// Read operations.
@@ -54,6 +54,14 @@ impl QueryRoot {
         let acc = access(ctx).await?;
         Ok(Project(
             projects::get(app(ctx), acc, &id, Role::Viewer).await?,
+        ))
+    }
+
+    /// A document.
+    async fn document(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Document> {
+        let acc = access(ctx).await?;
+        Ok(Document(
+            documents::get(app(ctx), acc, &id, Role::Viewer).await?,
         ))
     }
 

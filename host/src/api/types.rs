@@ -10,9 +10,9 @@ use crate::db::entities::{
     api_key, audit_entry, document, form, job, membership, organization, project, user,
 };
 use crate::jobs::JobState;
-use crate::organizations;
 use crate::pagination::{Page, PageArgs, cursor};
 use crate::projects;
+use crate::{documents, organizations};
 
 /// Milliseconds since the epoch as RFC 3339.
 pub fn timestamp(ms: i64) -> String {
@@ -262,6 +262,18 @@ pub enum DocumentStatus {
 /// An uploaded PDF.
 pub struct Document(pub document::Model);
 
+/// One page's range in the document's text (code points; start inclusive,
+/// end exclusive).
+#[derive(SimpleObject)]
+pub struct PageRange {
+    /// 1-based page number.
+    pub number: u32,
+    /// First character of the page.
+    pub start: u32,
+    /// One past its last character.
+    pub end: u32,
+}
+
 #[Object]
 impl Document {
     async fn id(&self) -> ID {
@@ -270,8 +282,13 @@ impl Document {
     async fn filename(&self) -> &str {
         &self.0.filename
     }
+    /// Hex sha256 of the PDF's bytes.
     async fn sha256(&self) -> &str {
         &self.0.sha256
+    }
+    /// Size of the PDF in bytes.
+    async fn size_bytes(&self) -> i64 {
+        self.0.size_bytes
     }
     async fn status(&self) -> DocumentStatus {
         match self.0.status.as_str() {
@@ -281,8 +298,70 @@ impl Document {
             _ => DocumentStatus::Pending,
         }
     }
+    /// Why conversion failed.
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
+    }
+    /// Pages, once converted.
+    async fn page_count(&self) -> Option<i32> {
+        self.0.page_count
+    }
+    /// Title from the PDF, once converted.
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+    /// The converted markdown (null until COMPLETED). Offsets elsewhere count
+    /// code points into this text.
+    async fn text(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(documents::text(app(ctx), &self.0)
+            .await?
+            .map(|t| t.markdown))
+    }
+    /// Each page's range in `text` (empty until COMPLETED).
+    async fn pages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PageRange>> {
+        Ok(documents::text(app(ctx), &self.0)
+            .await?
+            .map(|t| documents::pages(&t))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| PageRange {
+                number: p.number,
+                start: p.start,
+                end: p.end,
+            })
+            .collect())
+    }
+    /// Conversion warnings (e.g. pages without a text layer).
+    async fn warnings(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        Ok(documents::text(app(ctx), &self.0)
+            .await?
+            .and_then(|t| serde_json::from_str(&t.warnings).ok())
+            .unwrap_or_default())
+    }
+    /// Which converter produced `text`: `id@version#sha256`.
+    async fn converter(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(documents::text(app(ctx), &self.0).await?.map(|t| {
+            format!(
+                "{}@{}#{}",
+                t.converter_id, t.converter_version, t.converter_sha256
+            )
+        }))
+    }
+    /// Path on this server that answers GET with the original PDF (same Bearer token).
+    async fn download_url(&self) -> String {
+        format!("/documents/{}/original", self.0.id)
+    }
+    /// The conversion job.
+    async fn job(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Job>> {
+        let Some(job_id) = &self.0.job_id else {
+            return Ok(None);
+        };
+        let acc = access(ctx).await?;
+        match crate::jobs::service::get(app(ctx), acc, job_id).await {
+            Ok(j) => Ok(Some(Job(j))),
+            Err(crate::error::ServiceError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
     async fn created_at(&self) -> String {
         timestamp(self.0.created_at)

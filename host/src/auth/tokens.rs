@@ -94,13 +94,10 @@ impl TokenKeys {
         v.set_issuer(&[&self.issuer]);
         v.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
         v.leeway = 5;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| {
-                match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("expired"),
-                    _ => bad("rejected"),
-                }
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("expired"),
+            _ => bad("rejected"),
+        })?;
         if data.claims.iat > chrono::Utc::now().timestamp() + 60 {
             return Err(bad("issued in the future"));
         }

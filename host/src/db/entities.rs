@@ -135,6 +135,35 @@ pub mod document {
         pub status: String,
         pub error: Option<String>,
         pub created_at: i64,
+        pub blob_key: String,
+        pub size_bytes: i64,
+        pub page_count: Option<i32>,
+        pub title: Option<String>,
+        pub job_id: Option<String>,
+        pub updated_at: i64,
+    }
+    entity_common!();
+}
+
+/// Converted text of a document, with the converter's provenance.
+pub mod document_text {
+    use sea_orm::entity::prelude::*;
+    /// The latest conversion of one document.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "document_texts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub document_id: String,
+        pub organization_id: String,
+        pub markdown: String,
+        /// JSON array of `{number, start, end}` (code points).
+        pub pages: String,
+        /// JSON array of strings.
+        pub warnings: String,
+        pub converter_id: String,
+        pub converter_version: String,
+        pub converter_sha256: String,
+        pub created_at: i64,
     }
     entity_common!();
 }

@@ -95,6 +95,8 @@ pub struct JobContext {
     pub job: job::Model,
     /// Database handle for the handler's own effects.
     pub db: DatabaseConnection,
+    /// The application (blob store, plugins, bus) for built-in handlers.
+    pub app: Arc<crate::app::App>,
     pub(crate) progress: Arc<worker::ProgressReporter>,
     cancel: CancellationToken,
 }

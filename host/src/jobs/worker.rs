@@ -146,6 +146,7 @@ async fn run_one(app: Arc<App>, worker: String, job: job::Model, shutdown: Cance
     let ctx = JobContext {
         job: job.clone(),
         db: app.db.clone(),
+        app: app.clone(),
         progress: Arc::new(ProgressReporter {
             app: app.clone(),
             job: job.clone(),

@@ -85,46 +85,50 @@ fn pooled(settings: &EngineSettings) -> Config {
 /// callers share it whatever settings they pass).
 pub fn shared(settings: &EngineSettings) -> Result<&'static SharedEngine, String> {
     ENGINE
-        .get_or_init(|| {
-            let (engine, allocation) = if settings.pooling {
-                // The pool reserves virtual memory up front; on a small VM or
-                // under a ulimit that fails, and we fall back.
-                match Engine::new(&pooled(settings)) {
-                    Ok(e) => (e, Allocation::Pooling),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "pooling allocator unavailable; using on-demand allocation");
-                        (
-                            Engine::new(&base_config()).map_err(|e| e.to_string())?,
-                            Allocation::OnDemand,
-                        )
-                    }
-                }
-            } else {
+        .get_or_init(|| create(settings))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A new engine with its own epoch ticker and executor, alive for the rest
+/// of the process. The server uses [`shared`]; benchmarks compare settings.
+pub fn create(settings: &EngineSettings) -> Result<SharedEngine, String> {
+    let (engine, allocation) = if settings.pooling {
+        // The pool reserves virtual memory up front; on a small VM or
+        // under a ulimit that fails, and we fall back.
+        match Engine::new(&pooled(settings)) {
+            Ok(e) => (e, Allocation::Pooling),
+            Err(err) => {
+                tracing::warn!(error = %err, "pooling allocator unavailable; using on-demand allocation");
                 (
                     Engine::new(&base_config()).map_err(|e| e.to_string())?,
                     Allocation::OnDemand,
                 )
-            };
-            let ticker = engine.clone();
-            std::thread::Builder::new()
-                .name("evistream-epoch".into())
-                .spawn(move || {
-                    loop {
-                        std::thread::sleep(TICK);
-                        ticker.increment_epoch();
-                    }
-                })
-                .map_err(|e| e.to_string())?;
-            let executor = spawn_executor().map_err(|e| e.to_string())?;
-            tracing::info!(allocation = ?allocation, "plugin engine ready");
-            Ok(SharedEngine {
-                engine,
-                allocation,
-                executor,
-            })
+            }
+        }
+    } else {
+        (
+            Engine::new(&base_config()).map_err(|e| e.to_string())?,
+            Allocation::OnDemand,
+        )
+    };
+    let ticker = engine.clone();
+    std::thread::Builder::new()
+        .name("evistream-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                ticker.increment_epoch();
+            }
         })
-        .as_ref()
-        .map_err(Clone::clone)
+        .map_err(|e| e.to_string())?;
+    let executor = spawn_executor().map_err(|e| e.to_string())?;
+    tracing::info!(allocation = ?allocation, "plugin engine ready");
+    Ok(SharedEngine {
+        engine,
+        allocation,
+        executor,
+    })
 }
 
 /// A tokio runtime on threads of its own, alive for the whole process.

@@ -5,10 +5,13 @@
 //! another tenant's data: a fresh store per call, memory and time caps,
 //! no capabilities beyond its world's, every failure a typed [`PluginError`].
 
+pub mod builtin;
 pub mod cache;
 pub mod converter;
 pub mod engine;
 pub mod error;
+pub mod host;
+pub mod manifest;
 pub mod sandbox;
 
 use std::path::Path;
@@ -29,13 +32,18 @@ pub struct PluginRuntime {
 }
 
 impl PluginRuntime {
-    /// A runtime caching compiled components under `cache_dir`.
+    /// A runtime on the process-wide engine, caching compiled components under `cache_dir`.
     pub fn new(settings: &EngineSettings, cache_dir: &Path) -> Result<Self, PluginError> {
         let engine = engine::shared(settings).map_err(PluginError::Internal)?;
-        Ok(Self {
+        Ok(Self::with_engine(engine, cache_dir))
+    }
+
+    /// A runtime on a given engine (benchmarks compare engine settings).
+    pub fn with_engine(engine: &'static SharedEngine, cache_dir: &Path) -> Self {
+        Self {
             engine,
             cache: CompileCache::new(cache_dir),
-        })
+        }
     }
 }
 

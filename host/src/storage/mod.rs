@@ -26,6 +26,9 @@ pub struct BlobStore {
 impl BlobStore {
     /// Opens the configured backend.
     pub fn open(config: &Config) -> Result<Self, StorageError> {
+        // HTTP-based services (S3) fail with ConfigInvalid until a transport
+        // is installed; idempotent, first install wins.
+        opendal::install_default();
         let s = &config.storage;
         let op = match s.backend {
             StorageBackend::Fs => {

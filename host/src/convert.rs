@@ -1,0 +1,111 @@
+//! `evistream convert`: the server's conversion path, run locally.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use evistream::config::Config;
+use evistream::plugins::converter::Converter;
+use evistream::plugins::engine::EngineSettings;
+use evistream::plugins::host::PluginHost;
+use evistream::plugins::manifest::Manifest;
+use evistream::plugins::{PluginRuntime, builtin};
+
+/// Converts `files`; returns how many failed (each failure is reported on stderr).
+pub async fn run(
+    config: &Config,
+    files: &[PathBuf],
+    out: Option<&Path>,
+    converter_id: &str,
+    wasm: Option<&Path>,
+) -> anyhow::Result<usize> {
+    let p = &config.plugins;
+    let cache_dir = if p.cache_dir.is_empty() {
+        config.data_dir.join("plugin-cache")
+    } else {
+        p.cache_dir.clone().into()
+    };
+    let runtime = PluginRuntime::new(
+        &EngineSettings {
+            pooling: p.pooling,
+            pool_instances: p.pool_instances,
+            max_memory_bytes: p.max_memory_mb << 20,
+        },
+        &cache_dir,
+    )?;
+    let host = PluginHost::new(runtime.clone(), p.clone());
+    let (manifest, converter): (Manifest, Arc<Converter>) = match wasm {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let c = Converter::load(&runtime, Arc::new(bytes)).await?;
+            let mut m = builtin::get(builtin::DEFAULT_CONVERTER)
+                .map(|b| b.manifest)
+                .context("no built-in manifest to borrow limits from")?;
+            m.id = path.display().to_string();
+            m.version = "local".into();
+            (m, Arc::new(c))
+        }
+        None => host.converter(converter_id).await?,
+    };
+    let limits = host.convert_limits(&manifest);
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut failed = 0;
+    for file in files {
+        let started = Instant::now();
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                failed += 1;
+                continue;
+            }
+        };
+        match converter.convert(&runtime, bytes, Vec::new(), limits).await {
+            Ok(Ok(doc)) => {
+                let ms = started.elapsed().as_millis();
+                eprintln!(
+                    "{}: {} pages, {} characters, {} warnings, {ms} ms",
+                    file.display(),
+                    doc.page_count,
+                    doc.markdown.chars().count(),
+                    doc.warnings.len()
+                );
+                for w in &doc.warnings {
+                    eprintln!("  warning: {w}");
+                }
+                match out {
+                    Some(dir) => {
+                        let stem = file
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .unwrap_or("document");
+                        std::fs::write(dir.join(format!("{stem}.md")), &doc.markdown)?;
+                        let meta = serde_json::json!({
+                            "converter": { "id": manifest.id, "version": manifest.version, "sha256": converter.sha256 },
+                            "title": doc.title, "authors": doc.authors, "pageCount": doc.page_count,
+                            "producer": doc.producer, "pages": doc.pages, "warnings": doc.warnings,
+                        });
+                        std::fs::write(
+                            dir.join(format!("{stem}.json")),
+                            serde_json::to_vec_pretty(&meta)?,
+                        )?;
+                    }
+                    None => println!("{}", doc.markdown),
+                }
+            }
+            Ok(Err(f)) => {
+                eprintln!("{}: {f}", file.display());
+                failed += 1;
+            }
+            Err(e) => {
+                eprintln!("{}: converter failed ({}): {e}", file.display(), e.kind());
+                failed += 1;
+            }
+        }
+    }
+    Ok(failed)
+}

@@ -1,0 +1,319 @@
+//! Documents: upload (streamed to the blob store, deduplicated by sha256
+//! within a project), conversion through the project's converter plugin as
+//! a background job, reading the text with page provenance, download, delete.
+
+pub mod convert;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use crate::app::App;
+use crate::audit::{self, AuditRecord};
+use crate::auth::Role;
+use crate::db::entities::{document, document_text};
+use crate::db::{new_id, now_ms};
+use crate::error::{ServiceError, ServiceResult};
+use crate::jobs::queue::NewJob;
+use crate::jobs::{announce, queue};
+use crate::projects;
+use crate::tenancy::Access;
+
+/// Job kind of a document conversion.
+pub const CONVERT_JOB: &str = "document.convert";
+
+/// Document states as stored.
+pub mod status {
+    /// Uploaded; conversion queued.
+    pub const PENDING: &str = "pending";
+    /// Being converted.
+    pub const PROCESSING: &str = "processing";
+    /// Text available.
+    pub const COMPLETED: &str = "completed";
+    /// Conversion failed; see `error`.
+    pub const FAILED: &str = "failed";
+}
+
+/// Longest filename kept (longer ones are shortened, keeping the extension).
+const MAX_FILENAME: usize = 255;
+
+fn clean_filename(raw: &str) -> String {
+    // Only the last path component, without control characters.
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+    let cleaned = cleaned.trim();
+    let name = if cleaned.is_empty() {
+        "document.pdf"
+    } else {
+        cleaned
+    };
+    if name.chars().count() <= MAX_FILENAME {
+        return name.to_owned();
+    }
+    name.chars().take(MAX_FILENAME - 4).collect::<String>() + ".pdf"
+}
+
+/// What an upload produced.
+pub struct Uploaded {
+    /// The document (new, or the existing one with the same bytes).
+    pub document: document::Model,
+    /// False when the bytes were already in the project.
+    pub created: bool,
+}
+
+/// Stores an uploaded PDF and queues its conversion. REVIEWER or above.
+/// Reads `file` in chunks: the upload is never held whole in memory.
+pub async fn upload(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    filename: &str,
+    mut file: tokio::fs::File,
+) -> ServiceResult<Uploaded> {
+    let project = projects::get(app, access, project_id, Role::Reviewer).await?;
+    let limit = app.config.limits.max_upload_bytes;
+    let id = new_id();
+    let key = format!(
+        "orgs/{}/documents/{id}/original.pdf",
+        project.organization_id
+    );
+    let op = app.blobs.operator();
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut writer: Option<opendal::Writer> = None;
+    let mut head: Vec<u8> = Vec::with_capacity(8);
+    let fail =
+        |e: std::io::Error| ServiceError::Internal(anyhow::Error::new(e).context("reading upload"));
+    loop {
+        let n = file.read(&mut buf).await.map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if head.len() < 5 {
+            head.extend_from_slice(&chunk[..chunk.len().min(5 - head.len())]);
+        }
+        if head.len() >= 5 && &head[..5] != b"%PDF-" {
+            if let Some(mut w) = writer.take() {
+                let _ = w.abort().await;
+            }
+            return Err(ServiceError::bad_input(
+                "the file is not a PDF (it does not start with %PDF-)",
+            ));
+        }
+        size += n as u64;
+        if size > limit {
+            if let Some(mut w) = writer.take() {
+                let _ = w.abort().await;
+            }
+            let _ = op.delete(&key).await;
+            return Err(ServiceError::PayloadTooLarge(format!(
+                "the file is larger than the limit of {limit} bytes"
+            )));
+        }
+        hasher.update(chunk);
+        if writer.is_none() {
+            writer = Some(op.writer(&key).await.map_err(blob_err)?);
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write(chunk.to_vec()).await.map_err(blob_err)?;
+        }
+    }
+    if size == 0 {
+        return Err(ServiceError::bad_input("the file is empty"));
+    }
+    if head.len() < 5 {
+        if let Some(mut w) = writer.take() {
+            let _ = w.abort().await;
+        }
+        return Err(ServiceError::bad_input(
+            "the file is not a PDF (it does not start with %PDF-)",
+        ));
+    }
+    if let Some(mut w) = writer.take() {
+        w.close().await.map_err(blob_err)?;
+    }
+    let sha = hex::encode(hasher.finalize());
+
+    if let Some(existing) = find_by_sha(app, &project.id, &sha).await? {
+        let _ = op.delete(&key).await;
+        return Ok(Uploaded {
+            document: existing,
+            created: false,
+        });
+    }
+    let now = now_ms();
+    let txn = app.db.begin().await?;
+    let job = queue::enqueue(
+        &txn,
+        NewJob {
+            organization_id: project.organization_id.clone(),
+            project_id: Some(project.id.clone()),
+            parent_id: None,
+            kind: CONVERT_JOB.into(),
+            payload: serde_json::json!({ "document_id": id }),
+            max_attempts: 3,
+        },
+    )
+    .await?;
+    let inserted = document::ActiveModel {
+        id: Set(id.clone()),
+        organization_id: Set(project.organization_id.clone()),
+        project_id: Set(project.id.clone()),
+        filename: Set(clean_filename(filename)),
+        sha256: Set(sha.clone()),
+        status: Set(status::PENDING.into()),
+        error: Set(None),
+        created_at: Set(now),
+        blob_key: Set(key.clone()),
+        size_bytes: Set(size as i64),
+        page_count: Set(None),
+        title: Set(None),
+        job_id: Set(Some(job.id.clone())),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    let doc = match inserted {
+        Ok(d) => d,
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            // Two uploads of the same bytes raced; the other one won.
+            txn.rollback().await?;
+            let _ = op.delete(&key).await;
+            let existing = find_by_sha(app, &project.id, &sha)
+                .await?
+                .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("duplicate vanished")))?;
+            return Ok(Uploaded {
+                document: existing,
+                created: false,
+            });
+        }
+        Err(e) => {
+            let _ = op.delete(&key).await;
+            return Err(e.into());
+        }
+    };
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(&project.organization_id),
+            action: "document.upload",
+            object_type: "document",
+            object_id: &doc.id,
+            details: Some(serde_json::json!({ "sha256": sha, "bytes": size })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    announce(&app.bus, &job).await;
+    Ok(Uploaded {
+        document: doc,
+        created: true,
+    })
+}
+
+fn blob_err(e: opendal::Error) -> ServiceError {
+    ServiceError::Internal(anyhow::Error::new(e).context("blob store"))
+}
+
+async fn find_by_sha(
+    app: &App,
+    project_id: &str,
+    sha: &str,
+) -> ServiceResult<Option<document::Model>> {
+    Ok(document::Entity::find()
+        .filter(document::Column::ProjectId.eq(project_id))
+        .filter(document::Column::Sha256.eq(sha))
+        .one(&app.db)
+        .await?)
+}
+
+/// A document the caller can see (and holds `min` in its organization).
+pub async fn get(
+    app: &App,
+    access: &Access,
+    id: &str,
+    min: Role,
+) -> ServiceResult<document::Model> {
+    let d = document::Entity::find_by_id(id)
+        .filter(document::Column::OrganizationId.is_in(access.organization_ids()))
+        .one(&app.db)
+        .await?
+        .ok_or(ServiceError::NotFound("document"))?;
+    access.require(&d.organization_id, min, "document")?;
+    Ok(d)
+}
+
+/// The converted text of a document already loaded through [`get`].
+pub async fn text(app: &App, doc: &document::Model) -> ServiceResult<Option<document_text::Model>> {
+    Ok(document_text::Entity::find_by_id(doc.id.as_str())
+        .filter(document_text::Column::OrganizationId.eq(doc.organization_id.as_str()))
+        .one(&app.db)
+        .await?)
+}
+
+/// Deletes a document, its text and its blob. REVIEWER or above. A queued
+/// or running conversion is cancelled.
+pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
+    let d = get(app, access, id, Role::Reviewer).await?;
+    let txn = app.db.begin().await?;
+    document_text::Entity::delete_by_id(d.id.as_str())
+        .exec(&txn)
+        .await?;
+    document::Entity::delete_by_id(d.id.as_str())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(&d.organization_id),
+            action: "document.delete",
+            object_type: "document",
+            object_id: &d.id,
+            details: Some(serde_json::json!({ "filename": d.filename })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    if let Some(job_id) = &d.job_id
+        && let Ok(Some(j)) = queue::request_cancel(&app.db, job_id).await
+    {
+        announce(&app.bus, &j).await;
+    }
+    delete_blob(app, &d.blob_key).await;
+    Ok(())
+}
+
+/// Removes a blob; a failure is logged (the row is already gone, and an
+/// orphaned blob is harmless), never returned.
+pub(crate) async fn delete_blob(app: &App, key: &str) {
+    if key.is_empty() {
+        return;
+    }
+    if let Err(e) = app.blobs.operator().delete(key).await {
+        tracing::warn!(key, error = %e, "blob not deleted");
+    }
+}
+
+/// Opens the original PDF for streaming to an authorized caller.
+pub async fn open_original(
+    app: &App,
+    access: &Access,
+    id: &str,
+) -> ServiceResult<(document::Model, opendal::Reader, u64)> {
+    let d = get(app, access, id, Role::Viewer).await?;
+    let op = app.blobs.operator();
+    let meta = op.stat(&d.blob_key).await.map_err(blob_err)?;
+    let reader = op.reader(&d.blob_key).await.map_err(blob_err)?;
+    Ok((d, reader, meta.content_length()))
+}
+
+/// Page ranges stored with a text.
+pub fn pages(t: &document_text::Model) -> Vec<crate::plugins::converter::PageRange> {
+    serde_json::from_str(&t.pages).unwrap_or_default()
+}

@@ -1,0 +1,155 @@
+//! Plugin manifests: what a component is, what it implements, what it may
+//! touch. Shipped as `manifest.toml` beside each plugin.
+
+use serde::{Deserialize, Serialize};
+
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    /// `pdf-converter`.
+    PdfConverter,
+    /// `llm-adapter`.
+    LlmAdapter,
+    /// `form-extractor`.
+    FormExtractor,
+}
+
+/// How a secret reaches the provider: the host adds it to outgoing requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// Name in the project binding's secrets (e.g. `apiKey`).
+    pub name: String,
+    /// Header the host sets (e.g. `authorization`).
+    pub header: String,
+    /// Value template; `{secret}` is replaced (e.g. `Bearer {secret}`).
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_format() -> String {
+    "{secret}".into()
+}
+
+/// What a plugin may use beyond its world.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Capabilities {
+    /// Hosts it may call (llm-adapter only); a project binding grants them.
+    pub outbound_hosts: Vec<String>,
+    /// Configuration keys it reads.
+    pub config_keys: Vec<String>,
+    /// Secrets it needs, and how the host injects them.
+    pub secrets: Vec<SecretSpec>,
+}
+
+/// Default limits of one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Memory cap in MiB.
+    pub memory_mb: u64,
+    /// Wall-clock deadline in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 512,
+            timeout_ms: 120_000,
+        }
+    }
+}
+
+/// A plugin's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Stable id (`pdf-text`).
+    pub id: String,
+    /// Semantic version of the plugin.
+    pub version: String,
+    /// The world it implements.
+    pub kind: PluginKind,
+    /// WIT package version it was built against.
+    pub wit: String,
+    /// SPDX licence expression.
+    pub license: String,
+    /// One line for people.
+    #[serde(default)]
+    pub description: String,
+    /// What it may use.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Default limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Why a manifest is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not parseable.
+    #[error("manifest is not valid TOML/JSON: {0}")]
+    Syntax(String),
+    /// Parseable but wrong.
+    #[error("manifest: {0}")]
+    Invalid(String),
+}
+
+impl Manifest {
+    /// Parses TOML (or JSON, when it starts with `{`) and validates.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let m: Manifest = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?
+        } else {
+            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?
+        };
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Checks ids, versions and capabilities against the kind.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let bad = |m: String| Err(ManifestError::Invalid(m));
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !id_ok {
+            return bad(format!(
+                "id `{}` must be 1-64 characters of a-z, 0-9 and -",
+                self.id
+            ));
+        }
+        if self.version.is_empty() || self.version.len() > 50 {
+            return bad("version must be 1-50 characters".into());
+        }
+        if self.wit != WIT_VERSION {
+            return bad(format!(
+                "built against evistream:plugin@{}, this server implements @{WIT_VERSION}",
+                self.wit
+            ));
+        }
+        if self.license.trim().is_empty() {
+            return bad("license (an SPDX expression) is required".into());
+        }
+        if self.kind != PluginKind::LlmAdapter
+            && (!self.capabilities.outbound_hosts.is_empty()
+                || !self.capabilities.secrets.is_empty())
+        {
+            return bad("only llm-adapter plugins may request outbound hosts or secrets".into());
+        }
+        if self.limits.memory_mb == 0 || self.limits.timeout_ms == 0 {
+            return bad("limits must be positive".into());
+        }
+        Ok(())
+    }
+}

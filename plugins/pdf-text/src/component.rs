@@ -1,0 +1,57 @@
+//! The WebAssembly component: the `pdf-converter` world of
+//! evistream:plugin@0.1.0, wrapping [`crate::convert`].
+//!
+//! Only type mapping lives here; every decision is in the plain Rust
+//! modules, which are tested natively.
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "pdf-converter",
+});
+
+use evistream::plugin::converter_types::{ConvertError, Document, Metadata};
+use evistream::plugin::types::{ConfigEntry, PageRange};
+use exports::evistream::plugin::converter::Guest;
+
+struct Component;
+
+impl Guest for Component {
+    fn convert(pdf: Vec<u8>, _config: Vec<ConfigEntry>) -> Result<Document, ConvertError> {
+        // No configuration keys yet; unknown keys are ignored so a binding's
+        // config can be written ahead of the converter that reads it.
+        crate::convert(&pdf).map(document).map_err(error)
+    }
+}
+
+fn document(doc: crate::Document) -> Document {
+    Document {
+        markdown: doc.markdown,
+        pages: doc
+            .pages
+            .into_iter()
+            .map(|p| PageRange {
+                number: p.number,
+                start: p.start,
+                end: p.end,
+            })
+            .collect(),
+        metadata: Metadata {
+            title: doc.metadata.title,
+            authors: doc.metadata.authors,
+            page_count: doc.metadata.page_count,
+            producer: doc.metadata.producer,
+        },
+        warnings: doc.warnings,
+    }
+}
+
+fn error(e: crate::ConvertError) -> ConvertError {
+    match e {
+        crate::ConvertError::Encrypted(m) => ConvertError::Encrypted(m),
+        crate::ConvertError::Malformed(m) => ConvertError::Malformed(m),
+        crate::ConvertError::Unsupported(m) => ConvertError::Unsupported(m),
+        crate::ConvertError::Internal(m) => ConvertError::Internal(m),
+    }
+}
+
+export!(Component);
