@@ -190,3 +190,51 @@ async fn compiled_components_are_cached_by_content_hash() {
         "entry rewritten"
     );
 }
+
+/// The built-in converter, as a component in the sandbox, on every corpus
+/// paper: text, pages in order covering it, the PDF's page count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builtin_converter_converts_every_corpus_paper() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let b = evistream::plugins::builtin::get("pdf-text").expect("pdf-text is built in");
+    assert_eq!(
+        b.manifest.kind,
+        evistream::plugins::manifest::PluginKind::PdfConverter
+    );
+    let c = Converter::load(&rt, Arc::new(b.wasm.to_vec()))
+        .await
+        .unwrap();
+    let corpus = evistream_tests::ops::repo_root().join("../shared/corpus/rct");
+    let manifest = std::fs::read_to_string(corpus.join("manifest.csv")).expect("corpus manifest");
+    let mut n = 0;
+    for line in manifest.lines().skip(1) {
+        let pmcid = line.split(',').next().unwrap();
+        let fields: Vec<&str> = line.split(',').collect();
+        let doi = fields.iter().position(|f| f.starts_with("10.")).unwrap();
+        let pages: u32 = fields[doi + 1].parse().unwrap();
+        let pdf = std::fs::read(corpus.join(format!("pdf/{pmcid}.pdf"))).unwrap();
+        let limits = CallLimits {
+            memory_bytes: 512 << 20,
+            timeout: Duration::from_secs(60),
+            max_output_bytes: 64 << 20,
+        };
+        let doc = c
+            .convert(&rt, pdf, vec![], limits)
+            .await
+            .unwrap_or_else(|e| panic!("{pmcid}: {e}"))
+            .unwrap_or_else(|e| panic!("{pmcid}: {e}"));
+        let chars = doc.markdown.chars().count() as u32;
+        assert!(chars > 5_000, "{pmcid}: {chars} characters");
+        assert_eq!(doc.page_count, pages, "{pmcid}");
+        assert_eq!(doc.pages.len() as u32, pages, "{pmcid}");
+        assert_eq!(doc.pages[0].start, 0, "{pmcid}");
+        assert_eq!(doc.pages.last().unwrap().end, chars, "{pmcid}");
+        assert!(
+            doc.pages.windows(2).all(|w| w[0].end == w[1].start),
+            "{pmcid}: contiguous pages"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 12, "every paper of the corpus");
+}

@@ -124,6 +124,10 @@ pub async fn graphql_post(
     axum::Json(resp).into_response()
 }
 
+/// How much of an oversized upload is read before the 413, and for how long.
+const DRAIN_MAX: u64 = 64 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Marks the upload body as over its limit inside the byte stream.
 #[derive(Debug)]
 struct BodyTooLarge;
@@ -169,7 +173,17 @@ async fn read_multipart(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max_body) {
+    if let Some(len) = declared.filter(|len| *len > max_body) {
+        // Read (and discard) a moderately oversized body before answering, so
+        // an ordinary client sees the 413 instead of a broken pipe; a huge or
+        // slow one is cut off.
+        if len <= max_body.saturating_add(DRAIN_MAX) {
+            let mut rest = body.into_data_stream();
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                while let Some(Ok(_)) = rest.next().await {}
+            })
+            .await;
+        }
         return Err(too_large());
     }
     let mut seen: u64 = 0;

@@ -1,8 +1,12 @@
 //! Scores PDF converters against the JATS XML of the same articles.
 //!
 //! ```text
-//! cargo run -p pdf-text --release --example score -- CORPUS_DIR [--dump OUT_DIR]
+//! cargo run -p pdf-text --release --example score -- CORPUS_DIR [--dump OUT_DIR] [--evistream BIN]
 //! ```
+//!
+//! With `--evistream BIN` (the server binary), the same converter also runs
+//! as the server runs it: the wasm32-wasip2 component inside the plugin
+//! sandbox, through `BIN convert FILE` (a process per file, like pdftotext).
 //!
 //! `CORPUS_DIR` holds `pdf/ID.pdf` and `nxml/ID.nxml` (e.g.
 //! `shared/corpus/rct`). For every PDF it runs each converter (ours,
@@ -178,6 +182,25 @@ fn ours() -> Converter {
     }
 }
 
+/// The component in the server's sandbox, via `evistream convert`.
+fn sandboxed(bin: PathBuf) -> Converter {
+    Converter {
+        name: "pdf-text.wasm",
+        run: Box::new(move |path, _| {
+            let out = Command::new(&bin)
+                .arg("convert")
+                .arg(path)
+                .env("RUST_LOG", "warn")
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        }),
+    }
+}
+
 fn pdftotext() -> Option<Converter> {
     let installed = Command::new("pdftotext").arg("-v").output().is_ok();
     installed.then(|| Converter {
@@ -210,17 +233,24 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut corpus: Option<PathBuf> = None;
     let mut dump: Option<PathBuf> = None;
+    let mut evistream: Option<PathBuf> = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dump" => dump = args.next().map(PathBuf::from),
+            "--evistream" => evistream = args.next().map(PathBuf::from),
             _ => corpus = Some(PathBuf::from(arg)),
         }
     }
     let Some(corpus) = corpus else {
-        eprintln!("usage: score CORPUS_DIR [--dump OUT_DIR]   (CORPUS_DIR holds pdf/ and nxml/)");
+        eprintln!(
+            "usage: score CORPUS_DIR [--dump OUT_DIR] [--evistream BIN]   (CORPUS_DIR holds pdf/ and nxml/)"
+        );
         std::process::exit(2);
     };
     let mut converters = vec![ours()];
+    if let Some(bin) = evistream {
+        converters.push(sandboxed(bin));
+    }
     match pdftotext() {
         Some(c) => converters.push(c),
         None => eprintln!("pdftotext not found (apt-get install poppler-utils): scoring ours only"),
