@@ -319,6 +319,25 @@ pub fn assert_code(resp: &Value, code: &str) {
     assert_eq!(error_code(resp), Some(code), "expected {code}: {resp}");
 }
 
+/// The `data.<field>` of a successful response; panics with the response otherwise.
+#[track_caller]
+pub fn ok<'a>(resp: &'a Value, field: &str) -> &'a Value {
+    assert!(resp.get("errors").is_none(), "unexpected errors: {resp}");
+    let v = &resp["data"][field];
+    assert!(!v.is_null(), "no data.{field}: {resp}");
+    v
+}
+
+/// Asserts `code`, and that the failed root field returned no data.
+#[track_caller]
+pub fn refused(resp: &Value, field: &str, code: &str) {
+    assert_code(resp, code);
+    assert!(
+        resp["data"].is_null() || resp["data"][field].is_null(),
+        "{field} returned data despite {code}: {resp}"
+    );
+}
+
 /// Polls `f` until it returns `Some`, up to `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> T
 where

@@ -13,31 +13,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use evistream::jobs::JobRegistry;
-use evistream_tests::{DbKind, TestDb, TestServer, assert_code, error_code};
+use evistream_tests::{DbKind, TestDb, TestServer, assert_code, error_code, ok, refused};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 /// The JWT signing key the tests configure, so they can sign tokens the server trusts.
 const JWT_KEY: &[u8; 32] = b"evistream-test-jwt-secret-32byte";
-
-/// The `data.<field>` of a successful response; panics with the response otherwise.
-#[track_caller]
-fn ok<'a>(resp: &'a Value, field: &str) -> &'a Value {
-    assert!(resp.get("errors").is_none(), "unexpected errors: {resp}");
-    let v = &resp["data"][field];
-    assert!(!v.is_null(), "no data.{field}: {resp}");
-    v
-}
-
-/// Asserts `code`, and that the failed root field returned no data.
-#[track_caller]
-fn refused(resp: &Value, field: &str, code: &str) {
-    assert_code(resp, code);
-    assert!(
-        resp["data"].is_null() || resp["data"][field].is_null(),
-        "{field} returned data despite {code}: {resp}"
-    );
-}
 
 async fn start(db: DbKind) -> (TestDb, TestServer) {
     let tdb = TestDb::new(db).await.unwrap();

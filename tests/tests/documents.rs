@@ -288,3 +288,57 @@ evistream_tests::dual_db_test!(
         tdb.drop_db().await;
     }
 );
+
+evistream_tests::dual_db_test!(
+    deleting_a_project_removes_its_documents_and_blobs,
+    |db: DbKind| async move {
+        let (tdb, srv) = start(db).await;
+        let owner = srv.register("owner").await;
+        let project = srv.project(&owner.token, &owner.org_id, "Doomed").await;
+        let r = srv
+            .upload(
+                Some(&owner.token),
+                &project,
+                "paper.pdf",
+                corpus_pdf("PMC4709985.pdf"),
+            )
+            .await;
+        let id = r["data"]["uploadDocument"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        wait_converted(&srv, &owner.token, &id).await;
+        let row = document::Entity::find_by_id(id.as_str())
+            .one(&srv.node.app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let op = srv.node.app.blobs.operator();
+        assert!(op.exists(&row.blob_key).await.unwrap());
+        let r = srv
+            .op(
+                Some(&owner.token),
+                "DeleteProject",
+                json!({ "id": project }),
+            )
+            .await;
+        assert_eq!(r["data"]["deleteProject"], true, "{r}");
+        assert!(
+            !op.exists(&row.blob_key).await.unwrap(),
+            "the PDF went with its project"
+        );
+        assert!(
+            document::Entity::find_by_id(id.as_str())
+                .one(&srv.node.app.db)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let r = srv
+            .op(Some(&owner.token), "Document", json!({ "id": id }))
+            .await;
+        assert_code(&r, "NOT_FOUND");
+        srv.stop().await;
+        tdb.drop_db().await;
+    }
+);

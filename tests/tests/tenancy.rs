@@ -21,7 +21,7 @@ use apollo_compiler::ast::OperationType;
 use evistream::jobs::JobRegistry;
 use evistream::jobs::queue::{self, NewJob};
 use evistream_tests::ws::Subscription;
-use evistream_tests::{DbKind, Session, TestDb, TestServer, error_code, ops};
+use evistream_tests::{DbKind, Session, TestDb, TestServer, error_code, ok, ops};
 use serde_json::{Value, json};
 
 /// Root fields that take an id but are deliberately not tenant-scoped, with
@@ -221,14 +221,6 @@ fn id_taking_fields(schema: &Schema) -> BTreeSet<String> {
         }
     }
     out
-}
-
-#[track_caller]
-fn ok<'a>(resp: &'a Value, field: &str) -> &'a Value {
-    assert!(resp.get("errors").is_none(), "unexpected errors: {resp}");
-    let v = &resp["data"][field];
-    assert!(!v.is_null(), "no data.{field}: {resp}");
-    v
 }
 
 /// Runs `probe` with `id` as `token`: the HTTP response, or for a

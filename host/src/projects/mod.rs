@@ -8,7 +8,7 @@ use sea_orm::{
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
 use crate::auth::Role;
-use crate::db::entities::{document, form, project};
+use crate::db::entities::{document, document_text, form, project};
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination::{self, Page, PageArgs};
@@ -112,6 +112,14 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     let txn = app.db.begin().await?;
     // Explicit child deletes: foreign-key cascades are not relied on, so the
     // same code is correct on every backend and visible in one place.
+    let docs = document::Entity::find()
+        .filter(document::Column::ProjectId.eq(p.id.as_str()))
+        .all(&txn)
+        .await?;
+    document_text::Entity::delete_many()
+        .filter(document_text::Column::DocumentId.is_in(docs.iter().map(|d| d.id.clone())))
+        .exec(&txn)
+        .await?;
     document::Entity::delete_many()
         .filter(document::Column::ProjectId.eq(p.id.as_str()))
         .exec(&txn)
@@ -131,11 +139,16 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
             action: "project.delete",
             object_type: "project",
             object_id: &p.id,
-            details: Some(serde_json::json!({ "name": p.name })),
+            details: Some(serde_json::json!({ "name": p.name, "documents": docs.len() })),
         },
     )
     .await?;
     txn.commit().await?;
+    // Blobs after the commit: a failed delete leaves an orphan, never a
+    // document without its PDF.
+    for d in &docs {
+        crate::documents::delete_blob(app, &d.blob_key).await;
+    }
     Ok(())
 }
 
