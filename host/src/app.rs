@@ -93,20 +93,7 @@ pub async fn build(
         )?;
         tokens = tokens.accept_previous(&prev.kid, &secret);
     }
-    let p = &config.plugins;
-    let runtime = crate::plugins::PluginRuntime::new(
-        &crate::plugins::engine::EngineSettings {
-            pooling: p.pooling,
-            pool_instances: p.pool_instances,
-            max_memory_bytes: p.max_memory_mb << 20,
-        },
-        &if p.cache_dir.is_empty() {
-            config.data_dir.join("plugin-cache")
-        } else {
-            p.cache_dir.clone().into()
-        },
-    )?;
-    let plugins = crate::plugins::host::PluginHost::new(runtime, p.clone());
+    let plugins = crate::plugins::host::PluginHost::from_config(&config)?;
     Ok(Arc::new(App {
         plugins,
         config,

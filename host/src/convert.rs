@@ -6,11 +6,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use evistream::config::Config;
+use evistream::plugins::builtin;
 use evistream::plugins::converter::Converter;
-use evistream::plugins::engine::EngineSettings;
 use evistream::plugins::host::PluginHost;
 use evistream::plugins::manifest::Manifest;
-use evistream::plugins::{PluginRuntime, builtin};
 
 /// Converts `files`; returns how many failed (each failure is reported on stderr).
 pub async fn run(
@@ -20,21 +19,8 @@ pub async fn run(
     converter_id: &str,
     wasm: Option<&Path>,
 ) -> anyhow::Result<usize> {
-    let p = &config.plugins;
-    let cache_dir = if p.cache_dir.is_empty() {
-        config.data_dir.join("plugin-cache")
-    } else {
-        p.cache_dir.clone().into()
-    };
-    let runtime = PluginRuntime::new(
-        &EngineSettings {
-            pooling: p.pooling,
-            pool_instances: p.pool_instances,
-            max_memory_bytes: p.max_memory_mb << 20,
-        },
-        &cache_dir,
-    )?;
-    let host = PluginHost::new(runtime.clone(), p.clone());
+    let host = PluginHost::from_config(config)?;
+    let runtime = host.runtime.clone();
     let (manifest, converter): (Manifest, Arc<Converter>) = match wasm {
         Some(path) => {
             let bytes =

@@ -44,6 +44,26 @@ impl PluginHost {
         Ok((b.manifest, c))
     }
 
+    /// The host the configuration describes: engine settings, compile cache
+    /// dir (default `<data_dir>/plugin-cache`) and call limits.
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, PluginError> {
+        let p = &config.plugins;
+        let cache_dir = if p.cache_dir.is_empty() {
+            config.data_dir.join("plugin-cache")
+        } else {
+            p.cache_dir.clone().into()
+        };
+        let runtime = PluginRuntime::new(
+            &super::engine::EngineSettings {
+                pooling: p.pooling,
+                pool_instances: p.pool_instances,
+                max_memory_bytes: p.max_memory_mb << 20,
+            },
+            &cache_dir,
+        )?;
+        Ok(Self::new(runtime, p.clone()))
+    }
+
     /// Limits of a conversion: the manifest's, capped by the operator's.
     pub fn convert_limits(&self, m: &Manifest) -> CallLimits {
         let mem = (m.limits.memory_mb.min(self.config.max_memory_mb)) << 20;
