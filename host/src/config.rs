@@ -52,6 +52,23 @@ pub struct PluginsConfig {
     pub max_output_mb: u64,
     /// Compiled-component cache; empty means `<data_dir>/plugin-cache`.
     pub cache_dir: String,
+    /// Let LLM adapters reach private, loopback and link-local addresses
+    /// (local model servers such as Ollama). Off: such addresses are refused
+    /// after DNS resolution, whatever the allow-list says.
+    pub allow_private_networks: bool,
+    /// Deadline of one outbound HTTP request of an adapter (connect to last byte), in seconds.
+    pub http_timeout_secs: u64,
+    /// Outbound HTTP requests one adapter call may make.
+    pub http_max_requests: u32,
+    /// Largest outbound request body, in MiB.
+    pub http_max_request_mb: u64,
+    /// Largest response body an adapter may read, in MiB.
+    pub http_max_response_mb: u64,
+    /// Wall-clock deadline of one adapter call's own computation (time
+    /// waiting on the network is not counted), in seconds.
+    pub adapter_timeout_secs: u64,
+    /// Largest component an organization may install, in MiB.
+    pub max_component_mb: u64,
 }
 
 impl Default for PluginsConfig {
@@ -63,6 +80,13 @@ impl Default for PluginsConfig {
             convert_timeout_secs: 120,
             max_output_mb: 64,
             cache_dir: String::new(),
+            allow_private_networks: false,
+            http_timeout_secs: 120,
+            http_max_requests: 16,
+            http_max_request_mb: 16,
+            http_max_response_mb: 16,
+            adapter_timeout_secs: 30,
+            max_component_mb: 64,
         }
     }
 }
@@ -294,6 +318,12 @@ impl Config {
                     let top = k.as_str().split('.').next().unwrap_or_default();
                     TOP_LEVEL_KEYS.contains(&top.to_ascii_lowercase().as_str())
                 }),
+            )
+            // The documented single-underscore spelling of the private-network switch.
+            .merge(
+                Env::raw()
+                    .only(&["EVISTREAM_PLUGINS_ALLOW_PRIVATE_NETWORKS"])
+                    .map(|_| "plugins.allow_private_networks".into()),
             )
             .merge(overrides);
         fig.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))

@@ -5,6 +5,7 @@
 //! another tenant's data: a fresh store per call, memory and time caps,
 //! no capabilities beyond its world's, every failure a typed [`PluginError`].
 
+pub mod adapter;
 pub mod builtin;
 pub mod cache;
 pub mod converter;
@@ -12,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod manifest;
+pub mod outbound;
 pub mod sandbox;
 
 use std::path::Path;

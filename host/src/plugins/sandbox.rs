@@ -4,6 +4,8 @@
 //! it (no files, no network, no environment), and the translation of every
 //! way a call can die into a [`PluginError`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
@@ -11,8 +13,11 @@ use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
 use super::PluginError;
 use super::engine::SharedEngine;
+use super::outbound::{OutboundHooks, OutboundPolicy};
 
 /// Limits of one call.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +81,23 @@ pub struct HostState {
     /// The memory cap.
     pub memory: MemoryCap,
     deadline: Instant,
+    /// Microseconds spent waiting on the network: added to the deadline,
+    /// which bounds the plugin's own time, not its provider's.
+    waited_us: Arc<AtomicU64>,
     stderr: MemoryOutputPipe,
+    http: WasiHttpCtx,
+    /// The outbound policy of this call (deny-all unless it is an adapter's).
+    pub outbound: OutboundHooks,
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -102,8 +123,21 @@ impl HostState {
     }
 }
 
-/// A fresh store for one call with `limits`.
+/// A fresh store for one call with `limits` and no network.
 pub fn new_store(engine: &SharedEngine, limits: &CallLimits) -> Store<HostState> {
+    new_store_with(
+        engine,
+        limits,
+        OutboundHooks::new(OutboundPolicy::deny_all()),
+    )
+}
+
+/// A fresh store for one call with `limits` whose outbound HTTP `outbound` decides.
+pub fn new_store_with(
+    engine: &SharedEngine,
+    limits: &CallLimits,
+    outbound: OutboundHooks,
+) -> Store<HostState> {
     let stderr = MemoryOutputPipe::new(64 * 1024);
     // No preopens, no env, no args, no network: the WASI a std guest needs to
     // start, with nothing behind it.
@@ -117,13 +151,18 @@ pub fn new_store(engine: &SharedEngine, limits: &CallLimits) -> Store<HostState>
             denied: false,
         },
         deadline: Instant::now() + limits.timeout,
+        waited_us: outbound.wait_clock(),
         stderr,
+        http: WasiHttpCtx::new(),
+        outbound,
     };
     let mut store = Store::new(&engine.engine, state);
     store.limiter(|s| &mut s.memory);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
-        if Instant::now() >= ctx.data().deadline {
+        let s = ctx.data();
+        let waited = Duration::from_micros(s.waited_us.load(Ordering::Relaxed));
+        if Instant::now() >= s.deadline + waited {
             Ok(UpdateDeadline::Interrupt)
         } else {
             // Yield to the executor at every tick, so a busy guest shares it.
@@ -138,6 +177,9 @@ pub fn new_store(engine: &SharedEngine, limits: &CallLimits) -> Store<HostState>
 
 /// Turns a failed call into a typed error.
 pub fn classify(err: wasmtime::Error, state: &HostState, limits: &CallLimits) -> PluginError {
+    if let Some(why) = state.outbound.denied() {
+        return PluginError::CapabilityDenied(why);
+    }
     if state.memory.denied {
         return PluginError::OutOfMemory {
             limit_bytes: limits.memory_bytes,

@@ -1,0 +1,202 @@
+//! A small blocking HTTP client over `wasi:http/outgoing-handler@0.2.12`,
+//! for plugins of the `llm-adapter` world. The host decides every request
+//! (allow-list, address checks, credentials); this only speaks the protocol.
+//!
+//! Plugins that import `wasi:http` through their own world map it onto these
+//! bindings with wit-bindgen's `with` (see [`bindings`]), so a component
+//! carries one copy of the imports.
+
+/// The `wasi:http`, `wasi:io` and `wasi:clocks` bindings this client uses.
+pub mod bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package evistream:http-client;
+            world client {
+                import wasi:http/outgoing-handler@0.2.12;
+            }
+        ",
+        path: "../../wit",
+        world: "evistream:http-client/client",
+        generate_all,
+    });
+}
+
+use bindings::wasi::http::outgoing_handler;
+use bindings::wasi::http::types::{
+    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use bindings::wasi::io::streams::StreamError;
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a request failed before an HTTP status came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The URL is not `http(s)://host[:port]/path`.
+    BadUrl(String),
+    /// The host refused the request (allow-list, address, credentials).
+    Denied(String),
+    /// A header could not be set.
+    Header(String),
+    /// The network failed (DNS, connect, TLS, timeout, reset).
+    Network(String),
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadUrl(m) => write!(f, "bad URL: {m}"),
+            Self::Denied(m) => write!(f, "request refused by the host: {m}"),
+            Self::Header(m) => write!(f, "bad header: {m}"),
+            Self::Network(m) => write!(f, "network error: {m}"),
+        }
+    }
+}
+
+fn network(e: ErrorCode) -> Error {
+    match e {
+        ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => {
+            Error::Denied(format!("{e:?}"))
+        }
+        other => Error::Network(format!("{other:?}")),
+    }
+}
+
+/// Splits `url` into scheme, authority and path-with-query.
+pub fn split_url(url: &str) -> Result<(Scheme, String, String), Error> {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (Scheme::Https, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (Scheme::Http, r)
+    } else {
+        return Err(Error::BadUrl(format!(
+            "{url} (http:// or https:// expected)"
+        )));
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_owned()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_owned()),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(Error::BadUrl(format!("{url} (no host, or user info)")));
+    }
+    Ok((scheme, authority.to_owned(), path))
+}
+
+/// Sends one request and reads the whole response (at most `max_body` bytes).
+pub fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    max_body: usize,
+) -> Result<Response, Error> {
+    let (scheme, authority, path) = split_url(url)?;
+    let fields = Fields::new();
+    for (k, v) in headers {
+        fields
+            .append(&k.to_string(), &v.as_bytes().to_vec())
+            .map_err(|e| Error::Header(format!("{k}: {e:?}")))?;
+    }
+    let req = OutgoingRequest::new(fields);
+    let method = match method {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        other => Method::Other(other.to_owned()),
+    };
+    let set = |ok: Result<(), ()>, what: &str| ok.map_err(|_| Error::BadUrl(what.to_owned()));
+    set(req.set_method(&method), "method")?;
+    set(req.set_scheme(Some(&scheme)), "scheme")?;
+    set(req.set_authority(Some(&authority)), "authority")?;
+    set(req.set_path_with_query(Some(&path)), "path")?;
+    let out_body = req
+        .body()
+        .map_err(|_| Error::Network("request body unavailable".into()))?;
+    let options = RequestOptions::new();
+    // The host bounds every request anyway; this asks for nothing more.
+    let future = outgoing_handler::handle(req, Some(options)).map_err(network)?;
+    {
+        // Write after `handle`: the host consumes the body as it streams.
+        let stream = out_body
+            .write()
+            .map_err(|_| Error::Network("request body stream unavailable".into()))?;
+        for chunk in body.chunks(4096) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| Error::Network(format!("writing the request body: {e:?}")))?;
+        }
+    }
+    OutgoingBody::finish(out_body, None).map_err(network)?;
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(r))) => r,
+        Some(Ok(Err(e))) => return Err(network(e)),
+        Some(Err(())) | None => return Err(Error::Network("response lost".into())),
+    };
+    let status = response.status();
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .collect();
+    let incoming = response
+        .consume()
+        .map_err(|_| Error::Network("response body unavailable".into()))?;
+    let stream = incoming
+        .stream()
+        .map_err(|_| Error::Network("response body stream unavailable".into()))?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > max_body {
+                    return Err(Error::Network(format!(
+                        "response body larger than {max_body} bytes"
+                    )));
+                }
+            }
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(Error::Network(format!(
+                    "reading the response: {}",
+                    e.to_debug_string()
+                )));
+            }
+        }
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: bytes,
+    })
+}
