@@ -33,7 +33,7 @@ pub async fn run(
             m.version = "local".into();
             (m, Arc::new(c))
         }
-        None => host.converter(converter_id).await?,
+        None => host.builtin_converter(converter_id).await?,
     };
     let limits = host.convert_limits(&manifest);
     if let Some(dir) = out {

@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// An upload or body exceeds a configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A plugin failed its call or was refused (subkind in `extensions.reason`).
+    #[error("{0}")]
+    Plugin(#[from] crate::plugins::PluginError),
     /// A bug or an infrastructure failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -38,6 +41,7 @@ impl ServiceError {
             Self::BadInput(_) => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::Plugin(_) => "PLUGIN_FAILED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -80,19 +84,26 @@ pub fn assign_code(e: &mut async_graphql::ServerError) {
     if has_code {
         return;
     }
+    let mut reason = None;
     let code = match e.source::<ServiceError>() {
         Some(se) => {
-            if let ServiceError::Internal(inner) = se {
-                tracing::error!(error = ?inner, "internal error");
+            match se {
+                ServiceError::Internal(inner) => tracing::error!(error = ?inner, "internal error"),
+                ServiceError::Plugin(p) => reason = Some(p.kind()),
+                _ => {}
             }
             se.code()
         }
         None if e.path.is_empty() => "BAD_USER_INPUT",
         None => "INTERNAL",
     };
-    e.extensions
-        .get_or_insert_with(async_graphql::ErrorExtensionValues::default)
-        .set("code", async_graphql::Value::from(code));
+    let ext = e
+        .extensions
+        .get_or_insert_with(async_graphql::ErrorExtensionValues::default);
+    ext.set("code", async_graphql::Value::from(code));
+    if let Some(r) = reason {
+        ext.set("reason", async_graphql::Value::from(r));
+    }
 }
 
 /// The schema extension that applies [`assign_code`] to every response,

@@ -1,6 +1,6 @@
 //! eviStream: a server that turns scientific PDFs into verified,
 //! analysis-ready data. This crate is the host: API, services, jobs,
-//! persistence and (later) the plugin runtime.
+//! persistence, the plugin runtime and the plugin registry.
 
 pub mod api;
 pub mod app;
@@ -12,11 +12,13 @@ pub mod documents;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod llm;
 pub mod ops;
 pub mod organizations;
 pub mod pagination;
 pub mod plugins;
 pub mod projects;
+pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

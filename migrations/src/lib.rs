@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_foundation;
 mod m20261126_000002_documents;
+mod m20261126_000003_plugins;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_foundation::Migration),
             Box::new(m20261126_000002_documents::Migration),
+            Box::new(m20261126_000003_plugins::Migration),
         ]
     }
 }

@@ -256,18 +256,64 @@ impl TestServer {
         filename: &str,
         bytes: Vec<u8>,
     ) -> Value {
-        let operations = json!({
-            "query": ops::operation("UploadDocument"),
-            "variables": { "projectId": project_id, "file": null },
-        });
+        self.multipart_op(
+            token,
+            "UploadDocument",
+            json!({ "projectId": project_id }),
+            "file",
+            filename,
+            bytes,
+        )
+        .await
+    }
+
+    /// Installs a component with `InstallPlugin` (multipart).
+    pub async fn install_plugin(
+        &self,
+        token: &str,
+        org: &str,
+        manifest: &str,
+        wasm: Vec<u8>,
+    ) -> Value {
+        self.multipart_op(
+            Some(token),
+            "InstallPlugin",
+            json!({ "organizationId": org, "manifest": manifest }),
+            "component",
+            "plugin.wasm",
+            wasm,
+        )
+        .await
+    }
+
+    /// Runs operation `name` with `variables` plus the file `bytes` as
+    /// variable `file_var`, by the GraphQL multipart request spec.
+    pub async fn multipart_op(
+        &self,
+        token: Option<&str>,
+        name: &str,
+        mut variables: Value,
+        file_var: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Value {
+        variables[file_var] = Value::Null;
+        let operations = json!({ "query": ops::operation(name), "variables": variables });
         let form = reqwest::multipart::Form::new()
             .text("operations", operations.to_string())
-            .text("map", json!({ "0": ["variables.file"] }).to_string())
+            .text(
+                "map",
+                json!({ "0": [format!("variables.{file_var}")] }).to_string(),
+            )
             .part(
                 "0",
                 reqwest::multipart::Part::bytes(bytes)
                     .file_name(filename.to_owned())
-                    .mime_str("application/pdf")
+                    .mime_str(if filename.ends_with(".pdf") {
+                        "application/pdf"
+                    } else {
+                        "application/octet-stream"
+                    })
                     .expect("mime"),
             );
         let mut req = self
@@ -278,7 +324,7 @@ impl TestServer {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.expect("upload sent");
+        let resp = req.send().await.expect("multipart request sent");
         resp.json().await.expect("JSON response")
     }
 

@@ -21,7 +21,7 @@ use apollo_compiler::ast::OperationType;
 use evistream::jobs::JobRegistry;
 use evistream::jobs::queue::{self, NewJob};
 use evistream_tests::ws::Subscription;
-use evistream_tests::{DbKind, Session, TestDb, TestServer, error_code, ok, ops};
+use evistream_tests::{DbKind, Session, TestDb, TestServer, error_code, fixtures, ok, ops};
 use serde_json::{Value, json};
 
 /// Root fields that take an id but are deliberately not tenant-scoped, with
@@ -103,6 +103,12 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id }),
     },
     Probe {
+        field: "Query.plugins",
+        op: "PluginDetails",
+        target: Target::Organization,
+        vars: |id, _| json!({ "organizationId": id }),
+    },
+    Probe {
         field: "Mutation.uploadDocument",
         op: "UploadDocument",
         target: Target::Project,
@@ -139,6 +145,30 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id }),
     },
     Probe {
+        field: "Mutation.installPlugin",
+        op: "InstallPlugin",
+        target: Target::Organization,
+        vars: |id, fx| json!({ "organizationId": id, "manifest": probe_manifest(&fx.plugin_version) }),
+    },
+    Probe {
+        field: "Mutation.configureProjectPlugins",
+        op: "ConfigureProjectPlugins",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id, "converter": "pdf-text" }),
+    },
+    Probe {
+        field: "Mutation.checkLlmConnection",
+        op: "CheckLlmConnection",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id }),
+    },
+    Probe {
+        field: "Mutation.uninstallPlugin",
+        op: "UninstallPlugin",
+        target: Target::Organization,
+        vars: |id, fx| json!({ "organizationId": id, "id": "probe-conv", "version": fx.plugin_version }),
+    },
+    Probe {
         field: "Mutation.revokeApiKey",
         op: "RevokeApiKey",
         target: Target::ApiKey,
@@ -167,6 +197,53 @@ struct Fixture {
     document: String,
     /// A registered user (B) that a wrongly allowed addMember would add.
     outsider_email: String,
+    /// Version of the `probe-conv` plugin the install/uninstall probes name.
+    plugin_version: String,
+}
+
+fn probe_manifest(version: &str) -> String {
+    format!(
+        "id = \"probe-conv\"\nversion = \"{version}\"\nkind = \"pdf-converter\"\nwit = \"0.1.0\"\nlicense = \"MIT\"\n"
+    )
+}
+
+fn echo_adapter_manifest() -> &'static str {
+    "id = \"probe-llm\"\nversion = \"1.0.0\"\nkind = \"llm-adapter\"\nwit = \"0.1.0\"\nlicense = \"MIT\"\n\
+     [capabilities]\noutbound_hosts = [\"127.0.0.1\"]\n"
+}
+
+/// A's project gets an LLM adapter that reaches a local server, so that
+/// `checkLlmConnection` succeeds for A.
+async fn bind_llm(srv: &TestServer, a: &Session, project: &str, port: u16) {
+    let r = srv
+        .install_plugin(
+            &a.token,
+            &a.org_id,
+            echo_adapter_manifest(),
+            fixtures::wasm("hostile_adapter"),
+        )
+        .await;
+    ok(&r, "installPlugin");
+    let r = srv
+        .op(
+            Some(&a.token),
+            "GrantLlmHosts",
+            json!({
+                "projectId": project, "llmAdapter": "probe-llm",
+                "llmConfig": { "url": format!("http://127.0.0.1:{port}/") },
+                "llmAllowedHosts": ["127.0.0.1"],
+            }),
+        )
+        .await;
+    ok(&r, "configureProjectPlugins");
+}
+
+async fn ok_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/", axum::routing::post(|| async { "OK" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
 }
 
 impl Fixture {
@@ -247,6 +324,11 @@ async fn run(srv: &TestServer, token: &str, probe: &Probe, id: &str, fx: &Fixtur
             );
         }
         first
+    } else if probe.op == "InstallPlugin" {
+        let org = vars["organizationId"].as_str().expect("organizationId");
+        let manifest = vars["manifest"].as_str().expect("manifest");
+        srv.install_plugin(token, org, manifest, fixtures::wasm("hostile_converter"))
+            .await
     } else if probe.op == "UploadDocument" {
         // Uploads travel by the multipart spec, not as JSON variables.
         let project = vars["projectId"].as_str().expect("projectId");
@@ -306,7 +388,9 @@ async fn snapshot(srv: &TestServer, a: &Session, fx: &Fixture) -> Value {
     let q = "query($org: ID!, $project: ID!, $job: ID!) {
         organization(id: $org) { id name personal createdAt }
         projects(organizationId: $org, first: 10) { totalCount edges { node { id name description updatedAt } } }
-        project(id: $project) { id name description organizationId updatedAt documents(first: 10) { totalCount edges { node { id filename } } } }
+        project(id: $project) { id name description organizationId updatedAt documents(first: 10) { totalCount edges { node { id filename } } }
+            plugins { converter { id version } llmAdapter { id } llmConfig llmAllowedHosts llmSecretNames } }
+        plugins(organizationId: $org) { id version sha256 }
         job(id: $job) { id kind state progress error attempts cancelRequested projectId updatedAt finishedAt }
         auditLog(organizationId: $org, first: 20) { totalCount edges { node { id action actorUserId actorApiKeyId } } }
         me { memberships { role organization { id } } }
@@ -380,13 +464,33 @@ evistream_tests::dual_db_test!(
         }
 
         let tdb = TestDb::new(db).await.unwrap();
-        let srv = TestServer::start(tdb.config(), JobRegistry::new())
-            .await
-            .unwrap();
+        let mut config = tdb.config();
+        config.plugins.allow_private_networks = true;
+        let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
+        let llm_port = ok_server().await;
 
         let a = srv.register("alice").await;
         let b = srv.register("bob").await;
         let project = srv.project(&a.token, &a.org_id, "Secret trial").await;
+        // A's plugin, bound to A's project: a leaked install, uninstall or
+        // binding change would show in the snapshot.
+        let r = srv
+            .install_plugin(
+                &a.token,
+                &a.org_id,
+                &probe_manifest("1.0.0"),
+                fixtures::wasm("hostile_converter"),
+            )
+            .await;
+        ok(&r, "installPlugin");
+        let r = srv
+            .op(
+                Some(&a.token),
+                "ConfigureProjectPlugins",
+                json!({ "projectId": project, "converter": "probe-conv" }),
+            )
+            .await;
+        ok(&r, "configureProjectPlugins");
         let job = queued_job(&srv, &a.org_id, &project).await;
         let (a_key_id, a_key) = create_key(&srv, &a, "alice-ci", "ADMIN").await;
         let (_, b_key) = create_key(&srv, &b, "bob-ci", "OWNER").await;
@@ -397,6 +501,7 @@ evistream_tests::dual_db_test!(
             api_key: a_key_id.clone(),
             document: uploaded_document(&srv, &a, &project).await,
             outsider_email: b.email.clone(),
+            plugin_version: "1.0.0".into(),
         };
         let before = snapshot(&srv, &a, &fx).await;
         assert_eq!(before["job"]["state"], json!("QUEUED"));
@@ -477,7 +582,9 @@ evistream_tests::dual_db_test!(
             api_key: create_key(&srv, &a, "control", "VIEWER").await.0,
             document: uploaded_document(&srv, &a, &project2).await,
             outsider_email: b.email.clone(),
+            plugin_version: "2.0.0".into(),
         };
+        bind_llm(&srv, &a, &project2, llm_port).await;
         for p in PROBES {
             let r = run(&srv, &a.token, p, control.id(p.target), &control).await;
             assert!(r.get("errors").is_none(), "control {}: {r}", p.field);

@@ -3,6 +3,7 @@
 
 pub mod http;
 mod mutation;
+pub mod plugins;
 mod query;
 mod subscription;
 pub mod types;

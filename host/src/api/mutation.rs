@@ -51,6 +51,23 @@ pub struct UpdateProjectInput {
     pub description: Option<String>,
 }
 
+/// Input of `configureProjectPlugins`; absent fields stay as they are.
+#[derive(InputObject)]
+pub struct ProjectPluginsInput {
+    /// Converter: `id` or `id@version`.
+    pub converter: Option<String>,
+    /// Extractor: `id` or `id@version`; empty string unbinds.
+    pub extractor: Option<String>,
+    /// LLM adapter: `id` or `id@version`; empty string unbinds it and its settings.
+    pub llm_adapter: Option<String>,
+    /// Adapter configuration, e.g. `{"baseUrl": "...", "model": "..."}`.
+    pub llm_config: Option<async_graphql::Json<serde_json::Value>>,
+    /// Adapter secrets, e.g. `{"apiKey": "..."}`; write-only; `{}` clears.
+    pub llm_secrets: Option<async_graphql::Json<serde_json::Value>>,
+    /// Hosts granted to the adapter beyond the host of `baseUrl`.
+    pub llm_allowed_hosts: Option<Vec<String>>,
+}
+
 /// Write operations.
 pub struct MutationRoot;
 
@@ -221,6 +238,80 @@ impl MutationRoot {
         let acc = access(ctx).await?;
         documents::delete(app(ctx), acc, &id).await?;
         Ok(true)
+    }
+
+    /// Installs a WebAssembly component into an organization (ADMIN+). The
+    /// manifest (TOML or JSON) declares id, version, kind, licence and
+    /// capabilities; the component must implement the kind's world.
+    async fn install_plugin(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        manifest: String,
+        component: Upload,
+    ) -> async_graphql::Result<super::plugins::Plugin> {
+        let acc = access(ctx).await?;
+        let value = component
+            .value(ctx)
+            .map_err(|e| ServiceError::bad_input(format!("the upload could not be read: {e}")))?;
+        let info = crate::registry::install(
+            app(ctx),
+            acc,
+            &organization_id,
+            &manifest,
+            tokio::fs::File::from_std(value.content),
+        )
+        .await?;
+        Ok(super::plugins::Plugin(info))
+    }
+
+    /// Removes an installed plugin (ADMIN+); refused while a project uses it.
+    async fn uninstall_plugin(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        id: String,
+        version: String,
+    ) -> async_graphql::Result<bool> {
+        let acc = access(ctx).await?;
+        crate::registry::uninstall(app(ctx), acc, &organization_id, &id, &version).await?;
+        Ok(true)
+    }
+
+    /// Binds the project's plugins and their settings (ADMIN+).
+    async fn configure_project_plugins(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        input: ProjectPluginsInput,
+    ) -> async_graphql::Result<super::plugins::ProjectPlugins> {
+        let acc = access(ctx).await?;
+        let b = crate::registry::binding::configure(
+            app(ctx),
+            acc,
+            &project_id,
+            crate::registry::binding::BindingInput {
+                converter: input.converter,
+                extractor: input.extractor,
+                llm_adapter: input.llm_adapter,
+                llm_config: input.llm_config.map(|j| j.0),
+                llm_secrets: input.llm_secrets.map(|j| j.0),
+                llm_allowed_hosts: input.llm_allowed_hosts,
+            },
+        )
+        .await?;
+        Ok(super::plugins::ProjectPlugins(b))
+    }
+
+    /// Sends a tiny completion through the project's LLM adapter (ADMIN+),
+    /// to check its configuration, secrets and network access.
+    async fn check_llm_connection(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+    ) -> async_graphql::Result<super::plugins::LlmCheck> {
+        let acc = access(ctx).await?;
+        Ok(crate::llm::check(app(ctx), acc, &project_id).await?.into())
     }
 
     /// Requests cancellation of a job (REVIEWER+).

@@ -71,6 +71,27 @@ impl QueryRoot {
         Ok(Job(jobs::service::get(app(ctx), acc, &id).await?))
     }
 
+    /// Built-in plugins and those installed in the caller's organizations
+    /// (or in `organizationId` only), optionally of one kind.
+    async fn plugins(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: Option<ID>,
+        kind: Option<crate::plugins::manifest::PluginKind>,
+    ) -> async_graphql::Result<Vec<super::plugins::Plugin>> {
+        let acc = access(ctx).await?;
+        Ok(crate::registry::list(
+            app(ctx),
+            acc,
+            organization_id.as_ref().map(|o| o.as_str()),
+            kind,
+        )
+        .await?
+        .into_iter()
+        .map(super::plugins::Plugin)
+        .collect())
+    }
+
     /// The organization's audit log, oldest first (ADMIN or OWNER).
     #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
     async fn audit_log(

@@ -236,6 +236,15 @@ impl Project {
         let page = projects::documents(app(ctx), &self.0, &PageArgs { first, after }).await?;
         Ok(connection(page, |d| &d.id, Document))
     }
+    /// The project's plugins (converter, extractor, LLM adapter).
+    async fn plugins(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::plugins::ProjectPlugins> {
+        Ok(super::plugins::ProjectPlugins(
+            crate::registry::binding::load(app(ctx), &self.0).await?,
+        ))
+    }
     /// Extraction forms of the project.
     async fn forms(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Form>> {
         Ok(projects::forms(app(ctx), &self.0)

@@ -119,6 +119,58 @@ pub mod project {
     entity_common!();
 }
 
+/// Plugins installed by organizations.
+pub mod plugin {
+    use sea_orm::entity::prelude::*;
+    /// An installed component: manifest fields, and the blob under its sha256.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "plugins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub plugin_id: String,
+        pub version: String,
+        pub kind: String,
+        pub license: String,
+        pub description: String,
+        pub manifest: String,
+        pub sha256: String,
+        pub size_bytes: i64,
+        pub blob_key: String,
+        pub created_by: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Which plugins a project uses.
+pub mod project_plugins {
+    use sea_orm::entity::prelude::*;
+    /// A project's binding; a missing version means the built-in of that id.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "project_plugins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: String,
+        pub organization_id: String,
+        pub converter_id: Option<String>,
+        pub converter_version: Option<String>,
+        pub extractor_id: Option<String>,
+        pub extractor_version: Option<String>,
+        pub llm_adapter_id: Option<String>,
+        pub llm_adapter_version: Option<String>,
+        /// JSON object of string values.
+        pub llm_config: String,
+        /// JSON array of host names granted to the adapter.
+        pub llm_allowed_hosts: String,
+        /// Sealed JSON object of secrets (see `registry::sealed`).
+        pub llm_secrets: Option<String>,
+        pub updated_at: i64,
+    }
+    entity_common!();
+}
+
 /// Uploaded documents.
 pub mod document {
     use sea_orm::entity::prelude::*;

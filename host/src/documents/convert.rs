@@ -69,11 +69,28 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
         .to_vec();
     ctx.set_progress(0.1).await;
     ctx.check_cancelled()?;
-    let (manifest, converter) = app
-        .plugins
-        .converter(crate::plugins::builtin::DEFAULT_CONVERTER)
+    let project = crate::db::entities::project::Entity::find_by_id(doc.project_id.as_str())
+        .one(&app.db)
         .await
-        .map_err(|e| JobError::Permanent(e.to_string()))?;
+        .map_err(db_err)?
+        .ok_or_else(|| JobError::Permanent("the project was deleted".into()))?;
+    let binding = crate::registry::binding::load(&app, &project)
+        .await
+        .map_err(|e| JobError::Retryable(format!("loading the project's plugins: {e}")))?;
+    let info = &binding.converter;
+    let manifest = info.manifest.clone();
+    let converter = app
+        .plugins
+        .converter(&info.sha256, crate::registry::bytes(&app, info))
+        .await
+        .map_err(|e| {
+            JobError::Permanent(format!(
+                "converter {} {} cannot be loaded ({}): {e}",
+                manifest.id,
+                manifest.version,
+                e.kind()
+            ))
+        })?;
     let limits = app.plugins.convert_limits(&manifest);
     let outcome = converter
         .convert(&app.plugins.runtime, bytes, Vec::new(), limits)

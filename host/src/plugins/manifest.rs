@@ -18,6 +18,24 @@ pub enum PluginKind {
     FormExtractor,
 }
 
+impl PluginKind {
+    /// The WIT world's name.
+    pub fn world(self) -> &'static str {
+        match self {
+            Self::PdfConverter => "pdf-converter",
+            Self::LlmAdapter => "llm-adapter",
+            Self::FormExtractor => "form-extractor",
+        }
+    }
+
+    /// Parses a world name as stored.
+    pub fn from_world(s: &str) -> Option<Self> {
+        [Self::PdfConverter, Self::LlmAdapter, Self::FormExtractor]
+            .into_iter()
+            .find(|k| k.world() == s)
+    }
+}
+
 /// How a secret reaches the provider: the host adds it to outgoing requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

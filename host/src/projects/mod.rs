@@ -8,7 +8,7 @@ use sea_orm::{
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
 use crate::auth::Role;
-use crate::db::entities::{document, document_text, form, project};
+use crate::db::entities::{document, document_text, form, project, project_plugins};
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination::{self, Page, PageArgs};
@@ -126,6 +126,9 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
         .await?;
     form::Entity::delete_many()
         .filter(form::Column::ProjectId.eq(p.id.as_str()))
+        .exec(&txn)
+        .await?;
+    project_plugins::Entity::delete_by_id(p.id.as_str())
         .exec(&txn)
         .await?;
     project::Entity::delete_by_id(p.id.as_str())

@@ -116,7 +116,7 @@ pub fn send(
     let fields = Fields::new();
     for (k, v) in headers {
         fields
-            .append(&k.to_string(), &v.as_bytes().to_vec())
+            .append(k, v.as_bytes())
             .map_err(|e| Error::Header(format!("{k}: {e:?}")))?;
     }
     let req = OutgoingRequest::new(fields);
@@ -199,4 +199,29 @@ pub fn send(
         headers,
         body: bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_scheme_authority_and_path() {
+        let (s, a, p) = split_url("https://api.openai.com/v1/chat/completions").unwrap();
+        assert!(matches!(s, Scheme::Https));
+        assert_eq!(
+            (a.as_str(), p.as_str()),
+            ("api.openai.com", "/v1/chat/completions")
+        );
+        let (s, a, p) = split_url("http://127.0.0.1:11434?x=1").unwrap();
+        assert!(matches!(s, Scheme::Http));
+        assert_eq!((a.as_str(), p.as_str()), ("127.0.0.1:11434", "/?x=1"));
+        assert_eq!(split_url("http://h").unwrap().2, "/");
+        assert!(split_url("ftp://h/").is_err());
+        assert!(
+            split_url("https://user@h/").is_err(),
+            "user info is refused"
+        );
+        assert!(split_url("https:///path").is_err());
+    }
 }

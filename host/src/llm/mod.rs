@@ -1,0 +1,96 @@
+//! The project's LLM: the bound adapter called with the binding's
+//! configuration, under the network policy its manifest and binding allow,
+//! with the binding's secrets injected by the host.
+
+use std::time::Instant;
+
+use crate::app::App;
+use crate::auth::Role;
+use crate::error::{ServiceError, ServiceResult};
+use crate::plugins::PluginError;
+use crate::plugins::adapter::{CallStats, Completion, CompletionRequest, Message, Role as MsgRole};
+use crate::registry::{self, binding::Binding};
+use crate::tenancy::Access;
+
+/// One completion through a binding's adapter, with what the host measured.
+pub async fn complete(
+    app: &App,
+    binding: &Binding,
+    request: &CompletionRequest,
+) -> ServiceResult<(Completion, CallStats)> {
+    let info = binding
+        .llm_adapter
+        .as_ref()
+        .ok_or_else(|| ServiceError::bad_input("the project has no LLM adapter bound"))?;
+    let adapter = app
+        .plugins
+        .adapter(&info.sha256, registry::bytes(app, info))
+        .await?;
+    let secrets = binding.secrets(app)?;
+    let policy = app
+        .plugins
+        .outbound_policy(&info.manifest, &binding.granted_hosts(), &secrets)?;
+    let limits = app.plugins.adapter_limits(&info.manifest);
+    let config = binding
+        .llm_config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (result, stats) = adapter
+        .complete(&app.plugins.runtime, config, request, limits, policy)
+        .await;
+    match result {
+        Ok(Ok(c)) => Ok((c, stats)),
+        Ok(Err(f)) => Err(PluginError::Provider(f).into()),
+        Err(e) => {
+            tracing::warn!(
+                plugin = %info.manifest.id, version = %info.manifest.version, sha256 = %info.sha256,
+                kind = e.kind(), error = %e, "LLM adapter failed"
+            );
+            Err(e.into())
+        }
+    }
+}
+
+/// The outcome of [`check`].
+#[derive(Debug, Clone)]
+pub struct LlmCheck {
+    /// What the model answered.
+    pub text: String,
+    /// The model that answered.
+    pub model: String,
+    /// Tokens sent.
+    pub input_tokens: u32,
+    /// Tokens received.
+    pub output_tokens: u32,
+    /// Wall time of the call.
+    pub latency_ms: u64,
+    /// Outbound requests the adapter made.
+    pub requests: u32,
+}
+
+/// Sends a tiny completion through the project's adapter (ADMIN+): checks
+/// configuration, secrets and network access in one call.
+pub async fn check(app: &App, access: &Access, project_id: &str) -> ServiceResult<LlmCheck> {
+    let p = crate::projects::get(app, access, project_id, Role::Admin).await?;
+    let binding = registry::binding::load(app, &p).await?;
+    let request = CompletionRequest {
+        messages: vec![Message {
+            role: MsgRole::User,
+            content: "Reply with the single word OK.".into(),
+        }],
+        max_tokens: Some(5),
+        temperature: Some(0.0),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let (c, stats) = complete(app, &binding, &request).await?;
+    Ok(LlmCheck {
+        text: c.text,
+        model: c.model,
+        input_tokens: c.input_tokens,
+        output_tokens: c.output_tokens,
+        latency_ms: started.elapsed().as_millis() as u64,
+        requests: stats.requests,
+    })
+}

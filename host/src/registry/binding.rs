@@ -1,0 +1,471 @@
+//! Each project's plugins: one converter (default: the built-in
+//! `pdf-text`), one extractor, one LLM adapter with its configuration, the
+//! hosts it is granted, and its secrets — sealed at rest with the server
+//! key and never returned through the API.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+
+use super::{PluginInfo, find, sealed};
+use crate::app::App;
+use crate::audit::{self, AuditRecord};
+use crate::auth::Role;
+use crate::db::entities::{project, project_plugins};
+use crate::db::now_ms;
+use crate::error::{ServiceError, ServiceResult};
+use crate::plugins::builtin;
+use crate::plugins::host::requested;
+use crate::plugins::manifest::{Manifest, PluginKind};
+use crate::projects;
+use crate::tenancy::Access;
+
+/// A project's plugins, resolved.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// The project.
+    pub project_id: String,
+    /// Its organization.
+    pub organization_id: String,
+    /// The converter.
+    pub converter: PluginInfo,
+    /// The extractor, when one is bound.
+    pub extractor: Option<PluginInfo>,
+    /// The LLM adapter, when one is bound.
+    pub llm_adapter: Option<PluginInfo>,
+    /// The adapter's configuration (string values).
+    pub llm_config: BTreeMap<String, String>,
+    /// Hosts granted to the adapter explicitly.
+    pub llm_allowed_hosts: Vec<String>,
+    /// Names of the secrets set (never their values).
+    pub llm_secret_names: Vec<String>,
+    sealed_secrets: Option<String>,
+}
+
+impl Binding {
+    /// Hosts the adapter may reach: those granted explicitly, plus the host
+    /// of the configured `baseUrl`.
+    pub fn granted_hosts(&self) -> Vec<String> {
+        let mut hosts = self.llm_allowed_hosts.clone();
+        if let Some(h) = self.llm_config.get("baseUrl").and_then(|u| url_host(u)) {
+            hosts.push(h);
+        }
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
+    /// The adapter's secrets, opened.
+    pub fn secrets(&self, app: &App) -> ServiceResult<HashMap<String, String>> {
+        let Some(s) = &self.sealed_secrets else {
+            return Ok(HashMap::new());
+        };
+        let plain = sealed::open(&app.encryption_key, &aad(&self.project_id), s)
+            .map_err(|e| ServiceError::Internal(anyhow::Error::new(e)))?;
+        serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(anyhow::Error::new(e)))
+    }
+}
+
+/// What `configureProjectPlugins` changes; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct BindingInput {
+    /// `id` or `id@version` of a converter.
+    pub converter: Option<String>,
+    /// `id` or `id@version` of an extractor; empty clears.
+    pub extractor: Option<String>,
+    /// `id` or `id@version` of an LLM adapter; empty clears it and its settings.
+    pub llm_adapter: Option<String>,
+    /// JSON object of scalar configuration values.
+    pub llm_config: Option<serde_json::Value>,
+    /// JSON object of secret strings; `{}` clears.
+    pub llm_secrets: Option<serde_json::Value>,
+    /// Hosts granted to the adapter (beyond the host of `baseUrl`).
+    pub llm_allowed_hosts: Option<Vec<String>>,
+}
+
+fn aad(project_id: &str) -> String {
+    format!("project-plugins:{project_id}")
+}
+
+/// The host name of `url` (`https://host:port/path` → `host`).
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map(|(_, r)| r)?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// The binding of a project the caller can see (VIEWER+).
+pub async fn get(app: &App, access: &Access, project_id: &str) -> ServiceResult<Binding> {
+    let p = projects::get(app, access, project_id, Role::Viewer).await?;
+    load(app, &p).await
+}
+
+/// The binding of `project` (already authorized, or a job's).
+pub async fn load(app: &App, project: &project::Model) -> ServiceResult<Binding> {
+    let row = project_plugins::Entity::find_by_id(project.id.as_str())
+        .one(&app.db)
+        .await?;
+    resolve(app, project, row).await
+}
+
+async fn resolve(
+    app: &App,
+    project: &project::Model,
+    row: Option<project_plugins::Model>,
+) -> ServiceResult<Binding> {
+    let org = project.organization_id.as_str();
+    let stored = |id: &Option<String>, v: &Option<String>| id.clone().map(|i| (i, v.clone()));
+    let (conv, ext, llm) = match &row {
+        Some(r) => (
+            stored(&r.converter_id, &r.converter_version),
+            stored(&r.extractor_id, &r.extractor_version),
+            stored(&r.llm_adapter_id, &r.llm_adapter_version),
+        ),
+        None => (None, None, None),
+    };
+    let pick = |pair: Option<(String, Option<String>)>| async move {
+        match pair {
+            None => Ok::<_, ServiceError>(None),
+            Some((id, v)) => find(app, org, &id, v.as_deref()).await.and_then(|p| {
+                p.map(Some).ok_or_else(|| {
+                    ServiceError::Internal(anyhow::anyhow!(
+                        "project {} is bound to plugin {id} {v:?}, which is gone",
+                        project.id
+                    ))
+                })
+            }),
+        }
+    };
+    let converter = match pick(conv).await? {
+        Some(c) => c,
+        None => find(app, org, builtin::DEFAULT_CONVERTER, None)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("no built-in converter")))?,
+    };
+    let extractor = pick(ext).await?;
+    let llm_adapter = pick(llm).await?;
+    let (llm_config, llm_allowed_hosts, sealed_secrets) = match &row {
+        Some(r) => (
+            serde_json::from_str(&r.llm_config).unwrap_or_default(),
+            serde_json::from_str(&r.llm_allowed_hosts).unwrap_or_default(),
+            r.llm_secrets.clone(),
+        ),
+        None => (BTreeMap::new(), Vec::new(), None),
+    };
+    let mut b = Binding {
+        project_id: project.id.clone(),
+        organization_id: project.organization_id.clone(),
+        converter,
+        extractor,
+        llm_adapter,
+        llm_config,
+        llm_allowed_hosts,
+        llm_secret_names: Vec::new(),
+        sealed_secrets,
+    };
+    let mut names: Vec<String> = b.secrets(app)?.into_keys().collect();
+    names.sort();
+    b.llm_secret_names = names;
+    Ok(b)
+}
+
+/// Resolves `reference` (`id` or `id@version`) to a plugin of `kind` that
+/// organization `org` can use, and the version to store (None: built-in).
+async fn resolve_ref(
+    app: &App,
+    org: &str,
+    reference: &str,
+    kind: PluginKind,
+) -> ServiceResult<(PluginInfo, Option<String>)> {
+    let (id, version) = match reference.trim().split_once('@') {
+        Some((i, v)) => (i.trim(), Some(v.trim())),
+        None => (reference.trim(), None),
+    };
+    let p = find(app, org, id, version)
+        .await?
+        .ok_or(ServiceError::NotFound("plugin"))?;
+    if p.manifest.kind != kind {
+        return Err(ServiceError::bad_input(format!(
+            "`{id}` is a {}, not a {}",
+            p.manifest.kind.world(),
+            kind.world()
+        )));
+    }
+    let stored = (!p.built_in()).then(|| p.manifest.version.clone());
+    Ok((p, stored))
+}
+
+fn config_map(m: &Manifest, v: &serde_json::Value) -> ServiceResult<BTreeMap<String, String>> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ServiceError::bad_input("llmConfig must be a JSON object"))?;
+    if obj.len() > 50 {
+        return Err(ServiceError::bad_input("llmConfig has more than 50 keys"));
+    }
+    let declared = &m.capabilities.config_keys;
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        if !declared.is_empty() && !declared.contains(k) {
+            return Err(ServiceError::bad_input(format!(
+                "llmConfig key `{k}` is not one {} reads ({})",
+                m.id,
+                declared.join(", ")
+            )));
+        }
+        let s = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(ServiceError::bad_input(format!(
+                    "llmConfig `{k}` must be a string, number or boolean"
+                )));
+            }
+        };
+        if s.len() > 8192 {
+            return Err(ServiceError::bad_input(format!(
+                "llmConfig `{k}` is too long"
+            )));
+        }
+        out.insert(k.clone(), s);
+    }
+    if let Some(u) = out.get("baseUrl") {
+        let host = url_host(u).ok_or_else(|| {
+            ServiceError::bad_input(format!("baseUrl `{u}` is not an http(s) URL with a host"))
+        })?;
+        if !requested(m, &host) {
+            return Err(not_requested(m, &host));
+        }
+    }
+    Ok(out)
+}
+
+fn not_requested(m: &Manifest, host: &str) -> ServiceError {
+    ServiceError::bad_input(format!(
+        "{} does not request access to `{host}` (its manifest requests: {})",
+        m.id,
+        if m.capabilities.outbound_hosts.is_empty() {
+            "no hosts".to_owned()
+        } else {
+            m.capabilities.outbound_hosts.join(", ")
+        }
+    ))
+}
+
+fn secret_map(m: &Manifest, v: &serde_json::Value) -> ServiceResult<BTreeMap<String, String>> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ServiceError::bad_input("llmSecrets must be a JSON object"))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        if !m.capabilities.secrets.iter().any(|s| &s.name == k) {
+            return Err(ServiceError::bad_input(format!(
+                "{} declares no secret `{k}` (it declares: {})",
+                m.id,
+                m.capabilities
+                    .secrets
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let s = v
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 4096)
+            .ok_or_else(|| {
+                ServiceError::bad_input(format!("secret `{k}` must be a non-empty string"))
+            })?;
+        out.insert(k.clone(), s.to_owned());
+    }
+    Ok(out)
+}
+
+/// Binds plugins and their settings to a project (ADMIN+).
+pub async fn configure(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    input: BindingInput,
+) -> ServiceResult<Binding> {
+    let p = projects::get(app, access, project_id, Role::Admin).await?;
+    let org = p.organization_id.as_str();
+    let existing = project_plugins::Entity::find_by_id(p.id.as_str())
+        .one(&app.db)
+        .await?;
+    let mut row = existing.clone().unwrap_or(project_plugins::Model {
+        project_id: p.id.clone(),
+        organization_id: p.organization_id.clone(),
+        converter_id: None,
+        converter_version: None,
+        extractor_id: None,
+        extractor_version: None,
+        llm_adapter_id: None,
+        llm_adapter_version: None,
+        llm_config: "{}".into(),
+        llm_allowed_hosts: "[]".into(),
+        llm_secrets: None,
+        updated_at: 0,
+    });
+    if let Some(c) = input.converter.as_deref().filter(|c| !c.trim().is_empty()) {
+        let (info, v) = resolve_ref(app, org, c, PluginKind::PdfConverter).await?;
+        row.converter_id = Some(info.manifest.id);
+        row.converter_version = v;
+    }
+    match input.extractor.as_deref().map(str::trim) {
+        Some("") => (row.extractor_id, row.extractor_version) = (None, None),
+        Some(e) => {
+            let (info, v) = resolve_ref(app, org, e, PluginKind::FormExtractor).await?;
+            row.extractor_id = Some(info.manifest.id);
+            row.extractor_version = v;
+        }
+        None => {}
+    }
+    let previous_adapter = row.llm_adapter_id.clone();
+    match input.llm_adapter.as_deref().map(str::trim) {
+        Some("") => {
+            row.llm_adapter_id = None;
+            row.llm_adapter_version = None;
+        }
+        Some(a) => {
+            let (info, v) = resolve_ref(app, org, a, PluginKind::LlmAdapter).await?;
+            row.llm_adapter_id = Some(info.manifest.id);
+            row.llm_adapter_version = v;
+        }
+        None => {}
+    }
+    let adapter = match &row.llm_adapter_id {
+        Some(id) => find(app, org, id, row.llm_adapter_version.as_deref()).await?,
+        None => None,
+    };
+    match &adapter {
+        None => {
+            if input.llm_config.is_some()
+                || input.llm_secrets.is_some()
+                || input.llm_allowed_hosts.is_some()
+            {
+                return Err(ServiceError::bad_input(
+                    "llmConfig, llmSecrets and llmAllowedHosts need an LLM adapter",
+                ));
+            }
+            row.llm_config = "{}".into();
+            row.llm_allowed_hosts = "[]".into();
+            row.llm_secrets = None;
+        }
+        Some(a) => {
+            let m = &a.manifest;
+            // Settings of another adapter do not carry over.
+            if previous_adapter.as_deref() != Some(m.id.as_str()) {
+                row.llm_config = "{}".into();
+                row.llm_allowed_hosts = "[]".into();
+                row.llm_secrets = None;
+            }
+            let config = match &input.llm_config {
+                Some(v) => config_map(m, v)?,
+                None => config_map(
+                    m,
+                    &serde_json::from_str(&row.llm_config).unwrap_or_default(),
+                )?,
+            };
+            row.llm_config = serde_json::to_string(&config).unwrap_or_else(|_| "{}".into());
+            if let Some(hosts) = &input.llm_allowed_hosts {
+                let mut clean = Vec::new();
+                for h in hosts {
+                    let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+                    let ok = !h.is_empty()
+                        && h.len() <= 253
+                        && h.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
+                    if !ok {
+                        return Err(ServiceError::bad_input(format!(
+                            "`{h}` is not a host name or address"
+                        )));
+                    }
+                    if !requested(m, &h) {
+                        return Err(not_requested(m, &h));
+                    }
+                    clean.push(h);
+                }
+                clean.sort();
+                clean.dedup();
+                row.llm_allowed_hosts =
+                    serde_json::to_string(&clean).unwrap_or_else(|_| "[]".into());
+            }
+            if let Some(v) = &input.llm_secrets {
+                let secrets = secret_map(m, v)?;
+                row.llm_secrets = (!secrets.is_empty()).then(|| {
+                    let json = serde_json::to_vec(&secrets).unwrap_or_default();
+                    sealed::seal(&app.encryption_key, &aad(&p.id), &json)
+                });
+            }
+        }
+    }
+    row.updated_at = now_ms();
+    let txn = app.db.begin().await?;
+    let am = project_plugins::ActiveModel {
+        project_id: Set(row.project_id.clone()),
+        organization_id: Set(row.organization_id.clone()),
+        converter_id: Set(row.converter_id.clone()),
+        converter_version: Set(row.converter_version.clone()),
+        extractor_id: Set(row.extractor_id.clone()),
+        extractor_version: Set(row.extractor_version.clone()),
+        llm_adapter_id: Set(row.llm_adapter_id.clone()),
+        llm_adapter_version: Set(row.llm_adapter_version.clone()),
+        llm_config: Set(row.llm_config.clone()),
+        llm_allowed_hosts: Set(row.llm_allowed_hosts.clone()),
+        llm_secrets: Set(row.llm_secrets.clone()),
+        updated_at: Set(row.updated_at),
+    };
+    if existing.is_some() {
+        am.update(&txn).await?;
+    } else {
+        am.insert(&txn).await?;
+    }
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(org),
+            action: "project.plugins",
+            object_type: "project",
+            object_id: &p.id,
+            details: Some(serde_json::json!({
+                "converter": row.converter_id, "extractor": row.extractor_id,
+                "llmAdapter": row.llm_adapter_id,
+                "secretsChanged": input.llm_secrets.is_some(),
+            })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    resolve(app, &p, Some(row)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_host;
+
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(
+            url_host("https://api.openai.com/v1").as_deref(),
+            Some("api.openai.com")
+        );
+        assert_eq!(
+            url_host("http://127.0.0.1:11434").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(url_host("http://[::1]:8080/x").as_deref(), Some("::1"));
+        assert_eq!(
+            url_host("http://user@Example.COM/").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(url_host("not a url"), None);
+    }
+}
