@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_foundation;
 mod m20261126_000002_documents;
 mod m20261126_000003_plugins;
+mod m20261126_000004_form_versions;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_foundation::Migration),
             Box::new(m20261126_000002_documents::Migration),
             Box::new(m20261126_000003_plugins::Migration),
+            Box::new(m20261126_000004_form_versions::Migration),
         ]
     }
 }

@@ -36,6 +36,8 @@ enum Target {
     Job,
     ApiKey,
     Document,
+    Form,
+    FormVersion,
 }
 
 /// One id-taking root field and how to call it with a given id.
@@ -103,6 +105,18 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id }),
     },
     Probe {
+        field: "Query.form",
+        op: "FormDetail",
+        target: Target::Form,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Query.formVersion",
+        op: "FormVersion",
+        target: Target::FormVersion,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
         field: "Query.plugins",
         op: "PluginDetails",
         target: Target::Organization,
@@ -143,6 +157,30 @@ const PROBES: &[Probe] = &[
         op: "CancelJob",
         target: Target::Job,
         vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Mutation.createForm",
+        op: "CreateForm",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id, "name": "Planted", "fields": probe_fields() }),
+    },
+    Probe {
+        field: "Mutation.updateForm",
+        op: "UpdateForm",
+        target: Target::Form,
+        vars: |id, _| json!({ "id": id, "name": "Defaced", "fields": probe_fields() }),
+    },
+    Probe {
+        field: "Mutation.approveFormVersion",
+        op: "ApproveFormVersion",
+        target: Target::FormVersion,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Mutation.regenerateFormVersion",
+        op: "RegenerateFormVersion",
+        target: Target::FormVersion,
+        vars: |id, _| json!({ "id": id, "feedback": "leak" }),
     },
     Probe {
         field: "Mutation.installPlugin",
@@ -199,6 +237,29 @@ struct Fixture {
     outsider_email: String,
     /// Version of the `probe-conv` plugin the install/uninstall probes name.
     plugin_version: String,
+    form: String,
+    /// A version awaiting review.
+    form_version: String,
+}
+
+fn probe_fields() -> Value {
+    json!([{ "name": "sample_size", "type": "INTEGER" }])
+}
+
+/// A form of `project`: (form id, its first version's id).
+async fn new_form(srv: &TestServer, s: &Session, project: &str) -> (String, String) {
+    let r = srv
+        .op(
+            Some(&s.token),
+            "CreateForm",
+            json!({ "projectId": project, "name": "Form", "fields": probe_fields() }),
+        )
+        .await;
+    let f = ok(&r, "createForm");
+    (
+        f["id"].as_str().unwrap().to_owned(),
+        f["latestVersion"]["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 fn probe_manifest(version: &str) -> String {
@@ -254,6 +315,8 @@ impl Fixture {
             Target::Job => &self.job,
             Target::ApiKey => &self.api_key,
             Target::Document => &self.document,
+            Target::Form => &self.form,
+            Target::FormVersion => &self.form_version,
         }
     }
 }
@@ -385,12 +448,13 @@ async fn queued_job(srv: &TestServer, org: &str, project: &str) -> String {
 
 /// Everything about A's organization that a leak could change.
 async fn snapshot(srv: &TestServer, a: &Session, fx: &Fixture) -> Value {
-    let q = "query($org: ID!, $project: ID!, $job: ID!) {
+    let q = "query($org: ID!, $project: ID!, $job: ID!, $form: ID!) {
         organization(id: $org) { id name personal createdAt }
         projects(organizationId: $org, first: 10) { totalCount edges { node { id name description updatedAt } } }
         project(id: $project) { id name description organizationId updatedAt documents(first: 10) { totalCount edges { node { id filename } } }
             plugins { converter { id version } llmAdapter { id } llmConfig llmAllowedHosts llmSecretNames } }
         plugins(organizationId: $org) { id version sha256 }
+        form(id: $form) { name versions { id status programHash feedback } }
         job(id: $job) { id kind state progress error attempts cancelRequested projectId updatedAt finishedAt }
         auditLog(organizationId: $org, first: 20) { totalCount edges { node { id action actorUserId actorApiKeyId } } }
         me { memberships { role organization { id } } }
@@ -399,7 +463,7 @@ async fn snapshot(srv: &TestServer, a: &Session, fx: &Fixture) -> Value {
         .gql(
             Some(&a.token),
             q,
-            json!({ "org": fx.org, "project": fx.project, "job": fx.job }),
+            json!({ "org": fx.org, "project": fx.project, "job": fx.job, "form": fx.form }),
         )
         .await;
     assert!(r.get("errors").is_none(), "snapshot: {r}");
@@ -491,6 +555,7 @@ evistream_tests::dual_db_test!(
             )
             .await;
         ok(&r, "configureProjectPlugins");
+        let (form, form_version) = new_form(&srv, &a, &project).await;
         let job = queued_job(&srv, &a.org_id, &project).await;
         let (a_key_id, a_key) = create_key(&srv, &a, "alice-ci", "ADMIN").await;
         let (_, b_key) = create_key(&srv, &b, "bob-ci", "OWNER").await;
@@ -502,6 +567,8 @@ evistream_tests::dual_db_test!(
             document: uploaded_document(&srv, &a, &project).await,
             outsider_email: b.email.clone(),
             plugin_version: "1.0.0".into(),
+            form: form.clone(),
+            form_version: form_version.clone(),
         };
         let before = snapshot(&srv, &a, &fx).await;
         assert_eq!(before["job"]["state"], json!("QUEUED"));
@@ -575,6 +642,7 @@ evistream_tests::dual_db_test!(
         // ones, as some probes are destructive), so no probe above was refused
         // merely for being broken.
         let project2 = srv.project(&a.token, &a.org_id, "Control").await;
+        let control_form = new_form(&srv, &a, &project2).await;
         let control = Fixture {
             org: a.org_id.clone(),
             project: project2.clone(),
@@ -583,6 +651,8 @@ evistream_tests::dual_db_test!(
             document: uploaded_document(&srv, &a, &project2).await,
             outsider_email: b.email.clone(),
             plugin_version: "2.0.0".into(),
+            form: control_form.0,
+            form_version: control_form.1,
         };
         bind_llm(&srv, &a, &project2, llm_port).await;
         for p in PROBES {

@@ -314,6 +314,74 @@ impl MutationRoot {
         Ok(crate::llm::check(app(ctx), acc, &project_id).await?.into())
     }
 
+    /// Creates a form and its first version, compiled and awaiting review (REVIEWER+).
+    async fn create_form(
+        &self,
+        ctx: &Context<'_>,
+        input: super::forms::CreateFormInput,
+    ) -> async_graphql::Result<super::types::Form> {
+        let acc = access(ctx).await?;
+        let fields: Vec<crate::forms::Field> = input.fields.into_iter().map(Into::into).collect();
+        let (f, _) = crate::forms::create(
+            app(ctx),
+            acc,
+            &input.project_id,
+            &input.name,
+            input.description.as_deref(),
+            &fields,
+        )
+        .await?;
+        Ok(super::types::Form(f))
+    }
+
+    /// Changes a form's fields: a new version, compiled and awaiting review (REVIEWER+).
+    async fn update_form(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: super::forms::UpdateFormInput,
+    ) -> async_graphql::Result<super::types::Form> {
+        let acc = access(ctx).await?;
+        let fields: Vec<crate::forms::Field> = input.fields.into_iter().map(Into::into).collect();
+        let (f, _) = crate::forms::update(
+            app(ctx),
+            acc,
+            &id,
+            input.name.as_deref(),
+            input.description.as_deref(),
+            &fields,
+        )
+        .await?;
+        Ok(super::types::Form(f))
+    }
+
+    /// Approves a version awaiting review: it becomes ACTIVE, the previous
+    /// active version SUPERSEDED (REVIEWER+).
+    async fn approve_form_version(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<super::forms::FormVersion> {
+        let acc = access(ctx).await?;
+        Ok(super::forms::FormVersion(
+            crate::forms::approve(app(ctx), acc, &id).await?,
+        ))
+    }
+
+    /// Makes a new version of the same fields whose program follows the
+    /// reviewer's feedback (REVIEWER+).
+    async fn regenerate_form_version(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        feedback: String,
+    ) -> async_graphql::Result<super::forms::FormVersion> {
+        let acc = access(ctx).await?;
+        Ok(super::forms::FormVersion(
+            crate::forms::regenerate(app(ctx), acc, &id, &feedback).await?,
+        ))
+    }
+
     /// Requests cancellation of a job (REVIEWER+).
     async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
         let acc = access(ctx).await?;

@@ -71,6 +71,26 @@ impl QueryRoot {
         Ok(Job(jobs::service::get(app(ctx), acc, &id).await?))
     }
 
+    /// A form.
+    async fn form(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<super::types::Form> {
+        let acc = access(ctx).await?;
+        Ok(super::types::Form(
+            crate::forms::get(app(ctx), acc, &id, Role::Viewer).await?,
+        ))
+    }
+
+    /// A form version with its extraction program.
+    async fn form_version(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<super::forms::FormVersion> {
+        let acc = access(ctx).await?;
+        Ok(super::forms::FormVersion(
+            crate::forms::get_version(app(ctx), acc, &id, Role::Viewer).await?,
+        ))
+    }
+
     /// Built-in plugins and those installed in the caller's organizations
     /// (or in `organizationId` only), optionally of one kind.
     async fn plugins(

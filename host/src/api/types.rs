@@ -394,6 +394,40 @@ impl Form {
     async fn created_at(&self) -> String {
         timestamp(self.0.created_at)
     }
+    async fn project_id(&self) -> ID {
+        ID(self.0.project_id.clone())
+    }
+    /// The newest version.
+    async fn latest_version(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::forms::FormVersion>> {
+        Ok(crate::forms::latest_version(app(ctx), &self.0)
+            .await?
+            .map(super::forms::FormVersion))
+    }
+    /// The version extraction runs, if one is approved.
+    async fn active_version(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::forms::FormVersion>> {
+        Ok(crate::forms::versions(app(ctx), &self.0)
+            .await?
+            .into_iter()
+            .find(|v| v.status == crate::forms::status::ACTIVE)
+            .map(super::forms::FormVersion))
+    }
+    /// Every version, oldest first.
+    async fn versions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::forms::FormVersion>> {
+        Ok(crate::forms::versions(app(ctx), &self.0)
+            .await?
+            .into_iter()
+            .map(super::forms::FormVersion)
+            .collect())
+    }
 }
 
 /// A background job.

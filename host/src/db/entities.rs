@@ -238,6 +238,37 @@ pub mod form {
     entity_common!();
 }
 
+/// Immutable versions of a form, with their compiled programs.
+pub mod form_version {
+    use sea_orm::entity::prelude::*;
+    /// One version of a form.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "form_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub form_id: String,
+        pub number: i32,
+        pub status: String,
+        /// The validated fields, JSON.
+        pub fields: String,
+        /// The extraction program, canonical JSON.
+        pub program: Option<String>,
+        pub program_hash: Option<String>,
+        /// Reviewer feedback this version was regenerated with.
+        pub feedback: Option<String>,
+        pub parent_id: Option<String>,
+        pub error: Option<String>,
+        pub created_by: Option<String>,
+        pub created_at: i64,
+        pub reviewed_by: Option<String>,
+        pub reviewed_at: Option<i64>,
+    }
+    entity_common!();
+}
+
 /// Durable background jobs.
 pub mod job {
     use sea_orm::entity::prelude::*;

@@ -8,7 +8,7 @@ use sea_orm::{
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
 use crate::auth::Role;
-use crate::db::entities::{document, document_text, form, project, project_plugins};
+use crate::db::entities::{document, document_text, form, form_version, project, project_plugins};
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination::{self, Page, PageArgs};
@@ -122,6 +122,10 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
         .await?;
     document::Entity::delete_many()
         .filter(document::Column::ProjectId.eq(p.id.as_str()))
+        .exec(&txn)
+        .await?;
+    form_version::Entity::delete_many()
+        .filter(form_version::Column::ProjectId.eq(p.id.as_str()))
         .exec(&txn)
         .await?;
     form::Entity::delete_many()

@@ -1,0 +1,264 @@
+//! Form fields: typed, nested, validated with errors that name the field.
+
+use serde::{Deserialize, Serialize};
+
+/// Deepest nesting of OBJECT/ARRAY fields (arms → outcomes → timepoints).
+pub const MAX_DEPTH: usize = 4;
+/// Most fields in one form, counting nested ones.
+pub const MAX_FIELDS: usize = 500;
+
+/// The type of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[graphql(name = "FieldType")]
+pub enum FieldType {
+    /// Free text.
+    Text,
+    /// A real number (with a unit, if any).
+    Number,
+    /// A whole number (counts, group sizes).
+    Integer,
+    /// Yes or no.
+    Boolean,
+    /// A calendar date (YYYY-MM-DD, or YYYY-MM / YYYY when that is all there is).
+    Date,
+    /// One of `options` (or several, with `multiple`).
+    Enum,
+    /// A group of sub-fields, once.
+    Object,
+    /// A list of groups of sub-fields (e.g. arms).
+    Array,
+}
+
+impl FieldType {
+    /// OBJECT or ARRAY.
+    pub fn is_composite(self) -> bool {
+        matches!(self, Self::Object | Self::Array)
+    }
+}
+
+/// One field of a form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    /// Name, unique among its siblings: letters, digits, `_`.
+    pub name: String,
+    /// What to extract, for people and for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Allowed values of an ENUM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// An ENUM that takes several options.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiple: bool,
+    /// Where to look, how to decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hints: Option<String>,
+    /// Unit of a NUMBER or INTEGER.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Must be reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// Sub-fields of an OBJECT or ARRAY.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Field>,
+}
+
+/// Why a form's fields are refused; the message names the field path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FieldError(pub String);
+
+fn trimmed(
+    s: &Option<String>,
+    max: usize,
+    what: &str,
+    path: &str,
+) -> Result<Option<String>, FieldError> {
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.chars().count() > max => Err(FieldError(format!(
+            "{path}: {what} is longer than {max} characters"
+        ))),
+        Some(t) => Ok(Some(t.to_owned())),
+    }
+}
+
+/// Checks and normalizes (trims) `fields`.
+pub fn validate(fields: &[Field]) -> Result<Vec<Field>, FieldError> {
+    if fields.is_empty() {
+        return Err(FieldError("a form needs at least one field".into()));
+    }
+    let mut count = 0;
+    let out = validate_level(fields, "", 1, &mut count)?;
+    if count > MAX_FIELDS {
+        return Err(FieldError(format!(
+            "the form has {count} fields; at most {MAX_FIELDS} are allowed"
+        )));
+    }
+    Ok(out)
+}
+
+fn validate_level(
+    fields: &[Field],
+    prefix: &str,
+    depth: usize,
+    count: &mut usize,
+) -> Result<Vec<Field>, FieldError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        *count += 1;
+        let name = f.name.trim();
+        let path = format!("{prefix}{name}");
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_name {
+            return Err(FieldError(format!(
+                "field `{path}`: a name is 1-64 letters, digits or _, not starting with a digit"
+            )));
+        }
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(FieldError(format!("field `{path}` appears twice")));
+        }
+        let mut g = Field {
+            name: name.to_owned(),
+            description: trimmed(&f.description, 2000, "the description", &path)?,
+            field_type: f.field_type,
+            options: Vec::new(),
+            multiple: f.multiple,
+            hints: trimmed(&f.hints, 2000, "the hints", &path)?,
+            unit: trimmed(&f.unit, 50, "the unit", &path)?,
+            required: f.required,
+            fields: Vec::new(),
+        };
+        match f.field_type {
+            FieldType::Enum => {
+                let mut opts = Vec::new();
+                for o in &f.options {
+                    let o = o.trim();
+                    if o.is_empty() || o.chars().count() > 200 {
+                        return Err(FieldError(format!(
+                            "field `{path}`: options are 1-200 characters"
+                        )));
+                    }
+                    if opts.iter().any(|x: &String| x.eq_ignore_ascii_case(o)) {
+                        return Err(FieldError(format!(
+                            "field `{path}`: option `{o}` appears twice"
+                        )));
+                    }
+                    opts.push(o.to_owned());
+                }
+                if opts.is_empty() {
+                    return Err(FieldError(format!("field `{path}`: an ENUM needs options")));
+                }
+                g.options = opts;
+            }
+            _ if !f.options.is_empty() => {
+                return Err(FieldError(format!(
+                    "field `{path}`: only an ENUM has options"
+                )));
+            }
+            _ if f.multiple => {
+                return Err(FieldError(format!(
+                    "field `{path}`: only an ENUM can be `multiple`"
+                )));
+            }
+            _ => {}
+        }
+        if g.unit.is_some() && !matches!(f.field_type, FieldType::Number | FieldType::Integer) {
+            return Err(FieldError(format!(
+                "field `{path}`: only a NUMBER or INTEGER has a unit"
+            )));
+        }
+        if f.field_type.is_composite() {
+            if f.fields.is_empty() {
+                return Err(FieldError(format!(
+                    "field `{path}`: an OBJECT or ARRAY needs sub-fields in `fields`"
+                )));
+            }
+            if depth >= MAX_DEPTH {
+                return Err(FieldError(format!(
+                    "field `{path}`: nesting deeper than {MAX_DEPTH} levels"
+                )));
+            }
+            let sub = if f.field_type == FieldType::Array {
+                format!("{path}[].")
+            } else {
+                format!("{path}.")
+            };
+            g.fields = validate_level(&f.fields, &sub, depth + 1, count)?;
+        } else if !f.fields.is_empty() {
+            return Err(FieldError(format!(
+                "field `{path}`: only an OBJECT or ARRAY has sub-fields"
+            )));
+        }
+        out.push(g);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str, t: FieldType) -> Field {
+        Field {
+            name: name.into(),
+            description: None,
+            field_type: t,
+            options: vec![],
+            multiple: false,
+            hints: None,
+            unit: None,
+            required: false,
+            fields: vec![],
+        }
+    }
+
+    #[test]
+    fn precise_errors() {
+        let err = |fields: Vec<Field>| validate(&fields).unwrap_err().0;
+        assert_eq!(err(vec![]), "a form needs at least one field");
+        assert!(
+            err(vec![f("a", FieldType::Text), f("A", FieldType::Text)])
+                .contains("`A` appears twice")
+        );
+        assert!(err(vec![f("e", FieldType::Enum)]).contains("`e`: an ENUM needs options"));
+        assert!(err(vec![f("arms", FieldType::Array)]).contains("needs sub-fields"));
+        assert!(err(vec![f("1x", FieldType::Text)]).contains("not starting with a digit"));
+        let mut t = f("t", FieldType::Text);
+        t.unit = Some("mg".into());
+        assert!(err(vec![t]).contains("only a NUMBER or INTEGER has a unit"));
+        let mut deep = f("d4", FieldType::Text);
+        for i in (1..=4).rev() {
+            let mut o = f(&format!("d{i}"), FieldType::Object);
+            o.fields = vec![deep];
+            deep = o;
+        }
+        assert!(err(vec![deep]).contains("nesting deeper than 4"));
+        let mut arms = f("arms", FieldType::Array);
+        let mut outcomes = f("outcomes", FieldType::Array);
+        outcomes.fields = vec![f("n", FieldType::Integer), f("n", FieldType::Integer)];
+        arms.fields = vec![outcomes];
+        assert!(err(vec![arms]).contains("`arms[].outcomes[].n` appears twice"));
+    }
+
+    #[test]
+    fn valid_forms_are_trimmed() {
+        let mut e = f(" design ", FieldType::Enum);
+        e.options = vec![" parallel ".into(), "crossover".into()];
+        e.description = Some("  ".into());
+        let v = validate(&[e]).unwrap();
+        assert_eq!(v[0].name, "design");
+        assert_eq!(v[0].options, vec!["parallel", "crossover"]);
+        assert_eq!(v[0].description, None);
+    }
+}
