@@ -69,6 +69,9 @@ pub struct PluginsConfig {
     pub adapter_timeout_secs: u64,
     /// Largest component an organization may install, in MiB.
     pub max_component_mb: u64,
+    /// Wall-clock deadline of one extractor call's own computation per
+    /// document (time waiting on the LLM is not counted), in seconds.
+    pub extract_timeout_secs: u64,
 }
 
 impl Default for PluginsConfig {
@@ -87,6 +90,7 @@ impl Default for PluginsConfig {
             http_max_response_mb: 16,
             adapter_timeout_secs: 30,
             max_component_mb: 64,
+            extract_timeout_secs: 120,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod db;
 pub mod documents;
 pub mod error;
 pub mod events;
+pub mod extraction;
 pub mod forms;
 pub mod jobs;
 pub mod llm;

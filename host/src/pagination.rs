@@ -40,12 +40,24 @@ pub fn cursor(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-fn decode_cursor(c: &str) -> ServiceResult<String> {
+/// Decodes a cursor back into an id.
+pub fn decode_cursor(c: &str) -> ServiceResult<String> {
     URL_SAFE_NO_PAD
         .decode(c)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| ServiceError::bad_input("`after` is not a valid cursor"))
+}
+
+/// The page size `args` ask for, checked.
+pub fn page_size(args: &PageArgs) -> ServiceResult<u64> {
+    match args.first {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if n >= 1 && (n as u64) <= MAX_PAGE => Ok(n as u64),
+        Some(_) => Err(ServiceError::bad_input(format!(
+            "`first` must be between 1 and {MAX_PAGE}"
+        ))),
+    }
 }
 
 /// Runs `select` as a page ordered by `id_col`.
@@ -60,15 +72,7 @@ where
     E::Model: FromQueryResult + Sync + Send,
     C: ConnectionTrait,
 {
-    let first = match args.first {
-        None => DEFAULT_PAGE,
-        Some(n) if n >= 1 && (n as u64) <= MAX_PAGE => n as u64,
-        Some(_) => {
-            return Err(ServiceError::bad_input(format!(
-                "`first` must be between 1 and {MAX_PAGE}"
-            )));
-        }
-    };
+    let first = page_size(args)?;
     let total = select.clone().count(conn).await?;
     let mut q = select.order_by_asc(id_col);
     if let Some(after) = &args.after {

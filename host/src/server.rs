@@ -114,6 +114,10 @@ pub async fn launch(
         crate::documents::CONVERT_JOB,
         crate::documents::convert::ConvertHandler,
     );
+    jobs.register(
+        crate::extraction::UNIT_JOB,
+        crate::extraction::unit::UnitHandler,
+    );
     let shutdown = CancellationToken::new();
     let app = app::build(config, jobs, shutdown.clone()).await?;
     let mut tasks = Vec::new();

@@ -7,6 +7,7 @@ mod m20261126_000001_foundation;
 mod m20261126_000002_documents;
 mod m20261126_000003_plugins;
 mod m20261126_000004_form_versions;
+mod m20261126_000005_extraction;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_documents::Migration),
             Box::new(m20261126_000003_plugins::Migration),
             Box::new(m20261126_000004_form_versions::Migration),
+            Box::new(m20261126_000005_extraction::Migration),
         ]
     }
 }

@@ -38,6 +38,7 @@ enum Target {
     Document,
     Form,
     FormVersion,
+    FailedJob,
 }
 
 /// One id-taking root field and how to call it with a given id.
@@ -117,6 +118,12 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id }),
     },
     Probe {
+        field: "Query.results",
+        op: "Results",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
         field: "Query.plugins",
         op: "PluginDetails",
         target: Target::Organization,
@@ -183,6 +190,18 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id, "feedback": "leak" }),
     },
     Probe {
+        field: "Mutation.startExtraction",
+        op: "StartExtraction",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
+        field: "Mutation.retryJob",
+        op: "RetryJob",
+        target: Target::FailedJob,
+        vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
         field: "Mutation.installPlugin",
         op: "InstallPlugin",
         target: Target::Organization,
@@ -240,6 +259,59 @@ struct Fixture {
     form: String,
     /// A version awaiting review.
     form_version: String,
+    /// An ACTIVE version of another form of the project.
+    active_version: String,
+    /// A FAILED job.
+    failed_job: String,
+}
+
+/// An approved form version of `project`.
+async fn active_version(srv: &TestServer, s: &Session, project: &str) -> String {
+    let (_, v) = new_form(srv, s, project).await;
+    let r = srv
+        .op(Some(&s.token), "ApproveFormVersion", json!({ "id": v }))
+        .await;
+    ok(&r, "approveFormVersion");
+    v
+}
+
+/// A job that failed.
+async fn failed_job(srv: &TestServer, org: &str, project: &str) -> String {
+    use evistream::db::entities::job;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let id = queued_job(srv, org, project).await;
+    let row = job::Entity::find_by_id(id.as_str())
+        .one(&srv.node.app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut am: job::ActiveModel = row.into();
+    am.state = Set("failed".into());
+    am.error = Set(Some("it broke".into()));
+    am.update(&srv.node.app.db).await.unwrap();
+    id
+}
+
+/// A converted corpus paper in `project`.
+async fn converted_document(srv: &TestServer, s: &Session, project: &str) -> String {
+    let path = ops::repo_root().join("../shared/corpus/rct/pdf/PMC3321528.pdf");
+    let r = srv
+        .upload(
+            Some(&s.token),
+            project,
+            "paper.pdf",
+            std::fs::read(path).unwrap(),
+        )
+        .await;
+    let id = ok(&r, "uploadDocument")["id"].as_str().unwrap().to_owned();
+    evistream_tests::eventually(Duration::from_secs(120), || async {
+        let r = srv
+            .op(Some(&s.token), "Document", json!({ "id": id }))
+            .await;
+        (r["data"]["document"]["status"] == "COMPLETED").then_some(())
+    })
+    .await;
+    id
 }
 
 fn probe_fields() -> Value {
@@ -317,6 +389,7 @@ impl Fixture {
             Target::Document => &self.document,
             Target::Form => &self.form,
             Target::FormVersion => &self.form_version,
+            Target::FailedJob => &self.failed_job,
         }
     }
 }
@@ -448,13 +521,15 @@ async fn queued_job(srv: &TestServer, org: &str, project: &str) -> String {
 
 /// Everything about A's organization that a leak could change.
 async fn snapshot(srv: &TestServer, a: &Session, fx: &Fixture) -> Value {
-    let q = "query($org: ID!, $project: ID!, $job: ID!, $form: ID!) {
+    let q = "query($org: ID!, $project: ID!, $job: ID!, $form: ID!, $failed: ID!, $active: ID!) {
         organization(id: $org) { id name personal createdAt }
         projects(organizationId: $org, first: 10) { totalCount edges { node { id name description updatedAt } } }
         project(id: $project) { id name description organizationId updatedAt documents(first: 10) { totalCount edges { node { id filename } } }
             plugins { converter { id version } llmAdapter { id } llmConfig llmAllowedHosts llmSecretNames } }
         plugins(organizationId: $org) { id version sha256 }
         form(id: $form) { name versions { id status programHash feedback } }
+        failed: job(id: $failed) { state error attempts }
+        results(projectId: $project, formVersionId: $active) { totalCount }
         job(id: $job) { id kind state progress error attempts cancelRequested projectId updatedAt finishedAt }
         auditLog(organizationId: $org, first: 20) { totalCount edges { node { id action actorUserId actorApiKeyId } } }
         me { memberships { role organization { id } } }
@@ -463,7 +538,8 @@ async fn snapshot(srv: &TestServer, a: &Session, fx: &Fixture) -> Value {
         .gql(
             Some(&a.token),
             q,
-            json!({ "org": fx.org, "project": fx.project, "job": fx.job, "form": fx.form }),
+            json!({ "org": fx.org, "project": fx.project, "job": fx.job, "form": fx.form,
+                    "failed": fx.failed_job, "active": fx.active_version }),
         )
         .await;
     assert!(r.get("errors").is_none(), "snapshot: {r}");
@@ -569,6 +645,8 @@ evistream_tests::dual_db_test!(
             plugin_version: "1.0.0".into(),
             form: form.clone(),
             form_version: form_version.clone(),
+            active_version: active_version(&srv, &a, &project).await,
+            failed_job: failed_job(&srv, &a.org_id, &project).await,
         };
         let before = snapshot(&srv, &a, &fx).await;
         assert_eq!(before["job"]["state"], json!("QUEUED"));
@@ -653,7 +731,10 @@ evistream_tests::dual_db_test!(
             plugin_version: "2.0.0".into(),
             form: control_form.0,
             form_version: control_form.1,
+            active_version: active_version(&srv, &a, &project2).await,
+            failed_job: failed_job(&srv, &a.org_id, &project2).await,
         };
+        converted_document(&srv, &a, &project2).await;
         bind_llm(&srv, &a, &project2, llm_port).await;
         for p in PROBES {
             let r = run(&srv, &a.token, p, control.id(p.target), &control).await;

@@ -382,6 +382,33 @@ impl MutationRoot {
         ))
     }
 
+    /// Runs an ACTIVE form version over documents (REVIEWER+): a parent job
+    /// with one unit per document; follow it with `jobUpdated`.
+    async fn start_extraction(
+        &self,
+        ctx: &Context<'_>,
+        input: super::extraction::StartExtractionInput,
+    ) -> async_graphql::Result<Job> {
+        let acc = access(ctx).await?;
+        let ids: Option<Vec<String>> = input
+            .document_ids
+            .map(|v| v.into_iter().map(|i| i.0).collect());
+        Ok(Job(crate::extraction::start(
+            app(ctx),
+            acc,
+            &input.project_id,
+            &input.form_version_id,
+            ids.as_deref(),
+        )
+        .await?))
+    }
+
+    /// Re-queues the failed units of a job (or a failed job) (REVIEWER+).
+    async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
+        let acc = access(ctx).await?;
+        Ok(Job(jobs::service::retry(app(ctx), acc, &id).await?))
+    }
+
     /// Requests cancellation of a job (REVIEWER+).
     async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
         let acc = access(ctx).await?;

@@ -71,6 +71,32 @@ impl QueryRoot {
         Ok(Job(jobs::service::get(app(ctx), acc, &id).await?))
     }
 
+    /// The latest extracted values of each document for a form version.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn results(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        form_version_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<super::extraction::ExtractionResult>> {
+        let acc = access(ctx).await?;
+        let page = crate::extraction::results(
+            app(ctx),
+            acc,
+            &project_id,
+            &form_version_id,
+            &PageArgs { first, after },
+        )
+        .await?;
+        Ok(connection(
+            page,
+            |r| &r.result.id,
+            super::extraction::ExtractionResult,
+        ))
+    }
+
     /// A form.
     async fn form(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<super::types::Form> {
         let acc = access(ctx).await?;

@@ -436,6 +436,16 @@ pub struct Job(pub job::Model);
 
 #[Object]
 impl Job {
+    /// Units of a parent job (one per document of an extraction), in order.
+    async fn children(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Job>> {
+        access(ctx).await?;
+        Ok(crate::jobs::family::children(&app(ctx).db, &self.0.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.organization_id == self.0.organization_id)
+            .map(Job)
+            .collect())
+    }
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }

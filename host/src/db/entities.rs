@@ -269,6 +269,89 @@ pub mod form_version {
     entity_common!();
 }
 
+/// One startExtraction: what ran.
+pub mod extraction_run {
+    use sea_orm::entity::prelude::*;
+    /// An extraction run over documents with one form version.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "extraction_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub form_version_id: String,
+        /// The parent job.
+        pub job_id: String,
+        pub program_hash: String,
+        pub extractor_id: String,
+        pub extractor_version: String,
+        pub extractor_sha256: String,
+        pub extractor_builtin: bool,
+        pub adapter_id: Option<String>,
+        pub adapter_version: Option<String>,
+        pub adapter_sha256: Option<String>,
+        pub document_count: i32,
+        pub created_by: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// One document's extraction in a run.
+pub mod extraction_result {
+    use sea_orm::entity::prelude::*;
+    /// The values of one document from one run.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "extraction_results")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub run_id: String,
+        pub document_id: String,
+        pub form_version_id: String,
+        /// `id@version#sha256` of the converter that made the text.
+        pub converter: String,
+        /// JSON array of model names.
+        pub models: String,
+        /// JSON array of warnings.
+        pub warnings: String,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Extracted values with evidence.
+pub mod extraction_value {
+    use sea_orm::entity::prelude::*;
+    /// One value at a path.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "extraction_values")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub result_id: String,
+        /// Order as the extractor returned them.
+        pub ordinal: i32,
+        pub path: String,
+        /// JSON.
+        pub value: String,
+        pub status: String,
+        pub confidence: f64,
+        /// JSON array of grounded evidence.
+        pub evidence: String,
+        /// Best verdict over the evidence: exact, fuzzy, not_found, none.
+        pub grounding: String,
+        /// Set for a person's edit; null for the extractor's value.
+        pub author_user_id: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
 /// Durable background jobs.
 pub mod job {
     use sea_orm::entity::prelude::*;

@@ -12,6 +12,7 @@
 //! blindly. Side effects outside the database (blobs) use content-addressed
 //! or job-keyed names so a second write overwrites the first.
 
+pub mod family;
 pub mod queue;
 pub mod service;
 pub mod worker;

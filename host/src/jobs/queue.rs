@@ -271,6 +271,23 @@ pub async fn request_cancel<C: ConnectionTrait>(
     Ok(job::Entity::find_by_id(id).one(conn).await?)
 }
 
+/// Puts a finished job back in the queue with fresh attempts.
+pub async fn requeue<C: ConnectionTrait>(conn: &C, id: &str) -> ServiceResult<()> {
+    let now = now_ms();
+    job::Entity::update_many()
+        .col_expr(job::Column::State, Expr::value(JobState::Queued.as_str()))
+        .col_expr(job::Column::Attempts, Expr::value(0))
+        .col_expr(job::Column::Error, Expr::value(Option::<String>::None))
+        .col_expr(job::Column::CancelRequested, Expr::value(false))
+        .col_expr(job::Column::RunAt, Expr::value(now))
+        .col_expr(job::Column::FinishedAt, Expr::value(Option::<i64>::None))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Exponential backoff with full jitter: a random delay in
 /// [base·2^(n-1)/2, base·2^(n-1)], capped.
 pub fn backoff(t: &QueueTimings, attempt: i32) -> Duration {

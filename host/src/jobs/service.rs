@@ -39,12 +39,52 @@ pub async fn cancel(app: &App, access: &Access, id: &str) -> ServiceResult<job::
     let after = queue::request_cancel(&app.db, &j.id)
         .await?
         .ok_or(ServiceError::NotFound("job"))?;
+    // A parent stops by stopping its units.
+    super::family::cancel_children(app, &j.id).await?;
+    let after = reload(app, &after.id, &after.organization_id).await?;
     audit::record(
         &app.db,
         Some(&access.principal),
         AuditRecord {
             organization_id: Some(&j.organization_id),
             action: "job.cancel",
+            object_type: "job",
+            object_id: &j.id,
+            details: None,
+        },
+    )
+    .await?;
+    announce(&app.bus, &after).await;
+    Ok(after)
+}
+
+/// Re-queues the failed units of a parent job, or a failed job itself
+/// (REVIEWER+). Returns the job after.
+pub async fn retry(app: &App, access: &Access, id: &str) -> ServiceResult<job::Model> {
+    let j = get(app, access, id).await?;
+    access.require(&j.organization_id, Role::Reviewer, "job")?;
+    let kids = super::family::children(&app.db, &j.id).await?;
+    if kids.is_empty() {
+        if !matches!(
+            JobState::parse(&j.state),
+            Some(JobState::Failed | JobState::Cancelled)
+        ) {
+            return Err(ServiceError::Conflict(format!(
+                "only a failed or cancelled job can be retried; this one is {}",
+                j.state.to_uppercase()
+            )));
+        }
+        queue::requeue(&app.db, &j.id).await?;
+    } else if super::family::retry_failed(app, &j.id).await? == 0 {
+        return Err(ServiceError::Conflict("no unit of this job failed".into()));
+    }
+    let after = reload(app, &j.id, &j.organization_id).await?;
+    audit::record(
+        &app.db,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(&j.organization_id),
+            action: "job.retry",
             object_type: "job",
             object_id: &j.id,
             details: None,

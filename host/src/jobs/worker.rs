@@ -226,6 +226,11 @@ async fn finish(app: &App, job: &job::Model, worker: &str, outcome: Outcome, sta
         Ok(Some(row)) => {
             tracing::info!(job_id = %job.id, kind = %job.kind, outcome = label, "job finished");
             announce(&app.bus, &row).await;
+            if let Some(parent) = &row.parent_id
+                && let Err(e) = super::family::aggregate(app, parent).await
+            {
+                tracing::error!(job_id = %parent, error = %e, "parent job not updated");
+            }
         }
         Ok(None) => tracing::warn!(job_id = %job.id, "job no longer ours; outcome discarded"),
         Err(e) => tracing::error!(job_id = %job.id, error = %e, "could not record job outcome"),

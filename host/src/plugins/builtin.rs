@@ -35,3 +35,6 @@ pub fn get(id: &str) -> Option<Builtin> {
 
 /// Id of the default converter.
 pub const DEFAULT_CONVERTER: &str = "pdf-text";
+
+/// Id of the default extractor (offline, no LLM).
+pub const DEFAULT_EXTRACTOR: &str = "lexical-extractor";

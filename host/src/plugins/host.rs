@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 
 use super::adapter::Adapter;
 use super::converter::Converter;
+use super::extractor::Extractor;
 use super::manifest::{Manifest, PluginKind};
 use super::outbound::{OutboundPolicy, host_matches};
 use super::{CallLimits, PluginError, PluginRuntime, builtin};
@@ -23,6 +24,7 @@ pub struct PluginHost {
     config: PluginsConfig,
     converters: Mutex<HashMap<String, Arc<Converter>>>,
     adapters: Mutex<HashMap<String, Arc<Adapter>>>,
+    extractors: Mutex<HashMap<String, Arc<Extractor>>>,
 }
 
 impl PluginHost {
@@ -33,6 +35,7 @@ impl PluginHost {
             config,
             converters: Mutex::new(HashMap::new()),
             adapters: Mutex::new(HashMap::new()),
+            extractors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -87,6 +90,31 @@ impl PluginHost {
         Ok(a)
     }
 
+    /// The extractor with content hash `sha`, loaded once.
+    pub async fn extractor(
+        &self,
+        sha: &str,
+        bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
+    ) -> Result<Arc<Extractor>, PluginError> {
+        let mut loaded = self.extractors.lock().await;
+        if let Some(x) = loaded.get(sha) {
+            return Ok(x.clone());
+        }
+        let x = Arc::new(Extractor::load(&self.runtime, bytes.await?).await?);
+        loaded.insert(sha.to_owned(), x.clone());
+        Ok(x)
+    }
+
+    /// Limits of an extraction (its own time; LLM calls are extra).
+    pub fn extract_limits(&self, m: &Manifest) -> CallLimits {
+        CallLimits {
+            memory_bytes: (m.limits.memory_mb.min(self.config.max_memory_mb)) << 20,
+            timeout: Duration::from_millis(m.limits.timeout_ms)
+                .min(Duration::from_secs(self.config.extract_timeout_secs)),
+            max_output_bytes: self.config.max_output_mb << 20,
+        }
+    }
+
     /// Checks that `bytes` is a component of `manifest`'s world that imports
     /// nothing its kind may not have, by compiling and linking it.
     pub async fn validate(
@@ -108,11 +136,9 @@ impl PluginHost {
             PluginKind::LlmAdapter => {
                 self.adapter(&sha, async { Ok(bytes) }).await?;
             }
-            PluginKind::FormExtractor => check_exports(
-                &self.runtime,
-                &component,
-                "evistream:plugin/extractor@0.1.0",
-            )?,
+            PluginKind::FormExtractor => {
+                self.extractor(&sha, async { Ok(bytes) }).await?;
+            }
         }
         Ok(())
     }
@@ -242,22 +268,4 @@ fn check_imports(
         }
     }
     Ok(())
-}
-
-fn check_exports(
-    rt: &PluginRuntime,
-    c: &wasmtime::component::Component,
-    interface: &str,
-) -> Result<(), PluginError> {
-    let ty = c.component_type();
-    if ty
-        .exports(&rt.engine.engine)
-        .any(|(name, _)| name == interface)
-    {
-        Ok(())
-    } else {
-        Err(PluginError::Incompatible(format!(
-            "the component does not export `{interface}`"
-        )))
-    }
 }

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod converter;
 pub mod engine;
 pub mod error;
+pub mod extractor;
 pub mod host;
 pub mod manifest;
 pub mod outbound;

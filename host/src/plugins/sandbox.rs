@@ -88,6 +88,16 @@ pub struct HostState {
     http: WasiHttpCtx,
     /// The outbound policy of this call (deny-all unless it is an adapter's).
     pub outbound: OutboundHooks,
+    /// What an extractor's imports reach (nothing for other kinds).
+    pub imports: super::extractor::ExtractorImports,
+}
+
+impl HostState {
+    /// The clock of time spent waiting on the host (network, LLM calls),
+    /// which extends the call's deadline.
+    pub fn network_clock(&self) -> &Arc<AtomicU64> {
+        &self.waited_us
+    }
 }
 
 impl WasiHttpView for HostState {
@@ -155,6 +165,7 @@ pub fn new_store_with(
         stderr,
         http: WasiHttpCtx::new(),
         outbound,
+        imports: Default::default(),
     };
     let mut store = Store::new(&engine.engine, state);
     store.limiter(|s| &mut s.memory);

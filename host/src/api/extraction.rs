@@ -1,0 +1,194 @@
+//! GraphQL types of extraction runs and results.
+
+use async_graphql::{ID, InputObject, Json, Object, SimpleObject};
+
+use super::types::Document;
+use crate::extraction::ResultRow;
+use crate::extraction::grounding::Verdict;
+use crate::extraction::unit::StoredEvidence;
+
+/// Input of `startExtraction`.
+#[derive(InputObject)]
+pub struct StartExtractionInput {
+    /// The project.
+    pub project_id: ID,
+    /// An ACTIVE form version of the project.
+    pub form_version_id: ID,
+    /// Documents to extract from; omitted: every COMPLETED document.
+    pub document_ids: Option<Vec<ID>>,
+}
+
+/// Status of an extracted value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum ValueStatus {
+    /// Reported in the paper.
+    Found,
+    /// The paper does not say.
+    NotReported,
+    /// Does not apply to this study.
+    NotApplicable,
+    /// Ambiguous.
+    Unclear,
+}
+
+/// The host's verdict on an evidence quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum Grounding {
+    /// Verbatim in the text (after normalizing case, whitespace, dashes).
+    Exact,
+    /// Nearly verbatim (word similarity ≥ 0.8).
+    Fuzzy,
+    /// Not in the text: the value is ungrounded.
+    NotFound,
+}
+
+impl From<Verdict> for Grounding {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Exact => Self::Exact,
+            Verdict::Fuzzy => Self::Fuzzy,
+            Verdict::NotFound => Self::NotFound,
+        }
+    }
+}
+
+/// A quote supporting a value, located by the host.
+#[derive(SimpleObject)]
+pub struct Evidence {
+    /// The quote as the extractor gave it.
+    pub quote: String,
+    /// Page (from 1) where the host found it, else the extractor's claim.
+    pub page: Option<u32>,
+    /// Code-point offset into the document's text (inclusive).
+    pub start: Option<u32>,
+    /// Code-point offset into the document's text (exclusive).
+    pub end: Option<u32>,
+    /// The host's verdict.
+    pub grounding: Grounding,
+    /// Word-level similarity of the match (1 for exact).
+    pub similarity: f64,
+}
+
+impl From<StoredEvidence> for Evidence {
+    fn from(e: StoredEvidence) -> Self {
+        Self {
+            quote: e.quote,
+            page: e.page,
+            start: e.start,
+            end: e.end,
+            grounding: e.grounding.into(),
+            similarity: e.similarity,
+        }
+    }
+}
+
+/// One extracted value.
+pub struct ResultValue(pub crate::db::entities::extraction_value::Model);
+
+#[Object]
+impl ResultValue {
+    /// Field path, with list indices (`arms[0].name`).
+    async fn path(&self) -> &str {
+        &self.0.path
+    }
+    /// The typed value (null when not found).
+    async fn value(&self) -> Json<serde_json::Value> {
+        Json(serde_json::from_str(&self.0.value).unwrap_or(serde_json::Value::Null))
+    }
+    async fn status(&self) -> ValueStatus {
+        match self.0.status.as_str() {
+            "found" => ValueStatus::Found,
+            "not_reported" => ValueStatus::NotReported,
+            "not_applicable" => ValueStatus::NotApplicable,
+            _ => ValueStatus::Unclear,
+        }
+    }
+    /// 0..1, as the extractor judged.
+    async fn confidence(&self) -> f64 {
+        self.0.confidence
+    }
+    async fn evidence(&self) -> Vec<Evidence> {
+        serde_json::from_str::<Vec<StoredEvidence>>(&self.0.evidence)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Evidence::from)
+            .collect()
+    }
+    /// The best verdict over its evidence; null when it has none.
+    async fn grounding(&self) -> Option<Grounding> {
+        match self.0.grounding.as_str() {
+            "exact" => Some(Grounding::Exact),
+            "fuzzy" => Some(Grounding::Fuzzy),
+            "not_found" => Some(Grounding::NotFound),
+            _ => None,
+        }
+    }
+    /// A FOUND value whose evidence the host could not find in the text.
+    async fn ungrounded(&self) -> bool {
+        self.0.status == "found" && self.0.grounding != "exact" && self.0.grounding != "fuzzy"
+    }
+}
+
+/// What produced a result.
+#[derive(SimpleObject)]
+pub struct Provenance {
+    /// The form version.
+    pub form_version_id: ID,
+    /// sha256 of the extraction program.
+    pub program_hash: String,
+    /// The extractor: `id@version#sha256`.
+    pub extractor: String,
+    /// The converter of the text: `id@version#sha256`.
+    pub converter: String,
+    /// The LLM adapter, if one was bound: `id@version#sha256`.
+    pub adapter: Option<String>,
+    /// Model(s) that answered, comma-separated; null without an LLM.
+    pub model: Option<String>,
+    /// The run (parent job).
+    pub job_id: ID,
+}
+
+/// One document's latest values for a form version.
+pub struct ExtractionResult(pub ResultRow);
+
+#[Object]
+impl ExtractionResult {
+    async fn id(&self) -> ID {
+        ID(self.0.result.id.clone())
+    }
+    async fn document(&self) -> Document {
+        Document(self.0.document.clone())
+    }
+    async fn values(&self) -> Vec<ResultValue> {
+        self.0.values.iter().cloned().map(ResultValue).collect()
+    }
+    /// Reviewer-facing warnings of the extractor.
+    async fn warnings(&self) -> Vec<String> {
+        serde_json::from_str(&self.0.result.warnings).unwrap_or_default()
+    }
+    async fn provenance(&self) -> Provenance {
+        let run = &self.0.run;
+        let models: Vec<String> = serde_json::from_str(&self.0.result.models).unwrap_or_default();
+        Provenance {
+            form_version_id: ID(run.form_version_id.clone()),
+            program_hash: run.program_hash.clone(),
+            extractor: format!(
+                "{}@{}#{}",
+                run.extractor_id, run.extractor_version, run.extractor_sha256
+            ),
+            converter: self.0.result.converter.clone(),
+            adapter: run.adapter_id.as_ref().map(|id| {
+                format!(
+                    "{id}@{}#{}",
+                    run.adapter_version.clone().unwrap_or_default(),
+                    run.adapter_sha256.clone().unwrap_or_default()
+                )
+            }),
+            model: (!models.is_empty()).then(|| models.join(",")),
+            job_id: ID(run.job_id.clone()),
+        }
+    }
+    async fn created_at(&self) -> String {
+        super::types::timestamp(self.0.result.created_at)
+    }
+}

@@ -1,0 +1,358 @@
+//! Grounding: the host, not the model, finds each evidence quote in the
+//! converted text.
+//!
+//! Both texts are normalized first (case, runs of whitespace, the many
+//! Unicode dashes, quotes and the Lancet's decimal `·`, soft hyphens), with
+//! a map back to code points of the original text. Then:
+//!
+//! - EXACT: the normalized quote occurs in the normalized text.
+//! - FUZZY: some window of the text's words matches the quote's words with
+//!   a similarity of at least [`FUZZY_THRESHOLD`] (1 − word-level edit
+//!   distance / quote length), for quotes of at least [`FUZZY_MIN_WORDS`]
+//!   words — a paraphrase-free quote with OCR-ish or converter noise.
+//! - NOT_FOUND: neither; the value is flagged as ungrounded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugins::converter::PageRange;
+
+/// Word-level similarity from which a quote counts as found (fuzzily).
+pub const FUZZY_THRESHOLD: f64 = 0.8;
+/// Shortest quote, in words, that may match fuzzily.
+pub const FUZZY_MIN_WORDS: usize = 4;
+
+/// A grounding verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// Verbatim (after normalization).
+    Exact,
+    /// Close enough (see [`FUZZY_THRESHOLD`]).
+    Fuzzy,
+    /// Not in the text.
+    NotFound,
+}
+
+/// Where a quote is, if it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Located {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Code-point span in the text (start inclusive, end exclusive).
+    pub start: Option<u32>,
+    /// End of the span.
+    pub end: Option<u32>,
+    /// Page of the start.
+    pub page: Option<u32>,
+    /// Word-level similarity (1 for exact).
+    pub similarity: f64,
+}
+
+/// A text prepared for grounding many quotes.
+pub struct Grounder<'a> {
+    text: &'a str,
+    norm: String,
+    /// For each byte of `norm`, the code point of the original it came from.
+    origin: Vec<u32>,
+    /// Words of `norm`: (byte start, byte end).
+    words: Vec<(usize, usize)>,
+    pages: &'a [PageRange],
+}
+
+fn normal_char(c: char) -> Option<char> {
+    Some(match c {
+        '\u{00AD}' => return None, // soft hyphen
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => '-',
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{2032}' | '`' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{2033}' => '"',
+        '\u{00B7}' | '\u{2027}' => '.',
+        c if c.is_whitespace() => ' ',
+        c => c,
+    })
+}
+
+/// Normalizes `s`; returns the text and, per output byte, the input code point.
+fn normalize(s: &str) -> (String, Vec<u32>) {
+    let mut out = String::with_capacity(s.len());
+    let mut origin = Vec::with_capacity(s.len());
+    let mut last_space = true;
+    for (cp, c) in s.chars().enumerate() {
+        let Some(n) = normal_char(c) else { continue };
+        if n == ' ' {
+            if last_space {
+                continue;
+            }
+            last_space = true;
+        } else {
+            last_space = false;
+        }
+        for l in n.to_lowercase() {
+            let before = out.len();
+            out.push(l);
+            origin.extend(std::iter::repeat_n(cp as u32, out.len() - before));
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+        origin.pop();
+    }
+    (out, origin)
+}
+
+fn words(s: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in s.char_indices() {
+        if c.is_alphanumeric() {
+            if start.is_none() {
+                start = Some(i);
+            }
+        } else if let Some(st) = start.take() {
+            out.push((st, i));
+        }
+    }
+    if let Some(st) = start {
+        out.push((st, s.len()));
+    }
+    out
+}
+
+impl<'a> Grounder<'a> {
+    /// Prepares `text` (with its page ranges).
+    pub fn new(text: &'a str, pages: &'a [PageRange]) -> Self {
+        let (norm, origin) = normalize(text);
+        let words = words(&norm);
+        Self {
+            text,
+            norm,
+            origin,
+            words,
+            pages,
+        }
+    }
+
+    fn page_of(&self, cp: u32) -> Option<u32> {
+        self.pages
+            .iter()
+            .find(|p| p.start <= cp && cp < p.end)
+            .or_else(|| self.pages.last().filter(|p| cp == p.end))
+            .map(|p| p.number)
+    }
+
+    fn span(&self, b_start: usize, b_end: usize) -> (u32, u32) {
+        let start = self.origin[b_start];
+        let end = self.origin[b_end - 1] + 1;
+        (start, end)
+    }
+
+    /// Locates `quote`; of several occurrences, one on `page_hint` (the
+    /// page the extractor named) wins, else the first.
+    pub fn locate(&self, quote: &str, page_hint: Option<u32>) -> Located {
+        // Verbatim first: the span is then exactly the quote.
+        let trimmed = quote.trim();
+        if trimmed.chars().filter(|c| c.is_alphanumeric()).count() >= 2 {
+            let mut first = None;
+            for (b, _) in self.text.match_indices(trimmed).take(64) {
+                let start = self.text[..b].chars().count() as u32;
+                let end = start + trimmed.chars().count() as u32;
+                let page = self.page_of(start);
+                if first.is_none() {
+                    first = Some((start, end, page));
+                }
+                if page_hint.is_some() && page == page_hint {
+                    first = Some((start, end, page));
+                    break;
+                }
+            }
+            if let Some((start, end, page)) = first {
+                return Located {
+                    verdict: Verdict::Exact,
+                    start: Some(start),
+                    end: Some(end),
+                    page,
+                    similarity: 1.0,
+                };
+            }
+        }
+        let (q, _) = normalize(quote);
+        let not_found = Located {
+            verdict: Verdict::NotFound,
+            start: None,
+            end: None,
+            page: None,
+            similarity: 0.0,
+        };
+        if q.chars().filter(|c| c.is_alphanumeric()).count() < 2 {
+            return not_found;
+        }
+        if let Some(b) = self.norm.find(&q) {
+            let (start, end) = self.span(b, b + q.len());
+            return Located {
+                verdict: Verdict::Exact,
+                start: Some(start),
+                end: Some(end),
+                page: self.page_of(start),
+                similarity: 1.0,
+            };
+        }
+        let qw: Vec<&str> = words(&q).iter().map(|&(s, e)| &q[s..e]).collect();
+        if qw.len() < FUZZY_MIN_WORDS || self.words.is_empty() {
+            return not_found;
+        }
+        let tw: Vec<&str> = self.words.iter().map(|&(s, e)| &self.norm[s..e]).collect();
+        // Candidate windows: those sharing the most words with the quote
+        // (a cheap filter), then edit similarity on the best few.
+        let m = qw.len();
+        let qset: std::collections::HashSet<&str> = qw.iter().copied().collect();
+        let hits: Vec<u32> = tw.iter().map(|w| u32::from(qset.contains(w))).collect();
+        let mut prefix = vec![0u32; hits.len() + 1];
+        for (i, h) in hits.iter().enumerate() {
+            prefix[i + 1] = prefix[i] + h;
+        }
+        let win = m.min(tw.len());
+        let mut cands: Vec<(u32, usize)> = (0..=tw.len() - win)
+            .map(|i| (prefix[i + win] - prefix[i], i))
+            .filter(|(h, _)| f64::from(*h) >= FUZZY_THRESHOLD * m as f64 * 0.8)
+            .collect();
+        cands.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        cands.truncate(8);
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (_, i) in cands {
+            // Let the window breathe by a few words either way.
+            let slack = (m / 5).max(1);
+            for lo in i.saturating_sub(slack)..=i {
+                for len in m.saturating_sub(slack).max(1)..=(m + slack) {
+                    let hi = (lo + len).min(tw.len());
+                    if hi <= lo {
+                        continue;
+                    }
+                    let d = edit_distance(&qw, &tw[lo..hi]);
+                    let sim = 1.0 - d as f64 / m.max(hi - lo) as f64;
+                    if best.is_none_or(|(b, _, _)| sim > b) {
+                        best = Some((sim, lo, hi));
+                    }
+                }
+            }
+        }
+        match best {
+            Some((sim, lo, hi)) if sim >= FUZZY_THRESHOLD => {
+                let (start, end) = self.span(self.words[lo].0, self.words[hi - 1].1);
+                Located {
+                    verdict: Verdict::Fuzzy,
+                    start: Some(start),
+                    end: Some(end),
+                    page: self.page_of(start),
+                    similarity: (sim * 1000.0).round() / 1000.0,
+                }
+            }
+            _ => not_found,
+        }
+    }
+}
+
+/// Word-level Levenshtein distance.
+fn edit_distance(a: &[&str], b: &[&str]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, x) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(x != y);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "Methods\n\nA total of 240 patients were randomly  assigned to drug X (n = 121)\nor placebo (n = 119).\n\nMean reduction was 12·4 mmHg — as planned.";
+
+    fn pages() -> Vec<PageRange> {
+        vec![
+            PageRange {
+                number: 1,
+                start: 0,
+                end: 60,
+            },
+            PageRange {
+                number: 2,
+                start: 60,
+                end: TEXT.chars().count() as u32,
+            },
+        ]
+    }
+
+    fn slice(start: u32, end: u32) -> String {
+        TEXT.chars()
+            .skip(start as usize)
+            .take((end - start) as usize)
+            .collect()
+    }
+
+    #[test]
+    fn verbatim_quotes_are_exact_with_code_point_spans() {
+        let p = pages();
+        let g = Grounder::new(TEXT, &p);
+        let l = g.locate("randomly assigned to drug X (n = 121) or placebo", None);
+        assert_eq!(l.verdict, Verdict::Exact);
+        let s = slice(l.start.unwrap(), l.end.unwrap());
+        assert!(s.starts_with("randomly") && s.ends_with("placebo"), "{s}");
+        assert_eq!(l.page, Some(1));
+        // Case, dashes and the Lancet's decimal point are normalized.
+        let l = g.locate("mean reduction was 12.4 mmHg - as planned", None);
+        assert_eq!(l.verdict, Verdict::Exact);
+        assert_eq!(l.page, Some(2));
+        assert_eq!(
+            slice(l.start.unwrap(), l.end.unwrap()),
+            "Mean reduction was 12·4 mmHg — as planned"
+        );
+    }
+
+    #[test]
+    fn near_quotes_are_fuzzy_and_invented_ones_not_found() {
+        let p = pages();
+        let g = Grounder::new(TEXT, &p);
+        let l = g.locate(
+            "A total of 240 patients were randomised assigned to drug X",
+            None,
+        );
+        assert_eq!(l.verdict, Verdict::Fuzzy, "{l:?}");
+        assert!(l.similarity >= FUZZY_THRESHOLD && l.similarity < 1.0);
+        assert!(slice(l.start.unwrap(), l.end.unwrap()).starts_with("A total of 240"));
+        let l = g.locate("Participants were enrolled at 40 hospitals in Europe", None);
+        assert_eq!(l.verdict, Verdict::NotFound);
+        assert_eq!(l.start, None);
+        // A paraphrase is not the paper's words.
+        let l = g.locate(
+            "two hundred forty people got the drug or a dummy pill",
+            None,
+        );
+        assert_eq!(l.verdict, Verdict::NotFound);
+        assert_eq!(g.locate("", None).verdict, Verdict::NotFound);
+    }
+
+    #[test]
+    fn of_several_occurrences_the_one_on_the_named_page_wins() {
+        let text = "placebo group\n\nmore text here\n\nplacebo group";
+        let p = vec![
+            PageRange {
+                number: 1,
+                start: 0,
+                end: 30,
+            },
+            PageRange {
+                number: 2,
+                start: 30,
+                end: text.chars().count() as u32,
+            },
+        ];
+        let g = Grounder::new(text, &p);
+        assert_eq!(g.locate("placebo group", None).page, Some(1));
+        let l = g.locate("placebo group", Some(2));
+        assert_eq!((l.page, l.start), (Some(2), Some(31)));
+    }
+}

@@ -1,0 +1,278 @@
+//! Extraction: an ACTIVE form version's program run over a project's
+//! converted documents by the project's extractor plugin, as a parent job
+//! with one unit per document; every value stored with its evidence, the
+//! host's grounding verdict and its provenance.
+
+pub mod grounding;
+pub mod unit;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+
+use crate::app::App;
+use crate::audit::{self, AuditRecord};
+use crate::auth::Role;
+use crate::db::entities::{
+    document, extraction_result, extraction_run, extraction_value, form_version, job,
+};
+use crate::db::{new_id, now_ms};
+use crate::documents::status as doc_status;
+use crate::error::{ServiceError, ServiceResult};
+use crate::forms;
+use crate::jobs::queue::{self, NewJob};
+use crate::jobs::{announce, family};
+use crate::pagination::{Page, PageArgs};
+use crate::plugins::builtin;
+use crate::projects;
+use crate::registry::{self, PluginInfo};
+use crate::tenancy::Access;
+
+/// Kind of the parent job of a run.
+pub const RUN_JOB: &str = "extraction.run";
+/// Kind of a run's per-document unit.
+pub const UNIT_JOB: &str = "extraction.document";
+
+/// Attempts of a unit (transient failures: database, blob store, LLM).
+const UNIT_ATTEMPTS: i32 = 3;
+
+/// The extractor a project's extraction uses: the bound one, else the
+/// built-in offline extractor.
+pub async fn extractor_for(
+    app: &App,
+    binding: &registry::binding::Binding,
+) -> ServiceResult<PluginInfo> {
+    if let Some(x) = &binding.extractor {
+        return Ok(x.clone());
+    }
+    registry::find(
+        app,
+        &binding.organization_id,
+        builtin::DEFAULT_EXTRACTOR,
+        None,
+    )
+    .await?
+    .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("no built-in extractor")))
+}
+
+/// Starts a run (REVIEWER+): one unit per document (all COMPLETED
+/// documents of the project when `document_ids` is None). Returns the
+/// parent job.
+pub async fn start(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+    document_ids: Option<&[String]>,
+) -> ServiceResult<job::Model> {
+    let p = projects::get(app, access, project_id, Role::Reviewer).await?;
+    let v = forms::get_version(app, access, form_version_id, Role::Reviewer).await?;
+    if v.project_id != p.id {
+        return Err(ServiceError::NotFound("form version"));
+    }
+    if v.status != forms::status::ACTIVE {
+        return Err(ServiceError::bad_input(format!(
+            "form version {} is {}; only an ACTIVE (approved) version runs",
+            v.number,
+            v.status.to_uppercase()
+        )));
+    }
+    let docs = match document_ids {
+        Some(ids) => {
+            if ids.is_empty() {
+                return Err(ServiceError::bad_input("documentIds is empty"));
+            }
+            let found = document::Entity::find()
+                .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
+                .filter(document::Column::ProjectId.eq(p.id.as_str()))
+                .filter(document::Column::Id.is_in(ids.iter().cloned()))
+                .all(&app.db)
+                .await?;
+            if found.len() != ids.iter().collect::<std::collections::HashSet<_>>().len() {
+                return Err(ServiceError::NotFound("document"));
+            }
+            if let Some(d) = found.iter().find(|d| d.status != doc_status::COMPLETED) {
+                return Err(ServiceError::bad_input(format!(
+                    "document {} ({}) is {}, not converted",
+                    d.id,
+                    d.filename,
+                    d.status.to_uppercase()
+                )));
+            }
+            found
+        }
+        None => {
+            document::Entity::find()
+                .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
+                .filter(document::Column::ProjectId.eq(p.id.as_str()))
+                .filter(document::Column::Status.eq(doc_status::COMPLETED))
+                .order_by_asc(document::Column::Id)
+                .all(&app.db)
+                .await?
+        }
+    };
+    if docs.is_empty() {
+        return Err(ServiceError::bad_input(
+            "the project has no converted documents to extract from",
+        ));
+    }
+    let binding = registry::binding::load(app, &p).await?;
+    let extractor = extractor_for(app, &binding).await?;
+    let adapter = binding.llm_adapter.clone();
+    let txn = app.db.begin().await?;
+    let run_id = new_id();
+    let parent = family::create_parent(
+        &txn,
+        NewJob {
+            organization_id: p.organization_id.clone(),
+            project_id: Some(p.id.clone()),
+            parent_id: None,
+            kind: RUN_JOB.into(),
+            payload: serde_json::json!({ "run_id": run_id, "form_version_id": v.id }),
+            max_attempts: 1,
+        },
+    )
+    .await?;
+    extraction_run::ActiveModel {
+        id: Set(run_id.clone()),
+        organization_id: Set(p.organization_id.clone()),
+        project_id: Set(p.id.clone()),
+        form_version_id: Set(v.id.clone()),
+        job_id: Set(parent.id.clone()),
+        program_hash: Set(v.program_hash.clone().unwrap_or_default()),
+        extractor_id: Set(extractor.manifest.id.clone()),
+        extractor_version: Set(extractor.manifest.version.clone()),
+        extractor_sha256: Set(extractor.sha256.clone()),
+        extractor_builtin: Set(extractor.built_in()),
+        adapter_id: Set(adapter.as_ref().map(|a| a.manifest.id.clone())),
+        adapter_version: Set(adapter.as_ref().map(|a| a.manifest.version.clone())),
+        adapter_sha256: Set(adapter.as_ref().map(|a| a.sha256.clone())),
+        document_count: Set(docs.len() as i32),
+        created_by: Set(access.principal.user_id().map(str::to_owned)),
+        created_at: Set(now_ms()),
+    }
+    .insert(&txn)
+    .await?;
+    for d in &docs {
+        queue::enqueue(
+            &txn,
+            NewJob {
+                organization_id: p.organization_id.clone(),
+                project_id: Some(p.id.clone()),
+                parent_id: Some(parent.id.clone()),
+                kind: UNIT_JOB.into(),
+                payload: serde_json::json!({ "run_id": run_id, "document_id": d.id }),
+                max_attempts: UNIT_ATTEMPTS,
+            },
+        )
+        .await?;
+    }
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(&p.organization_id),
+            action: "extraction.start",
+            object_type: "job",
+            object_id: &parent.id,
+            details: Some(serde_json::json!({
+                "formVersion": v.id, "documents": docs.len(),
+                "extractor": format!("{}@{}", extractor.manifest.id, extractor.manifest.version),
+            })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    announce(&app.bus, &parent).await;
+    Ok(parent)
+}
+
+/// One document's latest result for a form version, with its values.
+pub struct ResultRow {
+    /// The result.
+    pub result: extraction_result::Model,
+    /// The run that produced it.
+    pub run: extraction_run::Model,
+    /// The document.
+    pub document: document::Model,
+    /// Its values, in the extractor's order.
+    pub values: Vec<extraction_value::Model>,
+}
+
+/// The latest result per document of `form_version_id` in a project (VIEWER+).
+pub async fn results(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+    page: &PageArgs,
+) -> ServiceResult<Page<ResultRow>> {
+    let p = projects::get(app, access, project_id, Role::Viewer).await?;
+    let v = form_version::Entity::find_by_id(form_version_id)
+        .filter(form_version::Column::OrganizationId.eq(p.organization_id.as_str()))
+        .filter(form_version::Column::ProjectId.eq(p.id.as_str()))
+        .one(&app.db)
+        .await?
+        .ok_or(ServiceError::NotFound("form version"))?;
+    let all = extraction_result::Entity::find()
+        .filter(extraction_result::Column::OrganizationId.eq(p.organization_id.as_str()))
+        .filter(extraction_result::Column::FormVersionId.eq(v.id.as_str()))
+        .order_by_asc(extraction_result::Column::DocumentId)
+        .order_by_desc(extraction_result::Column::CreatedAt)
+        .order_by_desc(extraction_result::Column::Id)
+        .all(&app.db)
+        .await?;
+    // The newest result per document.
+    let mut latest: Vec<extraction_result::Model> = Vec::new();
+    for r in all {
+        if latest.last().is_none_or(|l| l.document_id != r.document_id) {
+            latest.push(r);
+        }
+    }
+    let total = latest.len() as u64;
+    let first = crate::pagination::page_size(page)? as usize;
+    let after = page
+        .after
+        .as_deref()
+        .map(crate::pagination::decode_cursor)
+        .transpose()?;
+    let start = match after {
+        Some(id) => latest
+            .iter()
+            .position(|r| r.id == id)
+            .map(|i| i + 1)
+            .ok_or_else(|| ServiceError::bad_input("unknown cursor"))?,
+        None => 0,
+    };
+    let window: Vec<extraction_result::Model> =
+        latest.iter().skip(start).take(first).cloned().collect();
+    let has_next = start + window.len() < latest.len();
+    let mut items = Vec::with_capacity(window.len());
+    for r in window {
+        let run = extraction_run::Entity::find_by_id(r.run_id.as_str())
+            .one(&app.db)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("result without run")))?;
+        let document = document::Entity::find_by_id(r.document_id.as_str())
+            .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
+            .one(&app.db)
+            .await?;
+        let Some(document) = document else { continue };
+        let values = extraction_value::Entity::find()
+            .filter(extraction_value::Column::ResultId.eq(r.id.as_str()))
+            .order_by_asc(extraction_value::Column::Ordinal)
+            .all(&app.db)
+            .await?;
+        items.push(ResultRow {
+            result: r,
+            run,
+            document,
+            values,
+        });
+    }
+    Ok(Page {
+        items,
+        total,
+        has_next,
+    })
+}
