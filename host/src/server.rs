@@ -64,6 +64,11 @@ pub fn router(app: Arc<App>) -> Router {
             "/documents/{id}/original",
             get(api::http::download_original),
         )
+        .route("/exports/{id}", get(api::http::download_export))
+        .route(
+            "/exports/{id}/codebook.csv",
+            get(api::http::download_codebook),
+        )
         .with_state(GraphqlState {
             app: app.clone(),
             schema,

@@ -8,6 +8,7 @@ mod m20261126_000002_documents;
 mod m20261126_000003_plugins;
 mod m20261126_000004_form_versions;
 mod m20261126_000005_extraction;
+mod m20261126_000006_evaluation_export;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_plugins::Migration),
             Box::new(m20261126_000004_form_versions::Migration),
             Box::new(m20261126_000005_extraction::Migration),
+            Box::new(m20261126_000006_evaluation_export::Migration),
         ]
     }
 }

@@ -124,6 +124,12 @@ const PROBES: &[Probe] = &[
         vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
     },
     Probe {
+        field: "Query.evaluation",
+        op: "Evaluation",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
         field: "Query.plugins",
         op: "PluginDetails",
         target: Target::Organization,
@@ -194,6 +200,18 @@ const PROBES: &[Probe] = &[
         op: "StartExtraction",
         target: Target::Project,
         vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
+        field: "Mutation.importGroundTruth",
+        op: "ImportGroundTruth",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version, "records": [] }),
+    },
+    Probe {
+        field: "Mutation.exportResults",
+        op: "ExportResults",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version, "format": "CSV_LONG" }),
     },
     Probe {
         field: "Mutation.retryJob",

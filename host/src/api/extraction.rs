@@ -192,3 +192,88 @@ impl ExtractionResult {
         super::types::timestamp(self.0.result.created_at)
     }
 }
+
+/// Scores over reference values.
+#[derive(SimpleObject)]
+pub struct EvaluationScore {
+    /// Reference values compared.
+    pub support: u64,
+    /// Sum of comparison scores (set-F1 gives partial credit).
+    pub correct: f64,
+    /// correct / support.
+    pub accuracy: f64,
+}
+
+impl From<&crate::evaluation::Score> for EvaluationScore {
+    fn from(s: &crate::evaluation::Score) -> Self {
+        Self {
+            support: s.support,
+            correct: s.correct,
+            accuracy: s.accuracy(),
+        }
+    }
+}
+
+/// One field's evaluation.
+#[derive(SimpleObject)]
+pub struct FieldEvaluation {
+    /// Template path (`arms[].n`).
+    pub path: String,
+    /// Comparator (`number_relative_1pct`, `integer_exact`, `enum_set_f1`, …).
+    pub comparator: String,
+    /// Reference values of this field.
+    pub support: u64,
+    /// Sum of comparison scores.
+    pub correct: f64,
+    /// correct / support.
+    pub accuracy: f64,
+}
+
+/// The latest results compared with the ground truth.
+#[derive(SimpleObject)]
+pub struct Evaluation {
+    /// Over every field.
+    pub overall: EvaluationScore,
+    /// Per field, in form order.
+    pub fields: Vec<FieldEvaluation>,
+    /// Documents with reference values.
+    pub documents: u64,
+}
+
+impl From<crate::evaluation::Evaluation> for Evaluation {
+    fn from(e: crate::evaluation::Evaluation) -> Self {
+        Self {
+            overall: (&e.overall).into(),
+            fields: e
+                .fields
+                .iter()
+                .map(|f| FieldEvaluation {
+                    path: f.path.clone(),
+                    comparator: f.comparator.name().to_owned(),
+                    support: f.score.support,
+                    correct: f.score.correct,
+                    accuracy: f.score.accuracy(),
+                })
+                .collect(),
+            documents: e.documents,
+        }
+    }
+}
+
+/// What `importGroundTruth` did.
+#[derive(SimpleObject)]
+pub struct ImportGroundTruthPayload {
+    /// Records imported.
+    pub imported: u64,
+}
+
+/// Where an export can be downloaded.
+#[derive(SimpleObject)]
+pub struct ExportPayload {
+    /// GET it with the same Bearer token.
+    pub url: String,
+    /// The codebook (field paths, types, descriptions, options, units) as CSV.
+    pub codebook_url: String,
+    /// The export's id.
+    pub id: ID,
+}

@@ -50,6 +50,29 @@ fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The server's own base URL as the client reached it, for URLs the API
+/// returns (exports): `X-Forwarded-Proto` / `X-Forwarded-Host` from a proxy,
+/// else the Host header, else the listen address.
+#[derive(Debug, Clone)]
+pub struct PublicBase(pub String);
+
+fn public_base(headers: &HeaderMap, st: &GraphqlState) -> PublicBase {
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
+            .filter(|s| !s.is_empty() && !s.contains(['/', ' ', '"']))
+    };
+    let proto = h("x-forwarded-proto")
+        .filter(|p| p == "http" || p == "https")
+        .unwrap_or_else(|| "http".into());
+    let host = h("x-forwarded-host")
+        .or_else(|| h("host"))
+        .unwrap_or_else(|| st.app.config.listen.to_string());
+    PublicBase(format!("{proto}://{host}"))
+}
+
 /// POST /graphql.
 pub async fn graphql_post(
     State(st): State<GraphqlState>,
@@ -102,10 +125,13 @@ pub async fn graphql_post(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let auth = Arc::new(principal_from(&st.app, auth_header).await);
+    let base = public_base(&headers, &st);
     let resp = match batch {
-        BatchRequest::Single(r) => {
-            BatchResponse::Single(st.schema.execute(r.data(AuthRef(auth.clone()))).await)
-        }
+        BatchRequest::Single(r) => BatchResponse::Single(
+            st.schema
+                .execute(r.data(AuthRef(auth.clone())).data(base.clone()))
+                .await,
+        ),
         BatchRequest::Batch(rs) => {
             if rs.len() > 16 {
                 return error_body(
@@ -116,7 +142,11 @@ pub async fn graphql_post(
             }
             let mut out = Vec::with_capacity(rs.len());
             for r in rs {
-                out.push(st.schema.execute(r.data(AuthRef(auth.clone()))).await);
+                out.push(
+                    st.schema
+                        .execute(r.data(AuthRef(auth.clone())).data(base.clone()))
+                        .await,
+                );
             }
             BatchResponse::Batch(out)
         }
@@ -215,44 +245,93 @@ async fn read_multipart(
     }
 }
 
+fn download_error(e: ServiceError) -> Response {
+    let status = match e {
+        ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if let ServiceError::Internal(inner) = &e {
+        tracing::error!(error = ?inner, "download failed");
+    }
+    error_body(status, e.code(), &e.to_string())
+}
+
+/// The caller of a plain HTTP download, from its Bearer token.
+async fn download_access(st: &GraphqlState, headers: &HeaderMap) -> Result<Access, ServiceError> {
+    let auth_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = match auth_header.map(bearer_token) {
+        None => {
+            return Err(ServiceError::Unauthenticated(
+                "authentication required: send Authorization: Bearer <token>".into(),
+            ));
+        }
+        Some(None) => {
+            return Err(ServiceError::Unauthenticated(
+                "Authorization must be `Bearer <token>`".into(),
+            ));
+        }
+        Some(Some(t)) => authenticate(&st.app, t).await?,
+    };
+    Access::load(&st.app.db, principal).await
+}
+
+/// GET /exports/{id} and /exports/{id}/codebook.csv: an export, to a member
+/// of its organization.
+pub async fn download_export(
+    State(st): State<GraphqlState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve_export(st, id, headers, false).await
+}
+
+/// GET /exports/{id}/codebook.csv.
+pub async fn download_codebook(
+    State(st): State<GraphqlState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve_export(st, id, headers, true).await
+}
+
+async fn serve_export(
+    st: GraphqlState,
+    id: String,
+    headers: HeaderMap,
+    codebook: bool,
+) -> Response {
+    let access = match download_access(&st, &headers).await {
+        Ok(a) => a,
+        Err(e) => return download_error(e),
+    };
+    match crate::export::open(&st.app, &access, &id, codebook).await {
+        Ok((bytes, ctype, name)) => (
+            [
+                (header::CONTENT_TYPE, ctype.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => download_error(e),
+    }
+}
+
 /// GET /documents/{id}/original: the uploaded PDF, to a caller who may read it.
 pub async fn download_original(
     State(st): State<GraphqlState>,
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let auth_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let fail = |e: ServiceError| {
-        let status = match e {
-            ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if let ServiceError::Internal(inner) = &e {
-            tracing::error!(error = ?inner, "download failed");
-        }
-        error_body(status, e.code(), &e.to_string())
-    };
-    let principal = match auth_header.map(bearer_token) {
-        None => {
-            return fail(ServiceError::Unauthenticated(
-                "authentication required: send Authorization: Bearer <token>".into(),
-            ));
-        }
-        Some(None) => {
-            return fail(ServiceError::Unauthenticated(
-                "Authorization must be `Bearer <token>`".into(),
-            ));
-        }
-        Some(Some(t)) => match authenticate(&st.app, t).await {
-            Ok(p) => p,
-            Err(e) => return fail(e),
-        },
-    };
-    let access = match Access::load(&st.app.db, principal).await {
+    let fail = download_error;
+    let access = match download_access(&st, &headers).await {
         Ok(a) => a,
         Err(e) => return fail(e),
     };

@@ -403,6 +403,42 @@ impl MutationRoot {
         .await?))
     }
 
+    /// Imports reference values for evaluation (REVIEWER+): `[{"documentId":
+    /// …, "values": {"sample_size": 120, "arms[0].name": "placebo"}}]`.
+    async fn import_ground_truth(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        form_version_id: ID,
+        records: async_graphql::Json<serde_json::Value>,
+    ) -> async_graphql::Result<super::extraction::ImportGroundTruthPayload> {
+        let acc = access(ctx).await?;
+        let n = crate::evaluation::import(app(ctx), acc, &project_id, &form_version_id, &records.0)
+            .await?;
+        Ok(super::extraction::ImportGroundTruthPayload { imported: n as u64 })
+    }
+
+    /// Exports the latest results (VIEWER+); the URL answers GET with the same Bearer token.
+    async fn export_results(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        form_version_id: ID,
+        format: crate::export::ExportFormat,
+    ) -> async_graphql::Result<super::extraction::ExportPayload> {
+        let acc = access(ctx).await?;
+        let e = crate::export::create(app(ctx), acc, &project_id, &form_version_id, format).await?;
+        let base = ctx
+            .data_opt::<super::http::PublicBase>()
+            .map(|b| b.0.clone())
+            .unwrap_or_default();
+        Ok(super::extraction::ExportPayload {
+            url: format!("{base}/exports/{}", e.id),
+            codebook_url: format!("{base}/exports/{}/codebook.csv", e.id),
+            id: ID(e.id),
+        })
+    }
+
     /// Re-queues the failed units of a job (or a failed job) (REVIEWER+).
     async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
         let acc = access(ctx).await?;

@@ -97,6 +97,21 @@ impl QueryRoot {
         ))
     }
 
+    /// The latest results compared with the imported ground truth, typed by field.
+    async fn evaluation(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        form_version_id: ID,
+    ) -> async_graphql::Result<super::extraction::Evaluation> {
+        let acc = access(ctx).await?;
+        Ok(
+            crate::evaluation::evaluate(app(ctx), acc, &project_id, &form_version_id)
+                .await?
+                .into(),
+        )
+    }
+
     /// A form.
     async fn form(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<super::types::Form> {
         let acc = access(ctx).await?;

@@ -1,9 +1,7 @@
 //! Register, login, refresh, and turning a bearer credential into a principal.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr};
 
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -82,7 +80,7 @@ pub async fn register(
         .take(validate::MAX_NAME - SUFFIX.len())
         .chain(SUFFIX.chars())
         .collect();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let user = user::ActiveModel {
         id: Set(user_id.clone()),
         email: Set(email.clone()),
@@ -168,7 +166,7 @@ pub async fn login(
         (true, Some(u)) => u,
         _ => return Err(ServiceError::Unauthenticated(LOGIN_FAILED.into())),
     };
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let refresh = insert_refresh(&txn, app, &user.id, &new_id()).await?;
     txn.commit().await?;
     let access_token = app.tokens.issue(&user.id)?;
@@ -201,7 +199,7 @@ pub async fn refresh(app: &App, token: &str) -> ServiceResult<TokenPair> {
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Err(invalid());
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     // Conditional update: of two concurrent refreshes with one token, one wins.
     let spent = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
@@ -224,7 +222,7 @@ pub async fn refresh(app: &App, token: &str) -> ServiceResult<TokenPair> {
 
 async fn revoke_family(app: &App, row: &refresh_token::Model) -> ServiceResult<()> {
     let now = now_ms();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
         .filter(refresh_token::Column::FamilyId.eq(row.family_id.as_str()))

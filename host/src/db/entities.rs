@@ -352,6 +352,48 @@ pub mod extraction_value {
     entity_common!();
 }
 
+/// Reference values for evaluation.
+pub mod ground_truth {
+    use sea_orm::entity::prelude::*;
+    /// A document's reference values for a form version.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ground_truth")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub form_version_id: String,
+        pub document_id: String,
+        /// JSON object: concrete path → value.
+        pub values: String,
+        pub imported_by: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// Result exports.
+pub mod export {
+    use sea_orm::entity::prelude::*;
+    /// A snapshot of results in one format.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "exports")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub form_version_id: String,
+        pub format: String,
+        pub blob_key: String,
+        pub codebook_key: String,
+        pub created_by: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
 /// Durable background jobs.
 pub mod job {
     use sea_orm::entity::prelude::*;

@@ -46,6 +46,23 @@ pub async fn connect(
     Ok(db)
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock
+/// up front (`BEGIN IMMEDIATE`), so it waits under the busy timeout instead
+/// of failing with SQLITE_BUSY when it upgrades a read snapshot that another
+/// writer has meanwhile changed; on PostgreSQL it is a plain `BEGIN`.
+pub async fn write_txn(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::TransactionTrait;
+    let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+    db.begin_with_options(sea_orm::TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: sqlite.then_some(sea_orm::SqliteTransactionMode::Immediate),
+    })
+    .await
+}
+
 /// Applies all pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     evistream_migrations::Migrator::up(db, None).await

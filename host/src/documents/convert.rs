@@ -2,7 +2,7 @@
 //! into text with page ranges. Idempotent: a re-run replaces the document's
 //! one text row and rewrites the same columns.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::status;
 use crate::db::entities::{document, document_text};
@@ -149,7 +149,7 @@ async fn store(
     converter_version: &str,
     converter_sha: &str,
 ) -> Result<(), sea_orm::DbErr> {
-    let txn = ctx.db.begin().await?;
+    let txn = crate::db::write_txn(&ctx.db).await?;
     document_text::Entity::delete_by_id(doc.id.as_str())
         .exec(&txn)
         .await?;

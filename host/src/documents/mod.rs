@@ -4,9 +4,7 @@
 
 pub mod convert;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
@@ -146,7 +144,7 @@ pub async fn upload(
         });
     }
     let now = now_ms();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let job = queue::enqueue(
         &txn,
         NewJob {
@@ -260,7 +258,7 @@ pub async fn text(app: &App, doc: &document::Model) -> ServiceResult<Option<docu
 /// or running conversion is cancelled.
 pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     let d = get(app, access, id, Role::Reviewer).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     document_text::Entity::delete_by_id(d.id.as_str())
         .exec(&txn)
         .await?;

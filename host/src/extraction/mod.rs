@@ -6,9 +6,7 @@
 pub mod grounding;
 pub mod unit;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -119,7 +117,7 @@ pub async fn start(
     let binding = registry::binding::load(app, &p).await?;
     let extractor = extractor_for(app, &binding).await?;
     let adapter = binding.llm_adapter.clone();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let run_id = new_id();
     let parent = family::create_parent(
         &txn,
@@ -207,28 +205,8 @@ pub async fn results(
     form_version_id: &str,
     page: &PageArgs,
 ) -> ServiceResult<Page<ResultRow>> {
-    let p = projects::get(app, access, project_id, Role::Viewer).await?;
-    let v = form_version::Entity::find_by_id(form_version_id)
-        .filter(form_version::Column::OrganizationId.eq(p.organization_id.as_str()))
-        .filter(form_version::Column::ProjectId.eq(p.id.as_str()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("form version"))?;
-    let all = extraction_result::Entity::find()
-        .filter(extraction_result::Column::OrganizationId.eq(p.organization_id.as_str()))
-        .filter(extraction_result::Column::FormVersionId.eq(v.id.as_str()))
-        .order_by_asc(extraction_result::Column::DocumentId)
-        .order_by_desc(extraction_result::Column::CreatedAt)
-        .order_by_desc(extraction_result::Column::Id)
-        .all(&app.db)
-        .await?;
-    // The newest result per document.
-    let mut latest: Vec<extraction_result::Model> = Vec::new();
-    for r in all {
-        if latest.last().is_none_or(|l| l.document_id != r.document_id) {
-            latest.push(r);
-        }
-    }
+    let (p, v) = project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
+    let latest = latest_results(app, &p.organization_id, &v.id).await?;
     let total = latest.len() as u64;
     let first = crate::pagination::page_size(page)? as usize;
     let after = page
@@ -247,16 +225,80 @@ pub async fn results(
     let window: Vec<extraction_result::Model> =
         latest.iter().skip(start).take(first).cloned().collect();
     let has_next = start + window.len() < latest.len();
-    let mut items = Vec::with_capacity(window.len());
-    for r in window {
+    Ok(Page {
+        items: rows(app, &p.organization_id, window).await?,
+        total,
+        has_next,
+    })
+}
+
+/// Every document's latest result (with values) for `v`, for exports and evaluation.
+pub async fn all_results(
+    app: &App,
+    organization_id: &str,
+    form_version_id: &str,
+) -> ServiceResult<Vec<ResultRow>> {
+    let latest = latest_results(app, organization_id, form_version_id).await?;
+    rows(app, organization_id, latest).await
+}
+
+/// A project and one of its form versions, as the caller may see them.
+pub async fn project_version(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+    min: Role,
+) -> ServiceResult<(crate::db::entities::project::Model, form_version::Model)> {
+    let p = projects::get(app, access, project_id, min).await?;
+    let v = form_version::Entity::find_by_id(form_version_id)
+        .filter(form_version::Column::OrganizationId.eq(p.organization_id.as_str()))
+        .filter(form_version::Column::ProjectId.eq(p.id.as_str()))
+        .one(&app.db)
+        .await?
+        .ok_or(ServiceError::NotFound("form version"))?;
+    Ok((p, v))
+}
+
+/// The newest result per document, ordered by document id.
+async fn latest_results(
+    app: &App,
+    organization_id: &str,
+    form_version_id: &str,
+) -> ServiceResult<Vec<extraction_result::Model>> {
+    let all = extraction_result::Entity::find()
+        .filter(extraction_result::Column::OrganizationId.eq(organization_id))
+        .filter(extraction_result::Column::FormVersionId.eq(form_version_id))
+        .order_by_asc(extraction_result::Column::DocumentId)
+        .order_by_desc(extraction_result::Column::CreatedAt)
+        .order_by_desc(extraction_result::Column::Id)
+        .all(&app.db)
+        .await?;
+    let mut latest: Vec<extraction_result::Model> = Vec::new();
+    for r in all {
+        if latest.last().is_none_or(|l| l.document_id != r.document_id) {
+            latest.push(r);
+        }
+    }
+    Ok(latest)
+}
+
+async fn rows(
+    app: &App,
+    organization_id: &str,
+    results: Vec<extraction_result::Model>,
+) -> ServiceResult<Vec<ResultRow>> {
+    let mut items = Vec::with_capacity(results.len());
+    for r in results {
         let run = extraction_run::Entity::find_by_id(r.run_id.as_str())
             .one(&app.db)
             .await?
             .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("result without run")))?;
         let document = document::Entity::find_by_id(r.document_id.as_str())
-            .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
+            .filter(document::Column::OrganizationId.eq(organization_id))
             .one(&app.db)
             .await?;
+        // A deleted document's results are not shown.
         let Some(document) = document else { continue };
         let values = extraction_value::Entity::find()
             .filter(extraction_value::Column::ResultId.eq(r.id.as_str()))
@@ -270,9 +312,5 @@ pub async fn results(
             values,
         });
     }
-    Ok(Page {
-        items,
-        total,
-        has_next,
-    })
+    Ok(items)
 }

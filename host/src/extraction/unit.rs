@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 
 use super::grounding::{Grounder, Verdict};
@@ -158,7 +158,9 @@ impl JobHandler for UnitHandler {
             "{}@{}#{}",
             text.converter_id, text.converter_version, text.converter_sha256
         );
-        let txn = ctx.db.begin().await.map_err(retry("database"))?;
+        let txn = crate::db::write_txn(&ctx.db)
+            .await
+            .map_err(retry("database"))?;
         // Replace this (run, document)'s earlier result, if a retry.
         if let Some(old) = extraction_result::Entity::find()
             .filter(extraction_result::Column::RunId.eq(run.id.as_str()))

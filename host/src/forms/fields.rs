@@ -205,6 +205,45 @@ fn validate_level(
     Ok(out)
 }
 
+/// Every field by its template path (`arms[].outcomes[].n`), in form order.
+pub fn by_path(fields: &[Field]) -> Vec<(String, &Field)> {
+    fn walk<'a>(fields: &'a [Field], prefix: &str, out: &mut Vec<(String, &'a Field)>) {
+        for f in fields {
+            let path = format!("{prefix}{}", f.name);
+            out.push((path.clone(), f));
+            match f.field_type {
+                FieldType::Array => walk(&f.fields, &format!("{path}[]."), out),
+                FieldType::Object => walk(&f.fields, &format!("{path}."), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(fields, "", &mut out);
+    out
+}
+
+/// The template of a concrete path: list indices dropped (`arms[0].n` → `arms[].n`).
+pub fn template(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +288,12 @@ mod tests {
         outcomes.fields = vec![f("n", FieldType::Integer), f("n", FieldType::Integer)];
         arms.fields = vec![outcomes];
         assert!(err(vec![arms]).contains("`arms[].outcomes[].n` appears twice"));
+    }
+
+    #[test]
+    fn templates_drop_indices() {
+        assert_eq!(template("arms[12].outcomes[0].n"), "arms[].outcomes[].n");
+        assert_eq!(template("sample_size"), "sample_size");
     }
 
     #[test]

@@ -14,7 +14,6 @@ pub mod program;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 
 use crate::app::App;
@@ -141,7 +140,7 @@ pub async fn create(
     let name = validate::name(name, "name")?;
     let description = validate::description(description)?;
     let fields = checked_fields(fields)?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let f = form::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(p.organization_id.clone()),
@@ -185,7 +184,7 @@ pub async fn update(
     let description = description
         .map(|d| validate::description(Some(d)))
         .transpose()?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let mut am: form::ActiveModel = f.clone().into();
     if let Some(n) = name {
         am.name = Set(n);
@@ -227,7 +226,7 @@ pub async fn approve(
             v.status.to_uppercase()
         )));
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     form_version::Entity::update_many()
         .col_expr(
             form_version::Column::Status,
@@ -300,7 +299,7 @@ pub async fn regenerate(
     let fields = version_fields(&v)?;
     let mut all_feedback = version_program(&v)?.map(|p| p.feedback).unwrap_or_default();
     all_feedback.push(feedback.to_owned());
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let number = next_number(&txn, &f).await?;
     let nv = new_version(
         &txn,

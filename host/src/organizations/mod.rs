@@ -1,6 +1,6 @@
 //! Organizations: members, API keys and the audit log.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -62,7 +62,7 @@ pub async fn add_member(
         .one(&app.db)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let existing = membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(organization_id))
         .filter(membership::Column::UserId.eq(target.id.as_str()))
@@ -145,7 +145,7 @@ pub async fn create_api_key(
     }
     let name = validate::name(name, "name")?;
     let secret = secrets::generate(secrets::API_KEY_PREFIX);
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let key = api_key::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(organization_id.to_owned()),
@@ -184,7 +184,7 @@ pub async fn revoke_api_key(app: &App, access: &Access, id: &str) -> ServiceResu
         .await?
         .ok_or(ServiceError::NotFound("API key"))?;
     access.require(&key.organization_id, Role::Admin, "API key")?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let org = key.organization_id.clone();
     let mut am: api_key::ActiveModel = key.into();
     am.revoked_at = Set(Some(now_ms()));

@@ -1,9 +1,7 @@
 //! Projects and what hangs off them (documents, forms), always through the
 //! caller's [`Access`].
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -38,7 +36,7 @@ pub async fn create(
     let name = validate::name(name, "name")?;
     let description = validate::description(description)?;
     let now = now_ms();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let p = project::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(organization_id.to_owned()),
@@ -80,7 +78,7 @@ pub async fn update(
         None => None,
     };
     let org = p.organization_id.clone();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let mut am: project::ActiveModel = p.into();
     if let Some(n) = name {
         am.name = Set(n);
@@ -109,7 +107,7 @@ pub async fn update(
 /// Deletes a project and everything in it. ADMIN or OWNER.
 pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     let p = get(app, access, id, Role::Admin).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     // Explicit child deletes: foreign-key cascades are not relied on, so the
     // same code is correct on every backend and visible in one place.
     let docs = document::Entity::find()

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 use super::{PluginInfo, find, sealed};
 use crate::app::App;
@@ -407,7 +407,7 @@ pub async fn configure(
         }
     }
     row.updated_at = now_ms();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let am = project_plugins::ActiveModel {
         project_id: Set(row.project_id.clone()),
         organization_id: Set(row.organization_id.clone()),

@@ -8,10 +8,7 @@ pub mod sealed;
 
 use std::sync::Arc;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 use tokio::io::AsyncReadExt;
 
 use crate::app::App;
@@ -229,7 +226,7 @@ pub async fn install(
     let manifest_json = serde_json::to_string(&manifest)
         .map_err(|e| ServiceError::Internal(anyhow::Error::new(e)))?;
     let now = now_ms();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     let row = plugin::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(organization_id.to_owned()),
@@ -312,7 +309,7 @@ pub async fn uninstall(
             "{id} {version} is bound to {bound} project(s); bind another plugin first"
         )));
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::write_txn(&app.db).await?;
     plugin::Entity::delete_by_id(row.id.as_str())
         .exec(&txn)
         .await?;

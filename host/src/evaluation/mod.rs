@@ -1,0 +1,275 @@
+//! Evaluation against ground truth: reference values per (form version,
+//! document), imported as records of concrete paths; the latest results
+//! compared with them field by field with type-aware comparators.
+
+pub mod compare;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::audit::{self, AuditRecord};
+use crate::auth::Role;
+use crate::db::entities::{document, ground_truth};
+use crate::db::{new_id, now_ms};
+use crate::error::{ServiceError, ServiceResult};
+use crate::extraction;
+use crate::forms::{self, FieldType, fields};
+use crate::tenancy::Access;
+use compare::Comparator;
+
+/// Most records in one import.
+const MAX_RECORDS: usize = 10_000;
+
+/// Scores over a set of reference values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// Reference values compared.
+    pub support: u64,
+    /// Sum of the comparison scores (partial credit for set-F1).
+    pub correct: f64,
+}
+
+impl Score {
+    /// correct / support (0 without support).
+    pub fn accuracy(&self) -> f64 {
+        if self.support == 0 {
+            0.0
+        } else {
+            self.correct / self.support as f64
+        }
+    }
+}
+
+/// One field's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldScore {
+    /// Template path (`arms[].n`).
+    pub path: String,
+    /// Comparator used.
+    pub comparator: Comparator,
+    /// The score.
+    pub score: Score,
+}
+
+/// An evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Over every field.
+    pub overall: Score,
+    /// Per field, in form order.
+    pub fields: Vec<FieldScore>,
+    /// Documents with reference values.
+    pub documents: u64,
+}
+
+/// Imports reference values (REVIEWER+): `[{"documentId": …, "values":
+/// {"path": value, …}}, …]`; a document's earlier record for this version
+/// is replaced. Returns how many records were imported.
+pub async fn import(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+    records: &Value,
+) -> ServiceResult<usize> {
+    let (p, v) =
+        extraction::project_version(app, access, project_id, form_version_id, Role::Reviewer)
+            .await?;
+    let form_fields = forms::version_fields(&v)?;
+    let by_path: HashMap<String, &forms::Field> =
+        fields::by_path(&form_fields).into_iter().collect();
+    let list = records
+        .as_array()
+        .ok_or_else(|| ServiceError::bad_input("records must be a JSON array"))?;
+    if list.len() > MAX_RECORDS {
+        return Err(ServiceError::bad_input(format!(
+            "at most {MAX_RECORDS} records per import"
+        )));
+    }
+    let mut parsed: Vec<(String, serde_json::Map<String, Value>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, r) in list.iter().enumerate() {
+        let doc = r["documentId"]
+            .as_str()
+            .ok_or_else(|| ServiceError::bad_input(format!("records[{i}]: documentId missing")))?;
+        let values = r["values"].as_object().ok_or_else(|| {
+            ServiceError::bad_input(format!("records[{i}]: values must be an object"))
+        })?;
+        if !seen.insert(doc.to_owned()) {
+            return Err(ServiceError::bad_input(format!(
+                "records[{i}]: document {doc} appears twice"
+            )));
+        }
+        for (path, value) in values {
+            let t = fields::template(path);
+            let f = by_path.get(&t).ok_or_else(|| {
+                ServiceError::bad_input(format!(
+                    "records[{i}]: `{path}` is not a field of this form version"
+                ))
+            })?;
+            if f.field_type.is_composite() {
+                return Err(ServiceError::bad_input(format!(
+                    "records[{i}]: `{path}` is a group; give its fields (`{path}[0].name`)"
+                )));
+            }
+            check_type(f, value)
+                .map_err(|m| ServiceError::bad_input(format!("records[{i}]: `{path}`: {m}")))?;
+        }
+        parsed.push((doc.to_owned(), values.clone()));
+    }
+    // Documents: all in this project (others are as missing as nonexistent ones).
+    let ids: Vec<String> = parsed.iter().map(|(d, _)| d.clone()).collect();
+    let found = document::Entity::find()
+        .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
+        .filter(document::Column::ProjectId.eq(p.id.as_str()))
+        .filter(document::Column::Id.is_in(ids.clone()))
+        .all(&app.db)
+        .await?;
+    if found.len() != ids.len() {
+        return Err(ServiceError::NotFound("document"));
+    }
+    let txn = crate::db::write_txn(&app.db).await?;
+    for (doc, values) in &parsed {
+        ground_truth::Entity::delete_many()
+            .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
+            .filter(ground_truth::Column::DocumentId.eq(doc.as_str()))
+            .exec(&txn)
+            .await?;
+        ground_truth::ActiveModel {
+            id: Set(new_id()),
+            organization_id: Set(p.organization_id.clone()),
+            project_id: Set(p.id.clone()),
+            form_version_id: Set(v.id.clone()),
+            document_id: Set(doc.clone()),
+            values: Set(Value::Object(values.clone()).to_string()),
+            imported_by: Set(access.principal.user_id().map(str::to_owned)),
+            created_at: Set(now_ms()),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(&p.organization_id),
+            action: "evaluation.import",
+            object_type: "form_version",
+            object_id: &v.id,
+            details: Some(serde_json::json!({ "records": parsed.len() })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(parsed.len())
+}
+
+fn check_type(f: &forms::Field, v: &Value) -> Result<(), String> {
+    if v.is_null() {
+        return Ok(());
+    }
+    let ok = match f.field_type {
+        FieldType::Number => {
+            v.is_number()
+                || v.as_str()
+                    .is_some_and(|s| s.trim().replace('·', ".").parse::<f64>().is_ok())
+        }
+        FieldType::Integer => v.as_i64().is_some() || v.as_f64().is_some_and(|x| x.fract() == 0.0),
+        FieldType::Boolean => v.is_boolean(),
+        FieldType::Enum if f.multiple => v.as_array().is_some_and(|a| {
+            a.iter().all(|o| {
+                o.as_str()
+                    .is_some_and(|s| f.options.iter().any(|x| x.eq_ignore_ascii_case(s)))
+            })
+        }),
+        FieldType::Enum => v
+            .as_str()
+            .is_some_and(|s| f.options.iter().any(|x| x.eq_ignore_ascii_case(s))),
+        FieldType::Text | FieldType::Date => v.is_string(),
+        FieldType::Object | FieldType::Array => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let kind = format!("{:?}", f.field_type).to_uppercase();
+        Err(format!("{v} is not a valid {kind} value"))
+    }
+}
+
+/// Compares the latest results with the reference values (VIEWER+).
+pub async fn evaluate(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+) -> ServiceResult<Evaluation> {
+    let (p, v) =
+        extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
+    let form_fields = forms::version_fields(&v)?;
+    let order: Vec<(String, &forms::Field)> = fields::by_path(&form_fields);
+    let truth = ground_truth::Entity::find()
+        .filter(ground_truth::Column::OrganizationId.eq(p.organization_id.as_str()))
+        .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
+        .all(&app.db)
+        .await?;
+    let results = extraction::all_results(app, &p.organization_id, &v.id).await?;
+    let extracted: HashMap<&str, HashMap<&str, Value>> = results
+        .iter()
+        .map(|r| {
+            (
+                r.document.id.as_str(),
+                r.values
+                    .iter()
+                    .map(|x| {
+                        (
+                            x.path.as_str(),
+                            serde_json::from_str(&x.value).unwrap_or(Value::Null),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut per_field: BTreeMap<String, Score> = BTreeMap::new();
+    for t in &truth {
+        let values: serde_json::Map<String, Value> =
+            serde_json::from_str(&t.values).unwrap_or_default();
+        let got = extracted.get(t.document_id.as_str());
+        for (path, want) in &values {
+            let template = fields::template(path);
+            let Some((_, f)) = order.iter().find(|(p, _)| *p == template) else {
+                continue;
+            };
+            let score =
+                Comparator::for_field(f).score(want, got.and_then(|g| g.get(path.as_str())));
+            let s = per_field.entry(template).or_insert(Score {
+                support: 0,
+                correct: 0.0,
+            });
+            s.support += 1;
+            s.correct += score;
+        }
+    }
+    let fields: Vec<FieldScore> = order
+        .iter()
+        .filter_map(|(path, f)| {
+            per_field.get(path).map(|s| FieldScore {
+                path: path.clone(),
+                comparator: Comparator::for_field(f),
+                score: s.clone(),
+            })
+        })
+        .collect();
+    let overall = Score {
+        support: fields.iter().map(|f| f.score.support).sum(),
+        correct: fields.iter().map(|f| f.score.correct).sum(),
+    };
+    Ok(Evaluation {
+        overall,
+        fields,
+        documents: truth.len() as u64,
+    })
+}

@@ -1,0 +1,359 @@
+//! Exports of the latest results of a form version, as snapshots in the
+//! blob store: CSV_WIDE (one row per document, one column per value path),
+//! CSV_LONG (one row per value, with status, confidence, evidence,
+//! grounding and provenance), JSON (everything, with the codebook); plus
+//! the codebook (field paths, types, descriptions, options, units) as a
+//! second CSV.
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::auth::Role;
+use crate::db::entities::export;
+use crate::db::{new_id, now_ms};
+use crate::error::{ServiceError, ServiceResult};
+use crate::extraction::unit::StoredEvidence;
+use crate::extraction::{self, ResultRow};
+use crate::forms::{self, Field, FieldType, fields};
+use crate::tenancy::Access;
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum ExportFormat {
+    /// One row per document.
+    CsvWide,
+    /// One row per value.
+    CsvLong,
+    /// Everything, with the codebook.
+    Json,
+}
+
+impl ExportFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::CsvWide => "csv_wide",
+            Self::CsvLong => "csv_long",
+            Self::Json => "json",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            _ => "csv",
+        }
+    }
+}
+
+fn internal(e: impl Into<anyhow::Error>) -> ServiceError {
+    ServiceError::Internal(e.into())
+}
+
+/// Writes an export (VIEWER+) and returns its row; download it at
+/// `/exports/{id}` (and `/exports/{id}/codebook.csv`).
+pub async fn create(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+    format: ExportFormat,
+) -> ServiceResult<export::Model> {
+    let (p, v) =
+        extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
+    let form_fields = forms::version_fields(&v)?;
+    let rows = extraction::all_results(app, &p.organization_id, &v.id).await?;
+    let codebook = codebook(&form_fields);
+    let body = match format {
+        ExportFormat::CsvWide => wide(&form_fields, &rows)?,
+        ExportFormat::CsvLong => long(&rows)?,
+        ExportFormat::Json => serde_json::to_vec_pretty(&json!({
+            "project": p.id,
+            "formVersion": { "id": v.id, "number": v.number, "programHash": v.program_hash },
+            "codebook": codebook.iter().map(|c| json!({
+                "path": c.path, "type": c.kind, "description": c.description,
+                "options": c.options, "multiple": c.multiple, "unit": c.unit, "required": c.required,
+            })).collect::<Vec<_>>(),
+            "documents": rows.iter().map(document_json).collect::<Vec<_>>(),
+        }))
+        .map_err(internal)?,
+    };
+    let id = new_id();
+    let base = format!("orgs/{}/exports/{id}", p.organization_id);
+    let key = format!("{base}.{}", format.extension());
+    let codebook_key = format!("{base}-codebook.csv");
+    let op = app.blobs.operator();
+    op.write(&key, body).await.map_err(internal)?;
+    op.write(&codebook_key, codebook_csv(&codebook)?)
+        .await
+        .map_err(internal)?;
+    Ok(export::ActiveModel {
+        id: Set(id),
+        organization_id: Set(p.organization_id.clone()),
+        project_id: Set(p.id.clone()),
+        form_version_id: Set(v.id.clone()),
+        format: Set(format.as_str().into()),
+        blob_key: Set(key),
+        codebook_key: Set(codebook_key),
+        created_by: Set(access.principal.user_id().map(str::to_owned)),
+        created_at: Set(now_ms()),
+    }
+    .insert(&app.db)
+    .await?)
+}
+
+/// An export's bytes, content type and file name, for a member (VIEWER+).
+pub async fn open(
+    app: &App,
+    access: &Access,
+    id: &str,
+    codebook: bool,
+) -> ServiceResult<(Vec<u8>, &'static str, String)> {
+    let e = export::Entity::find_by_id(id)
+        .filter(export::Column::OrganizationId.is_in(access.organization_ids()))
+        .one(&app.db)
+        .await?
+        .ok_or(ServiceError::NotFound("export"))?;
+    access.require(&e.organization_id, Role::Viewer, "export")?;
+    let (key, ctype, name) = if codebook {
+        (
+            &e.codebook_key,
+            "text/csv; charset=utf-8",
+            format!("codebook-{}.csv", e.id),
+        )
+    } else if e.format == "json" {
+        (
+            &e.blob_key,
+            "application/json",
+            format!("results-{}.json", e.id),
+        )
+    } else {
+        (
+            &e.blob_key,
+            "text/csv; charset=utf-8",
+            format!("results-{}-{}.csv", e.format, e.id),
+        )
+    };
+    let bytes = app
+        .blobs
+        .operator()
+        .read(key)
+        .await
+        .map_err(internal)?
+        .to_vec();
+    Ok((bytes, ctype, name))
+}
+
+/// One codebook line.
+pub struct CodebookEntry {
+    /// Template path.
+    pub path: String,
+    /// Type name.
+    pub kind: String,
+    /// Description.
+    pub description: String,
+    /// ENUM options.
+    pub options: Vec<String>,
+    /// ENUM with several values.
+    pub multiple: bool,
+    /// Unit.
+    pub unit: String,
+    /// Required.
+    pub required: bool,
+}
+
+fn codebook(form: &[Field]) -> Vec<CodebookEntry> {
+    fields::by_path(form)
+        .into_iter()
+        .map(|(path, f)| CodebookEntry {
+            path,
+            kind: format!("{:?}", f.field_type).to_uppercase(),
+            description: f.description.clone().unwrap_or_default(),
+            options: f.options.clone(),
+            multiple: f.multiple,
+            unit: f.unit.clone().unwrap_or_default(),
+            required: f.required,
+        })
+        .collect()
+}
+
+fn codebook_csv(entries: &[CodebookEntry]) -> ServiceResult<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "path",
+        "type",
+        "description",
+        "options",
+        "multiple",
+        "unit",
+        "required",
+    ])
+    .map_err(internal)?;
+    for c in entries {
+        w.write_record([
+            c.path.as_str(),
+            c.kind.as_str(),
+            c.description.as_str(),
+            &c.options.join("; "),
+            if c.multiple { "true" } else { "false" },
+            c.unit.as_str(),
+            if c.required { "true" } else { "false" },
+        ])
+        .map_err(internal)?;
+    }
+    w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
+}
+
+/// A value as one CSV cell: strings raw, lists joined with "; ", null empty.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn value_of(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or(Value::Null)
+}
+
+fn provenance(r: &ResultRow) -> [String; 6] {
+    let run = &r.run;
+    let models: Vec<String> = serde_json::from_str(&r.result.models).unwrap_or_default();
+    [
+        run.form_version_id.clone(),
+        run.program_hash.clone(),
+        format!(
+            "{}@{}#{}",
+            run.extractor_id, run.extractor_version, run.extractor_sha256
+        ),
+        r.result.converter.clone(),
+        run.adapter_id
+            .as_ref()
+            .map(|id| {
+                format!(
+                    "{id}@{}#{}",
+                    run.adapter_version.clone().unwrap_or_default(),
+                    run.adapter_sha256.clone().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default(),
+        models.join(","),
+    ]
+}
+
+fn wide(form: &[Field], rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
+    // Columns: every concrete path seen, in form order (then index order).
+    let order: Vec<String> = fields::by_path(form)
+        .into_iter()
+        .filter(|(_, f)| !matches!(f.field_type, FieldType::Object))
+        .map(|(p, _)| p)
+        .collect();
+    let mut columns: Vec<String> = Vec::new();
+    for r in rows {
+        for v in &r.values {
+            if !columns.contains(&v.path) {
+                columns.push(v.path.clone());
+            }
+        }
+    }
+    let rank = |p: &str| {
+        let t = fields::template(p);
+        (
+            order.iter().position(|o| *o == t).unwrap_or(usize::MAX),
+            p.to_owned(),
+        )
+    };
+    columns.sort_by_key(|c| rank(c));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["document_id".to_owned(), "filename".to_owned()];
+    header.extend(columns.iter().cloned());
+    header.extend(["program_hash", "extractor", "converter", "model"].map(String::from));
+    w.write_record(&header).map_err(internal)?;
+    for r in rows {
+        let mut rec = vec![r.document.id.clone(), r.document.filename.clone()];
+        for c in &columns {
+            rec.push(
+                r.values
+                    .iter()
+                    .find(|v| &v.path == c)
+                    .map(|v| cell(&value_of(&v.value)))
+                    .unwrap_or_default(),
+            );
+        }
+        let p = provenance(r);
+        rec.extend([p[1].clone(), p[2].clone(), p[3].clone(), p[5].clone()]);
+        w.write_record(&rec).map_err(internal)?;
+    }
+    w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
+}
+
+fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "document_id",
+        "filename",
+        "path",
+        "value",
+        "status",
+        "confidence",
+        "quote",
+        "page",
+        "start",
+        "end",
+        "grounding",
+        "form_version_id",
+        "program_hash",
+        "extractor",
+        "converter",
+        "adapter",
+        "model",
+    ])
+    .map_err(internal)?;
+    for r in rows {
+        let prov = provenance(r);
+        for v in &r.values {
+            let ev: Vec<StoredEvidence> = serde_json::from_str(&v.evidence).unwrap_or_default();
+            let first = ev.first();
+            let opt = |x: Option<u32>| x.map(|n| n.to_string()).unwrap_or_default();
+            let mut rec = vec![
+                r.document.id.clone(),
+                r.document.filename.clone(),
+                v.path.clone(),
+                cell(&value_of(&v.value)),
+                v.status.to_uppercase(),
+                format!("{:.3}", v.confidence),
+                first.map(|e| e.quote.clone()).unwrap_or_default(),
+                opt(first.and_then(|e| e.page)),
+                opt(first.and_then(|e| e.start)),
+                opt(first.and_then(|e| e.end)),
+                v.grounding.to_uppercase(),
+            ];
+            rec.extend(prov.iter().cloned());
+            w.write_record(&rec).map_err(internal)?;
+        }
+    }
+    w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
+}
+
+fn document_json(r: &ResultRow) -> Value {
+    let p = provenance(r);
+    json!({
+        "id": r.document.id,
+        "filename": r.document.filename,
+        "provenance": {
+            "formVersionId": p[0], "programHash": p[1], "extractor": p[2],
+            "converter": p[3], "adapter": (!p[4].is_empty()).then(|| p[4].clone()),
+            "model": (!p[5].is_empty()).then(|| p[5].clone()),
+        },
+        "values": r.values.iter().map(|v| json!({
+            "path": v.path,
+            "value": value_of(&v.value),
+            "status": v.status.to_uppercase(),
+            "confidence": v.confidence,
+            "grounding": v.grounding.to_uppercase(),
+            "evidence": serde_json::from_str::<Value>(&v.evidence).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+    })
+}
