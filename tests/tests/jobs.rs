@@ -480,3 +480,77 @@ async fn events_cross_nodes_on_postgres() {
     api.stop().await;
     tdb.drop_db().await;
 }
+
+evistream_tests::dual_db_test!(
+    a_parent_ends_once_all_its_units_do_even_when_they_finish_together,
+    |db: DbKind| async move {
+        let tdb = TestDb::new(db).await.unwrap();
+        let mut config = tdb.config();
+        config.jobs.concurrency = 8;
+        config.jobs.poll_interval_ms = 20;
+        // Units that finish at the same moment: the parent's aggregation must
+        // not let an older view of the family overwrite a newer one.
+        let jobs = registry("test.unit", |ctx: JobContext| async move {
+            let fail = ctx.payload()["fail"].as_bool().unwrap_or(false);
+            // All at once: the units wait for the same instant, then end.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            tokio::time::sleep(Duration::from_millis(50 - now % 50)).await;
+            if fail {
+                Err(JobError::Permanent("unit failed on purpose".into()))
+            } else {
+                Ok(())
+            }
+        });
+        let srv = TestServer::start(config, jobs).await.unwrap();
+        let owner = srv.register("owner").await;
+        for round in 0..12 {
+            let parent = evistream::jobs::family::create_parent(
+                &srv.node.app.db,
+                NewJob {
+                    organization_id: owner.org_id.clone(),
+                    project_id: None,
+                    parent_id: None,
+                    kind: "test.run".into(),
+                    payload: json!({}),
+                    max_attempts: 1,
+                },
+            )
+            .await
+            .unwrap();
+            for i in 0..8 {
+                evistream::jobs::queue::enqueue(
+                    &srv.node.app.db,
+                    NewJob {
+                        organization_id: owner.org_id.clone(),
+                        project_id: None,
+                        parent_id: Some(parent.id.clone()),
+                        kind: "test.unit".into(),
+                        payload: json!({ "fail": round % 2 == 1 && i == 3 }),
+                        max_attempts: 1,
+                    },
+                )
+                .await
+                .unwrap();
+            }
+            let j = eventually(Duration::from_secs(60), || async {
+                let j = job(&srv, &owner.token, &parent.id).await;
+                (j["state"] == "SUCCEEDED").then_some(j)
+            })
+            .await;
+            assert_eq!(j["progress"], 1.0, "round {round}: {j}");
+            if round % 2 == 1 {
+                assert!(
+                    j["error"].as_str().unwrap().starts_with("1 of 8 units"),
+                    "{j}"
+                );
+            } else {
+                assert_eq!(j["error"], Value::Null);
+            }
+        }
+        srv.stop().await;
+        tdb.drop_db().await;
+    }
+);

@@ -7,7 +7,9 @@
 //! parent cancels its children; retrying it re-queues the failed ones.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 
 use super::{JobState, announce, queue};
 use crate::app::App;
@@ -61,12 +63,19 @@ pub async fn children<C: ConnectionTrait>(
 }
 
 /// Recomputes the parent's state and progress from its children and
-/// announces a change.
+/// announces a change. Serialized per parent (a row lock on PostgreSQL, the
+/// write lock on SQLite): two children finishing together must not let the
+/// older view of the family overwrite the newer one.
 pub async fn aggregate(app: &App, parent_id: &str) -> ServiceResult<()> {
-    let Some(parent) = job::Entity::find_by_id(parent_id).one(&app.db).await? else {
+    let txn = crate::db::write_txn(&app.db).await?;
+    let mut find = job::Entity::find_by_id(parent_id);
+    if crate::db::is_postgres(&app.db) {
+        find = find.lock_exclusive();
+    }
+    let Some(parent) = find.one(&txn).await? else {
         return Ok(());
     };
-    let kids = children(&app.db, parent_id).await?;
+    let kids = children(&txn, parent_id).await?;
     if kids.is_empty() {
         return Ok(());
     }
@@ -117,19 +126,33 @@ pub async fn aggregate(app: &App, parent_id: &str) -> ServiceResult<()> {
     if unchanged {
         return Ok(());
     }
-    let res = job::Entity::update_many()
+    job::Entity::update_many()
         .col_expr(job::Column::State, Expr::value(new_state.as_str()))
         .col_expr(job::Column::Progress, Expr::value(progress))
         .col_expr(job::Column::Error, Expr::value(error))
         .col_expr(job::Column::FinishedAt, Expr::value(finished))
         .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
         .filter(job::Column::Id.eq(parent_id))
-        .exec(&app.db)
+        .exec(&txn)
         .await?;
-    if res.rows_affected == 1
-        && let Some(after) = job::Entity::find_by_id(parent_id).one(&app.db).await?
-    {
+    txn.commit().await?;
+    if let Some(after) = job::Entity::find_by_id(parent_id).one(&app.db).await? {
         announce(&app.bus, &after).await;
+    }
+    Ok(())
+}
+
+/// Re-aggregates every running parent (parents are the running jobs that
+/// no worker leases).
+pub async fn reconcile(app: &App) -> ServiceResult<()> {
+    let parents = job::Entity::find()
+        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::LeaseOwner.is_null())
+        .filter(job::Column::ParentId.is_null())
+        .all(&app.db)
+        .await?;
+    for p in parents {
+        aggregate(app, &p.id).await?;
     }
     Ok(())
 }

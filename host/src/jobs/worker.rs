@@ -46,6 +46,9 @@ impl ProgressReporter {
     }
 }
 
+/// How often a worker re-derives the state of running parent jobs.
+const RECONCILE_EVERY: Duration = Duration::from_secs(15);
+
 /// Runs the worker loop until `shutdown`; then lets running jobs finish
 /// within the grace period and releases the leases of the rest.
 pub async fn run(app: Arc<App>, worker_id: String, shutdown: CancellationToken) {
@@ -59,8 +62,17 @@ pub async fn run(app: Arc<App>, worker_id: String, shutdown: CancellationToken) 
     let mut events = app.bus.subscribe();
     let mut tasks = JoinSet::new();
     tracing::info!(worker = %worker_id, kinds = ?kinds, "worker started");
+    let mut last_reconcile = std::time::Instant::now();
     loop {
         while tasks.try_join_next().is_some() {}
+        // The backstop for parents whose last unit ended without updating
+        // them (a crash between the two writes).
+        if last_reconcile.elapsed() >= RECONCILE_EVERY {
+            last_reconcile = std::time::Instant::now();
+            if let Err(e) = super::family::reconcile(&app).await {
+                tracing::warn!(error = %e, "reconciling parent jobs failed");
+            }
+        }
         let permit = tokio::select! {
             () = shutdown.cancelled() => break,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
