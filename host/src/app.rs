@@ -36,6 +36,8 @@ pub struct App {
     pub jobs: JobRegistry,
     /// WebAssembly plugins.
     pub plugins: crate::plugins::host::PluginHost,
+    /// The LLM gateway's per-project limits.
+    pub llm: crate::llm::gateway::Gateway,
     /// Cancelled when the process shuts down.
     pub shutdown: CancellationToken,
 }
@@ -96,6 +98,7 @@ pub async fn build(
     let plugins = crate::plugins::host::PluginHost::from_config(&config)?;
     Ok(Arc::new(App {
         plugins,
+        llm: crate::llm::gateway::Gateway::default(),
         config,
         db,
         tokens,

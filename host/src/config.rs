@@ -34,6 +34,53 @@ pub struct Config {
     pub workers: bool,
     /// Plugin runtime settings.
     pub plugins: PluginsConfig,
+    /// The LLM gateway in front of every adapter call.
+    pub llm: LlmConfig,
+}
+
+/// Price of a model, in US dollars per million tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    /// Input (prompt) tokens.
+    pub input_per_mtok: f64,
+    /// Output (completion) tokens.
+    pub output_per_mtok: f64,
+}
+
+/// The LLM gateway: cache, limits, retries, prices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Answer identical requests (same adapter, model, configuration and
+    /// request) from the cache.
+    pub cache: bool,
+    /// Adapter calls in flight per project.
+    pub max_concurrency_per_project: u32,
+    /// Calls started per minute per project; 0 = no limit.
+    pub requests_per_minute: u32,
+    /// Attempts of a rate-limited or transiently failed call.
+    pub max_attempts: u32,
+    /// First retry delay in ms (doubling), unless the provider says Retry-After.
+    pub retry_base_ms: u64,
+    /// Longest wait between attempts, in ms (a longer Retry-After fails the call).
+    pub retry_max_ms: u64,
+    /// Prices by model name, e.g. `[llm.prices."gpt-4o-mini"] input_per_mtok = 0.15`.
+    pub prices: std::collections::BTreeMap<String, ModelPrice>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            cache: true,
+            max_concurrency_per_project: 4,
+            requests_per_minute: 0,
+            max_attempts: 4,
+            retry_base_ms: 500,
+            retry_max_ms: 60_000,
+            prices: Default::default(),
+        }
+    }
 }
 
 /// The WebAssembly plugin runtime.
@@ -219,6 +266,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             workers: true,
             plugins: PluginsConfig::default(),
+            llm: LlmConfig::default(),
         }
     }
 }
@@ -301,6 +349,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log_format",
     "workers",
     "plugins",
+    "llm",
 ];
 
 impl Config {

@@ -9,6 +9,7 @@ mod m20261126_000003_plugins;
 mod m20261126_000004_form_versions;
 mod m20261126_000005_extraction;
 mod m20261126_000006_evaluation_export;
+mod m20261126_000007_llm_gateway;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_form_versions::Migration),
             Box::new(m20261126_000005_extraction::Migration),
             Box::new(m20261126_000006_evaluation_export::Migration),
+            Box::new(m20261126_000007_llm_gateway::Migration),
         ]
     }
 }

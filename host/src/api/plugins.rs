@@ -147,3 +147,33 @@ impl From<crate::llm::LlmCheck> for LlmCheck {
         }
     }
 }
+
+/// LLM calls made through the gateway, with tokens and cost.
+#[derive(SimpleObject)]
+pub struct LlmUsage {
+    /// Calls (cache hits included).
+    pub calls: u64,
+    /// Calls the cache answered (no provider request, no cost).
+    pub cached_calls: u64,
+    /// Calls that failed after retries.
+    pub failed_calls: u64,
+    /// Tokens sent to providers.
+    pub input_tokens: u64,
+    /// Tokens received.
+    pub output_tokens: u64,
+    /// Cost in US dollars at the configured prices (`llm.prices`).
+    pub cost_usd: f64,
+}
+
+impl From<crate::llm::gateway::Usage> for LlmUsage {
+    fn from(u: crate::llm::gateway::Usage) -> Self {
+        Self {
+            calls: u.calls,
+            cached_calls: u.cached_calls,
+            failed_calls: u.failed_calls,
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cost_usd: u.cost_usd,
+        }
+    }
+}

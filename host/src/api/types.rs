@@ -236,6 +236,17 @@ impl Project {
         let page = projects::documents(app(ctx), &self.0, &PageArgs { first, after }).await?;
         Ok(connection(page, |d| &d.id, Document))
     }
+    /// LLM calls of the project, with tokens and cost.
+    async fn llm_usage(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::plugins::LlmUsage> {
+        Ok(
+            crate::llm::gateway::usage(app(ctx), &self.0.organization_id, &self.0.id, None)
+                .await?
+                .into(),
+        )
+    }
     /// The project's plugins (converter, extractor, LLM adapter).
     async fn plugins(
         &self,
@@ -436,6 +447,27 @@ pub struct Job(pub job::Model);
 
 #[Object]
 impl Job {
+    /// LLM calls made by this job (and its units), with tokens and cost.
+    async fn llm_usage(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::plugins::LlmUsage>> {
+        access(ctx).await?;
+        let Some(project) = &self.0.project_id else {
+            return Ok(None);
+        };
+        let mut ids: Vec<String> = crate::jobs::family::children(&app(ctx).db, &self.0.id)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.push(self.0.id.clone());
+        Ok(Some(
+            crate::llm::gateway::usage(app(ctx), &self.0.organization_id, project, Some(ids))
+                .await?
+                .into(),
+        ))
+    }
     /// Units of a parent job (one per document of an extraction), in order.
     async fn children(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Job>> {
         access(ctx).await?;

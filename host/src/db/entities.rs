@@ -394,6 +394,49 @@ pub mod export {
     entity_common!();
 }
 
+/// Cached LLM responses.
+pub mod llm_cache {
+    use sea_orm::entity::prelude::*;
+    /// A completion, by the sha256 of what was asked.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "llm_cache")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub organization_id: String,
+        /// The completion, JSON.
+        pub response: String,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
+/// LLM calls, for accounting.
+pub mod llm_call {
+    use sea_orm::entity::prelude::*;
+    /// One completion through the gateway.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "llm_calls")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub job_id: Option<String>,
+        pub adapter: String,
+        pub model: String,
+        pub input_tokens: i64,
+        pub output_tokens: i64,
+        pub cost_usd: f64,
+        pub cached: bool,
+        pub attempts: i32,
+        pub latency_ms: i64,
+        pub outcome: String,
+        pub created_at: i64,
+    }
+    entity_common!();
+}
+
 /// Durable background jobs.
 pub mod job {
     use sea_orm::entity::prelude::*;

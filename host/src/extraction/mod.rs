@@ -35,7 +35,8 @@ pub const UNIT_JOB: &str = "extraction.document";
 const UNIT_ATTEMPTS: i32 = 3;
 
 /// The extractor a project's extraction uses: the bound one, else the
-/// built-in offline extractor.
+/// built-in `llm-extractor` when an LLM adapter is bound, else the built-in
+/// offline `lexical-extractor`.
 pub async fn extractor_for(
     app: &App,
     binding: &registry::binding::Binding,
@@ -43,14 +44,14 @@ pub async fn extractor_for(
     if let Some(x) = &binding.extractor {
         return Ok(x.clone());
     }
-    registry::find(
-        app,
-        &binding.organization_id,
-        builtin::DEFAULT_EXTRACTOR,
-        None,
-    )
-    .await?
-    .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("no built-in extractor")))
+    let id = if binding.llm_adapter.is_some() {
+        builtin::LLM_EXTRACTOR
+    } else {
+        builtin::DEFAULT_EXTRACTOR
+    };
+    registry::find(app, &binding.organization_id, id, None)
+        .await?
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("no built-in extractor")))
 }
 
 /// Starts a run (REVIEWER+): one unit per document (all COMPLETED

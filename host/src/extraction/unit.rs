@@ -15,7 +15,11 @@ use crate::db::entities::{
 };
 use crate::db::{new_id, now_ms};
 use crate::jobs::{JobContext, JobError, JobHandler};
-use crate::plugins::extractor::{ExtractedValue, ExtractorImports, SourceText, ValueStatus};
+use crate::llm::gateway::{self, CallFor, GatewayError};
+use crate::plugins::adapter::{Completion, CompletionRequest, LlmFailure};
+use crate::plugins::extractor::{
+    ExtractedValue, ExtractorImports, LlmBackend, SourceText, ValueStatus,
+};
 use crate::registry;
 
 /// Handler of [`super::UNIT_JOB`].
@@ -104,10 +108,33 @@ impl JobHandler for UnitHandler {
             .map_err(|e| JobError::Permanent(format!("loading the extractor: {e}")))?;
         let pages = crate::documents::pages(&text);
 
+        // The project's LLM, exactly as the run recorded it.
+        let project = crate::db::entities::project::Entity::find_by_id(run.project_id.as_str())
+            .filter(crate::db::entities::project::Column::OrganizationId.eq(org.as_str()))
+            .one(&app.db)
+            .await
+            .map_err(retry("database"))?
+            .ok_or_else(|| JobError::Permanent("the project was deleted".into()))?;
+        let binding = registry::binding::load(&app, &project)
+            .await
+            .map_err(|e| JobError::Retryable(format!("loading the project's plugins: {e}")))?;
+        let bound_sha = binding.llm_adapter.as_ref().map(|a| a.sha256.clone());
+        if bound_sha != run.adapter_sha256 {
+            return Err(JobError::Permanent(
+                "the project's LLM adapter changed since this run started; start a new run".into(),
+            ));
+        }
+        let llm: Option<Arc<dyn LlmBackend>> = binding.llm_adapter.is_some().then(|| {
+            Arc::new(UnitLlm {
+                app: app.clone(),
+                binding: binding.clone(),
+                job_id: ctx.job.id.clone(),
+            }) as Arc<dyn LlmBackend>
+        });
         // Progress from inside the plugin, forwarded to the job.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f32>();
         let imports = ExtractorImports {
-            llm: None,
+            llm,
             progress: Some(Arc::new(move |f, _m| {
                 let _ = tx.send(f);
             })),
@@ -219,6 +246,31 @@ impl JobHandler for UnitHandler {
         }
         txn.commit().await.map_err(retry("database"))?;
         Ok(())
+    }
+}
+
+/// The extractor's `llm` import for one unit: the gateway with the run's binding.
+struct UnitLlm {
+    app: Arc<crate::app::App>,
+    binding: registry::binding::Binding,
+    job_id: String,
+}
+
+#[async_trait::async_trait]
+impl LlmBackend for UnitLlm {
+    async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmFailure> {
+        let call = CallFor {
+            binding: &self.binding,
+            job_id: Some(&self.job_id),
+        };
+        gateway::complete(&self.app, call, &request)
+            .await
+            .map_err(|e| match e {
+                GatewayError::Provider(f) => f,
+                GatewayError::Host(e) => {
+                    LlmFailure::BadRequest(format!("the project's LLM adapter failed: {e}"))
+                }
+            })
     }
 }
 

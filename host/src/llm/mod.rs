@@ -2,6 +2,8 @@
 //! configuration, under the network policy its manifest and binding allow,
 //! with the binding's secrets injected by the host.
 
+pub mod gateway;
+
 use std::time::Instant;
 
 use crate::app::App;

@@ -38,3 +38,6 @@ pub const DEFAULT_CONVERTER: &str = "pdf-text";
 
 /// Id of the default extractor (offline, no LLM).
 pub const DEFAULT_EXTRACTOR: &str = "lexical-extractor";
+
+/// Id of the default extractor of a project with an LLM adapter bound.
+pub const LLM_EXTRACTOR: &str = "llm-extractor";

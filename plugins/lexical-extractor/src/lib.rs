@@ -13,7 +13,7 @@
 //! [`extract`] is plain Rust so it is tested natively; `component.rs` wraps
 //! it as the `form-extractor` component.
 
-pub mod rank;
+pub use text_rank as rank;
 pub mod values;
 
 #[cfg(target_arch = "wasm32")]

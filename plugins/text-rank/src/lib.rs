@@ -1,4 +1,5 @@
-//! Passages of a text and BM25 ranking over them.
+//! Passages of a converted text (lines, long lines split into sentences,
+//! verbatim with code-point offsets) and BM25 ranking over them.
 
 use std::collections::HashMap;
 

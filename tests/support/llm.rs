@@ -1,0 +1,252 @@
+//! A local LLM provider for tests that speaks the OpenAI Chat Completions
+//! wire protocol (`POST /v1/chat/completions`). It answers from the
+//! request's JSON Schema and the text it was sent: for every field the
+//! schema asks (an object of `value`/`status`/`quote`/`confidence`), it
+//! quotes the first line of the prompt that mentions the field's name and
+//! reads a value of the schema's type from that line. Faults can be queued
+//! (429 with Retry-After, 500, a slow answer, malformed JSON, JSON of the
+//! wrong shape), and every request is recorded.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// A fault to inject into the next request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// 429 with `Retry-After: <secs>`.
+    RateLimited(u64),
+    /// 500.
+    ServerError,
+    /// Answers after this delay.
+    Slow(Duration),
+    /// 200 with a body that is not JSON.
+    MalformedJson,
+    /// 200 with content that is JSON but not of the schema's shape.
+    WrongSchema,
+}
+
+#[derive(Default)]
+struct Inner {
+    faults: VecDeque<Fault>,
+    requests: Vec<(HeaderMap, Value)>,
+    latency: Duration,
+}
+
+/// A running fake provider.
+#[derive(Clone)]
+pub struct FakeLlm {
+    inner: Arc<Mutex<Inner>>,
+    /// `http://127.0.0.1:<port>/v1`.
+    pub base_url: String,
+}
+
+impl FakeLlm {
+    /// Starts it on a free loopback port.
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            inner,
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+        }
+    }
+
+    /// Queues a fault for the next request.
+    pub fn fail_next(&self, f: Fault) {
+        self.inner.lock().unwrap().faults.push_back(f);
+    }
+
+    /// A fixed latency for every answer.
+    pub fn set_latency(&self, d: Duration) {
+        self.inner.lock().unwrap().latency = d;
+    }
+
+    /// Requests received so far.
+    pub fn request_count(&self) -> usize {
+        self.inner.lock().unwrap().requests.len()
+    }
+
+    /// The bodies and headers received.
+    pub fn requests(&self) -> Vec<(HeaderMap, Value)> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+}
+
+async fn chat(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "error": { "message": format!("invalid JSON: {e}") } })),
+            )
+                .into_response();
+        }
+    };
+    let (fault, latency) = {
+        let mut i = inner.lock().unwrap();
+        i.requests.push((headers.clone(), req.clone()));
+        (i.faults.pop_front(), i.latency)
+    };
+    if headers.get("authorization").is_none() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "error": { "message": "missing API key" } })),
+        )
+            .into_response();
+    }
+    tokio::time::sleep(latency).await;
+    match fault {
+        Some(Fault::RateLimited(secs)) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", secs.to_string())],
+                axum::Json(json!({ "error": { "message": "rate limited" } })),
+            )
+                .into_response();
+        }
+        Some(Fault::ServerError) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({ "error": { "message": "boom" } })),
+            )
+                .into_response();
+        }
+        Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        Some(Fault::MalformedJson) => return completion(&req, "{\"oops\": ".into()),
+        Some(Fault::WrongSchema) => {
+            return completion(&req, json!({ "unexpected": [1, 2, 3] }).to_string());
+        }
+        None => {}
+    }
+    let prompt: String = req["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|x| x["content"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    let schema = &req["response_format"]["json_schema"]["schema"];
+    let content = if schema.is_object() {
+        answer(schema, &prompt).to_string()
+    } else {
+        "OK".to_owned()
+    };
+    completion(&req, content)
+}
+
+fn completion(req: &Value, content: String) -> Response {
+    let prompt_len: usize = req["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|x| x["content"].as_str())
+                .map(str::len)
+                .sum()
+        })
+        .unwrap_or(0);
+    axum::Json(json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "model": format!("{}-fake", req["model"].as_str().unwrap_or("model")),
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": prompt_len / 4, "completion_tokens": content_len(&content) / 4 },
+    }))
+    .into_response()
+}
+
+fn content_len(s: &str) -> usize {
+    s.len()
+}
+
+/// An answer of `schema`'s shape, from `prompt`.
+fn answer(schema: &Value, prompt: &str) -> Value {
+    let props = &schema["properties"];
+    if let Some(items) = props
+        .get("items")
+        .filter(|_| props.as_object().is_some_and(|o| o.len() == 1))
+    {
+        // A list step: two items.
+        let item = &items["items"];
+        return json!({ "items": [answer(item, prompt), answer(item, prompt)] });
+    }
+    let mut out = serde_json::Map::new();
+    if let Some(obj) = props.as_object() {
+        for (name, field) in obj {
+            out.insert(
+                name.clone(),
+                field_answer(name, &field["properties"]["value"], prompt),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+fn field_answer(name: &str, value_schema: &Value, prompt: &str) -> Value {
+    let words: Vec<String> = name.split('_').map(str::to_lowercase).collect();
+    let line = prompt
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() > 20 && !l.starts_with("- `") && !l.contains('`'))
+        .find(|l| {
+            let low = l.to_lowercase();
+            words.iter().all(|w| low.contains(w.as_str()))
+        });
+    let Some(line) = line else {
+        return json!({ "value": null, "status": "NOT_REPORTED", "quote": "", "confidence": 0.9 });
+    };
+    let types: Vec<&str> = match &value_schema["type"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let number = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|t| !t.is_empty() && t.chars().any(|c| c.is_ascii_digit()));
+    let value = if let Some(opts) = value_schema["enum"].as_array() {
+        opts.iter()
+            .find(|o| {
+                o.as_str()
+                    .is_some_and(|s| line.to_lowercase().contains(&s.to_lowercase()))
+            })
+            .cloned()
+            .unwrap_or(Value::Null)
+    } else if types.contains(&"integer") {
+        number
+            .and_then(|n| n.split('.').next().and_then(|i| i.parse::<i64>().ok()))
+            .map(Value::from)
+            .unwrap_or(Value::Null)
+    } else if types.contains(&"number") {
+        number
+            .and_then(|n| n.parse::<f64>().ok())
+            .map(Value::from)
+            .unwrap_or(Value::Null)
+    } else if types.contains(&"boolean") {
+        Value::Bool(true)
+    } else if types.contains(&"array") {
+        json!([])
+    } else {
+        Value::String(line.chars().take(120).collect())
+    };
+    let status = if value.is_null() { "UNCLEAR" } else { "FOUND" };
+    json!({ "value": value, "status": status, "quote": line, "confidence": 0.9 })
+}
