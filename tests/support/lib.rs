@@ -329,6 +329,67 @@ impl TestServer {
         resp.json().await.expect("JSON response")
     }
 
+    /// Uploads corpus papers `names` into `project` and waits until they are
+    /// converted; returns the document ids.
+    pub async fn converted_papers(
+        &self,
+        token: &str,
+        project: &str,
+        names: &[&str],
+    ) -> Vec<String> {
+        let mut ids = Vec::new();
+        for name in names {
+            let r = self
+                .upload(Some(token), project, name, corpus_pdf(name))
+                .await;
+            ids.push(
+                ok(&r, "uploadDocument")["id"]
+                    .as_str()
+                    .expect("document id")
+                    .to_owned(),
+            );
+        }
+        for (id, name) in ids.iter().zip(names) {
+            self.wait_converted(token, id, name).await;
+        }
+        ids
+    }
+
+    /// Waits until document `id` is converted (and asserts it is COMPLETED).
+    pub async fn wait_converted(&self, token: &str, id: &str, name: &str) {
+        let status = eventually(Duration::from_secs(180), || async {
+            let r = self.op(Some(token), "Document", json!({ "id": id })).await;
+            let s = r["data"]["document"]["status"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            (s == "COMPLETED" || s == "FAILED").then_some(s)
+        })
+        .await;
+        assert_eq!(status, "COMPLETED", "converting {name}");
+    }
+
+    /// Creates a form with `fields` in `project` and approves its first
+    /// version; returns the version id.
+    pub async fn approved_version(&self, token: &str, project: &str, fields: Value) -> String {
+        let r = self
+            .op(
+                Some(token),
+                "CreateForm",
+                json!({ "projectId": project, "name": "RCT", "fields": fields }),
+            )
+            .await;
+        let v = ok(&r, "createForm")["latestVersion"]["id"]
+            .as_str()
+            .expect("version id")
+            .to_owned();
+        let r = self
+            .op(Some(token), "ApproveFormVersion", json!({ "id": v }))
+            .await;
+        ok(&r, "approveFormVersion");
+        v
+    }
+
     /// WebSocket URL of the API.
     pub fn ws_url(&self) -> String {
         format!("{}/graphql", self.base.replacen("http", "ws", 1))
@@ -353,6 +414,12 @@ pub struct Session {
     pub user_id: String,
     /// Personal organization id.
     pub org_id: String,
+}
+
+/// The bytes of a paper of the shared corpus (`../shared/corpus/rct/pdf/`).
+pub fn corpus_pdf(name: &str) -> Vec<u8> {
+    let p = ops::repo_root().join("../shared/corpus/rct/pdf").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("corpus PDF {}: {e}", p.display()))
 }
 
 /// The `extensions.code` of the first error, if any.

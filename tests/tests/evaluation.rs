@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use evistream::jobs::JobRegistry;
-use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok, ops, refused};
+use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok, refused};
 use serde_json::{Value, json};
 
 const PAPERS: [&str; 2] = ["PMC3321528.pdf", "PMC4183415.pdf"];
@@ -25,36 +25,8 @@ fn fields() -> Value {
 /// Converted papers, an approved form, a finished run: (project, version, docs).
 async fn extracted(srv: &TestServer, token: &str, org: &str) -> (String, String, Vec<String>) {
     let project = srv.project(token, org, "Evaluation").await;
-    let mut docs = Vec::new();
-    for p in PAPERS {
-        let bytes =
-            std::fs::read(ops::repo_root().join("../shared/corpus/rct/pdf").join(p)).unwrap();
-        let r = srv.upload(Some(token), &project, p, bytes).await;
-        docs.push(ok(&r, "uploadDocument")["id"].as_str().unwrap().to_owned());
-    }
-    for d in &docs {
-        eventually(Duration::from_secs(180), || async {
-            let r = srv.op(Some(token), "Document", json!({ "id": d })).await;
-            (r["data"]["document"]["status"] == "COMPLETED").then_some(())
-        })
-        .await;
-    }
-    let r = srv
-        .op(
-            Some(token),
-            "CreateForm",
-            json!({ "projectId": project, "name": "RCT", "fields": fields() }),
-        )
-        .await;
-    let v = ok(&r, "createForm")["latestVersion"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    ok(
-        &srv.op(Some(token), "ApproveFormVersion", json!({ "id": v }))
-            .await,
-        "approveFormVersion",
-    );
+    let docs = srv.converted_papers(token, &project, &PAPERS).await;
+    let v = srv.approved_version(token, &project, fields()).await;
     let r = srv
         .op(
             Some(token),

@@ -9,16 +9,11 @@ use std::time::Duration;
 
 use evistream::db::entities::document_text;
 use evistream::jobs::JobRegistry;
-use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok, ops, refused};
+use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok, refused};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 const PAPERS: [&str; 2] = ["PMC3321528.pdf", "PMC4183415.pdf"];
-
-fn corpus_pdf(name: &str) -> Vec<u8> {
-    let p = ops::repo_root().join("../shared/corpus/rct/pdf").join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("corpus PDF {}: {e}", p.display()))
-}
 
 fn fields() -> Value {
     json!([
@@ -53,23 +48,7 @@ async fn wait_job(srv: &TestServer, token: &str, id: &str) -> Value {
 /// A project with the papers converted and an approved form: (project, version, doc ids).
 async fn setup(srv: &TestServer, token: &str, org: &str) -> (String, String, Vec<String>) {
     let project = srv.project(token, org, "Extraction").await;
-    let mut docs = Vec::new();
-    for p in PAPERS {
-        let r = srv.upload(Some(token), &project, p, corpus_pdf(p)).await;
-        docs.push(ok(&r, "uploadDocument")["id"].as_str().unwrap().to_owned());
-    }
-    for d in &docs {
-        let st = eventually(Duration::from_secs(180), || async {
-            let r = srv.op(Some(token), "Document", json!({ "id": d })).await;
-            let s = r["data"]["document"]["status"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            (s == "COMPLETED" || s == "FAILED").then_some(s)
-        })
-        .await;
-        assert_eq!(st, "COMPLETED");
-    }
+    let docs = srv.converted_papers(token, &project, &PAPERS).await;
     let r = srv
         .op(
             Some(token),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use evistream::jobs::JobRegistry;
 use evistream_tests::llm::{FakeLlm, Fault};
-use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok, ops};
+use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok};
 use serde_json::{Value, json};
 
 fn fields() -> Value {
@@ -46,26 +46,6 @@ async fn run(srv: &TestServer, token: &str, project: &str, version: &str) -> Val
         .then_some(j)
     })
     .await
-}
-
-async fn approved_version(srv: &TestServer, token: &str, project: &str, fields: Value) -> String {
-    let r = srv
-        .op(
-            Some(token),
-            "CreateForm",
-            json!({ "projectId": project, "name": "RCT", "fields": fields }),
-        )
-        .await;
-    let v = ok(&r, "createForm")["latestVersion"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    ok(
-        &srv.op(Some(token), "ApproveFormVersion", json!({ "id": v }))
-            .await,
-        "approveFormVersion",
-    );
-    v
 }
 
 evistream_tests::dual_db_test!(
@@ -119,18 +99,9 @@ evistream_tests::dual_db_test!(
         assert_eq!(body["model"], "test-model");
 
         // A real paper, converted.
-        let pdf = std::fs::read(ops::repo_root().join("../shared/corpus/rct/pdf/PMC3321528.pdf"))
-            .unwrap();
-        let r = srv.upload(Some(&a.token), &project, "paper.pdf", pdf).await;
-        let doc = ok(&r, "uploadDocument")["id"].as_str().unwrap().to_owned();
-        eventually(Duration::from_secs(120), || async {
-            let r = srv
-                .op(Some(&a.token), "Document", json!({ "id": doc }))
-                .await;
-            (r["data"]["document"]["status"] == "COMPLETED").then_some(())
-        })
-        .await;
-        let version = approved_version(&srv, &a.token, &project, fields()).await;
+        srv.converted_papers(&a.token, &project, &["PMC3321528.pdf"])
+            .await;
+        let version = srv.approved_version(&a.token, &project, fields()).await;
 
         let before = fake.request_count();
         let j = run(&srv, &a.token, &project, &version).await;
@@ -214,7 +185,7 @@ evistream_tests::dual_db_test!(
         f.as_array_mut()
             .unwrap()
             .push(json!({ "name": "blinded", "type": "BOOLEAN" }));
-        let v2 = approved_version(&srv, &a.token, &project, f).await;
+        let v2 = srv.approved_version(&a.token, &project, f).await;
         fake.fail_next(Fault::RateLimited(1));
         fake.fail_next(Fault::ServerError);
         fake.fail_next(Fault::MalformedJson);
@@ -240,7 +211,7 @@ evistream_tests::dual_db_test!(
         f.as_array_mut()
             .unwrap()
             .push(json!({ "name": "country", "type": "TEXT" }));
-        let v3 = approved_version(&srv, &a.token, &project, f).await;
+        let v3 = srv.approved_version(&a.token, &project, f).await;
         fake.fail_next(Fault::WrongSchema);
         fake.fail_next(Fault::WrongSchema);
         let j = run(&srv, &a.token, &project, &v3).await;

@@ -310,28 +310,6 @@ async fn failed_job(srv: &TestServer, org: &str, project: &str) -> String {
     id
 }
 
-/// A converted corpus paper in `project`.
-async fn converted_document(srv: &TestServer, s: &Session, project: &str) -> String {
-    let path = ops::repo_root().join("../shared/corpus/rct/pdf/PMC3321528.pdf");
-    let r = srv
-        .upload(
-            Some(&s.token),
-            project,
-            "paper.pdf",
-            std::fs::read(path).unwrap(),
-        )
-        .await;
-    let id = ok(&r, "uploadDocument")["id"].as_str().unwrap().to_owned();
-    evistream_tests::eventually(Duration::from_secs(120), || async {
-        let r = srv
-            .op(Some(&s.token), "Document", json!({ "id": id }))
-            .await;
-        (r["data"]["document"]["status"] == "COMPLETED").then_some(())
-    })
-    .await;
-    id
-}
-
 fn probe_fields() -> Value {
     json!([{ "name": "sample_size", "type": "INTEGER" }])
 }
@@ -752,7 +730,8 @@ evistream_tests::dual_db_test!(
             active_version: active_version(&srv, &a, &project2).await,
             failed_job: failed_job(&srv, &a.org_id, &project2).await,
         };
-        converted_document(&srv, &a, &project2).await;
+        srv.converted_papers(&a.token, &project2, &["PMC3321528.pdf"])
+            .await;
         bind_llm(&srv, &a, &project2, llm_port).await;
         for p in PROBES {
             let r = run(&srv, &a.token, p, control.id(p.target), &control).await;
