@@ -1,5 +1,8 @@
-//! A local LLM provider for tests that speaks the OpenAI Chat Completions
-//! wire protocol (`POST /v1/chat/completions`). It answers from the
+//! A local LLM provider for tests that speaks three wire protocols: OpenAI
+//! Chat Completions (`POST /v1/chat/completions`, structured output in
+//! `response_format`), Anthropic Messages (`POST /v1/messages`, a forced
+//! tool call) and Gemini (`POST /v1beta/models/{model}:generateContent`,
+//! `responseJsonSchema`), each with its own auth header. It answers from the
 //! request's JSON Schema and the text it was sent: for every field the
 //! schema asks (an object of `value`/`status`/`quote`/`confidence`), it
 //! quotes the first line of the prompt that mentions the field's name and
@@ -44,8 +47,10 @@ struct Inner {
 #[derive(Clone)]
 pub struct FakeLlm {
     inner: Arc<Mutex<Inner>>,
-    /// `http://127.0.0.1:<port>/v1`.
+    /// `http://127.0.0.1:<port>/v1` (OpenAI and Anthropic).
     pub base_url: String,
+    /// `http://127.0.0.1:<port>/v1beta` (Gemini).
+    pub gemini_url: String,
 }
 
 impl FakeLlm {
@@ -54,6 +59,8 @@ impl FakeLlm {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/messages", post(anthropic))
+            .route("/v1beta/models/{call}", post(gemini))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -61,6 +68,7 @@ impl FakeLlm {
         Self {
             inner,
             base_url: format!("http://127.0.0.1:{port}/v1"),
+            gemini_url: format!("http://127.0.0.1:{port}/v1beta"),
         }
     }
 
@@ -249,4 +257,150 @@ fn field_answer(name: &str, value_schema: &Value, prompt: &str) -> Value {
     };
     let status = if value.is_null() { "UNCLEAR" } else { "FOUND" };
     json!({ "value": value, "status": status, "quote": line, "confidence": 0.9 })
+}
+
+/// Takes the next fault, records the request, checks `auth_header`, waits
+/// the latency; `Err` is the response to send instead of an answer.
+async fn admit(
+    inner: &Arc<Mutex<Inner>>,
+    headers: &HeaderMap,
+    req: &Value,
+    auth_header: &str,
+) -> Result<Option<Fault>, Response> {
+    let (fault, latency) = {
+        let mut i = inner.lock().unwrap();
+        i.requests.push((headers.clone(), req.clone()));
+        (i.faults.pop_front(), i.latency)
+    };
+    if headers.get(auth_header).is_none() {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "error": { "message": format!("missing {auth_header}") } })),
+        )
+            .into_response());
+    }
+    tokio::time::sleep(latency).await;
+    match fault {
+        Some(Fault::RateLimited(secs)) => Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", secs.to_string())],
+            axum::Json(json!({ "error": { "message": "rate limited" } })),
+        )
+            .into_response()),
+        Some(Fault::ServerError) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({ "error": { "message": "boom" } })),
+        )
+            .into_response()),
+        Some(Fault::Slow(d)) => {
+            tokio::time::sleep(d).await;
+            Ok(None)
+        }
+        other => Ok(other),
+    }
+}
+
+fn prompt_of(parts: impl Iterator<Item = String>) -> String {
+    parts.collect::<Vec<_>>().join("\n")
+}
+
+/// The content a fault or the schema calls for.
+fn content_for(fault: Option<Fault>, schema: &Value, prompt: &str) -> Value {
+    match fault {
+        Some(Fault::WrongSchema) => json!({ "unexpected": [1, 2, 3] }),
+        _ if schema.is_object() => answer(schema, prompt),
+        _ => Value::String("OK".into()),
+    }
+}
+
+async fn anthropic(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let fault = match admit(&inner, &headers, &req, "x-api-key").await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if req["max_tokens"].as_u64().is_none() || headers.get("anthropic-version").is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "type": "error", "error": { "type": "invalid_request_error", "message": "max_tokens and anthropic-version are required" } })),
+        )
+            .into_response();
+    }
+    let prompt = prompt_of(
+        std::iter::once(req["system"].as_str().unwrap_or("").to_owned()).chain(
+            req["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["content"].as_str().map(str::to_owned)),
+        ),
+    );
+    let schema = &req["tools"][0]["input_schema"];
+    let content = if matches!(fault, Some(Fault::MalformedJson)) {
+        json!([{ "type": "text", "text": "{\"oops\": " }])
+    } else {
+        let c = content_for(fault, schema, &prompt);
+        if schema.is_object() {
+            json!([{ "type": "tool_use", "id": "toolu_1", "name": req["tool_choice"]["name"], "input": c }])
+        } else {
+            json!([{ "type": "text", "text": c.as_str().unwrap_or("OK") }])
+        }
+    };
+    axum::Json(json!({
+        "id": "msg_test", "type": "message", "role": "assistant",
+        "model": format!("{}-fake", req["model"].as_str().unwrap_or("claude")),
+        "content": content,
+        "stop_reason": if schema.is_object() { "tool_use" } else { "end_turn" },
+        "usage": { "input_tokens": prompt.len() / 4, "output_tokens": 10 },
+    }))
+    .into_response()
+}
+
+async fn gemini(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    axum::extract::Path(call): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let fault = match admit(&inner, &headers, &req, "x-goog-api-key").await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let Some(model) = call.strip_suffix(":generateContent") else {
+        return (StatusCode::NOT_FOUND, "unknown method").into_response();
+    };
+    let prompt = prompt_of(
+        req["systemInstruction"]["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                req["contents"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|c| c["parts"].as_array().into_iter().flatten()),
+            )
+            .filter_map(|p| p["text"].as_str().map(str::to_owned)),
+    );
+    let schema = &req["generationConfig"]["responseJsonSchema"];
+    let text = if matches!(fault, Some(Fault::MalformedJson)) {
+        "{\"oops\": ".to_owned()
+    } else {
+        match content_for(fault, schema, &prompt) {
+            Value::String(s) => s,
+            v => v.to_string(),
+        }
+    };
+    axum::Json(json!({
+        "candidates": [{ "content": { "role": "model", "parts": [{ "text": text }] }, "finishReason": "STOP" }],
+        "usageMetadata": { "promptTokenCount": prompt.len() / 4, "candidatesTokenCount": text.len() / 4 },
+        "modelVersion": format!("{model}-fake"),
+    }))
+    .into_response()
 }

@@ -234,3 +234,116 @@ evistream_tests::dual_db_test!(
         tdb.drop_db().await;
     }
 );
+
+evistream_tests::dual_db_test!(
+    anthropic_and_gemini_adapters_speak_their_protocols,
+    |db: DbKind| async move {
+        let fake = FakeLlm::start().await;
+        let tdb = TestDb::new(db).await.unwrap();
+        let mut config = tdb.config();
+        config.plugins.allow_private_networks = true;
+        let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
+        let a = srv.register("alice").await;
+        let providers = [
+            (
+                "anthropic",
+                fake.base_url.clone(),
+                "claude-test",
+                "x-api-key",
+            ),
+            (
+                "gemini",
+                fake.gemini_url.clone(),
+                "gemini-test",
+                "x-goog-api-key",
+            ),
+        ];
+        for (adapter, base, model, auth) in providers {
+            let project = srv.project(&a.token, &a.org_id, adapter).await;
+            let r = srv
+                .op(
+                    Some(&a.token),
+                    "ConfigureProjectPlugins",
+                    json!({
+                        "projectId": project, "llmAdapter": adapter,
+                        "llmConfig": { "baseUrl": base, "model": model },
+                        "llmSecrets": { "apiKey": format!("key-{adapter}") },
+                    }),
+                )
+                .await;
+            ok(&r, "configureProjectPlugins");
+            // A rate limit reaches the caller typed (the check does not retry).
+            fake.fail_next(Fault::RateLimited(3));
+            let r = srv
+                .op(
+                    Some(&a.token),
+                    "CheckLlmConnection",
+                    json!({ "projectId": project }),
+                )
+                .await;
+            assert_eq!(r["errors"][0]["extensions"]["code"], "PLUGIN_FAILED", "{r}");
+            assert_eq!(
+                r["errors"][0]["extensions"]["reason"], "LLM_RATE_LIMITED",
+                "{r}"
+            );
+            let r = srv
+                .op(
+                    Some(&a.token),
+                    "CheckLlmConnection",
+                    json!({ "projectId": project }),
+                )
+                .await;
+            let check = ok(&r, "checkLlmConnection");
+            assert_eq!(check["text"], "OK", "{adapter}");
+            assert_eq!(check["model"], json!(format!("{model}-fake")));
+            let (headers, _) = fake.requests().pop().unwrap();
+            assert_eq!(
+                headers[auth],
+                format!("key-{adapter}").as_str(),
+                "the host injected the key"
+            );
+            assert!(headers.get("authorization").is_none());
+
+            srv.converted_papers(&a.token, &project, &["PMC3321528.pdf"])
+                .await;
+            let version = srv.approved_version(&a.token, &project, fields()).await;
+            let before = fake.request_count();
+            let j = run(&srv, &a.token, &project, &version).await;
+            assert_eq!(j["state"], "SUCCEEDED", "{adapter}: {j}");
+            assert_eq!(fake.request_count() - before, 4, "{adapter}");
+            for (_, body) in fake.requests().iter().skip(before) {
+                match adapter {
+                    "anthropic" => {
+                        assert_eq!(body["tool_choice"]["type"], "tool");
+                        assert!(body["tools"][0]["input_schema"].is_object());
+                    }
+                    _ => {
+                        assert_eq!(
+                            body["generationConfig"]["responseMimeType"],
+                            "application/json"
+                        );
+                        assert!(body["generationConfig"]["responseJsonSchema"].is_object());
+                    }
+                }
+            }
+            let r = srv
+                .op(
+                    Some(&a.token),
+                    "Results",
+                    json!({ "projectId": project, "formVersionId": version }),
+                )
+                .await;
+            let node = &ok(&r, "results")["edges"][0]["node"];
+            assert_eq!(node["provenance"]["model"], json!(format!("{model}-fake")));
+            assert!(
+                node["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v["path"] == "arms[1].outcomes[0].events")
+            );
+        }
+        srv.stop().await;
+        tdb.drop_db().await;
+    }
+);

@@ -44,11 +44,24 @@ pub struct Binding {
 
 impl Binding {
     /// Hosts the adapter may reach: those granted explicitly, plus the host
-    /// of the configured `baseUrl`.
+    /// of the configured `baseUrl` — or, without one, the exact hosts its
+    /// manifest names (a provider's default endpoint).
     pub fn granted_hosts(&self) -> Vec<String> {
         let mut hosts = self.llm_allowed_hosts.clone();
-        if let Some(h) = self.llm_config.get("baseUrl").and_then(|u| url_host(u)) {
-            hosts.push(h);
+        match self.llm_config.get("baseUrl").and_then(|u| url_host(u)) {
+            Some(h) => hosts.push(h),
+            None => {
+                if let Some(a) = &self.llm_adapter {
+                    hosts.extend(
+                        a.manifest
+                            .capabilities
+                            .outbound_hosts
+                            .iter()
+                            .filter(|h| !h.contains('*'))
+                            .cloned(),
+                    );
+                }
+            }
         }
         hosts.sort();
         hosts.dedup();

@@ -1,0 +1,106 @@
+//! The `llm-adapter` component: [`crate::body`] sent over `wasi:http`.
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "llm-adapter",
+    with: {
+        "wasi:http/outgoing-handler@0.2.12": wasi_http_client::bindings::wasi::http::outgoing_handler,
+        "wasi:http/types@0.2.12": wasi_http_client::bindings::wasi::http::types,
+        "wasi:io/error@0.2.12": wasi_http_client::bindings::wasi::io::error,
+        "wasi:io/poll@0.2.12": wasi_http_client::bindings::wasi::io::poll,
+        "wasi:io/streams@0.2.12": wasi_http_client::bindings::wasi::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasi_http_client::bindings::wasi::clocks::monotonic_clock,
+    },
+});
+
+use evistream::plugin::llm_types::{
+    Completion, CompletionRequest, FinishReason, LlmError, Role, Usage,
+};
+use evistream::plugin::types::ConfigEntry;
+use exports::evistream::plugin::adapter::Guest;
+
+struct Gemini;
+
+fn failure(f: crate::Failure) -> LlmError {
+    match f {
+        crate::Failure::RateLimited(ms) => LlmError::RateLimited(ms),
+        crate::Failure::Auth(m) => LlmError::Auth(m),
+        crate::Failure::BadRequest(m) => LlmError::BadRequest(m),
+        crate::Failure::Transient(m) => LlmError::Transient(m),
+        crate::Failure::InvalidOutput(m) => LlmError::InvalidOutput(m),
+    }
+}
+
+impl Guest for Gemini {
+    fn complete(
+        config: Vec<ConfigEntry>,
+        request: CompletionRequest,
+    ) -> Result<Completion, LlmError> {
+        let get = |k: &str| config.iter().find(|c| c.key == k).map(|c| c.value.clone());
+        let base = get("baseUrl")
+            .unwrap_or_else(|| "https://generativelanguage.googleapis.com/v1beta".into());
+        let model =
+            get("model").ok_or(LlmError::BadRequest("config `model` is required".into()))?;
+        if !model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        {
+            return Err(LlmError::BadRequest(format!(
+                "model `{model}` is not a model name"
+            )));
+        }
+        let mut system = Vec::new();
+        let mut contents = Vec::new();
+        for m in request.messages {
+            match m.role {
+                Role::System => system.push(m.content),
+                Role::User => contents.push(("user", m.content)),
+                Role::Assistant => contents.push(("model", m.content)),
+            }
+        }
+        let req = crate::Request {
+            system: system.join("\n\n"),
+            contents,
+            json_schema: request.json_schema,
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+        };
+        let body = crate::body(&req).map_err(failure)?.to_string();
+        let url = format!(
+            "{}/models/{model}:generateContent",
+            base.trim_end_matches('/')
+        );
+        let r = wasi_http_client::send(
+            "POST",
+            &url,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+            32 << 20,
+        )
+        .map_err(|e| match e {
+            wasi_http_client::Error::BadUrl(m) => LlmError::BadRequest(m),
+            other => LlmError::Transient(other.to_string()),
+        })?;
+        let retry = r
+            .header("retry-after")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|s| (s.max(0.0) * 1000.0) as u64);
+        let a = crate::read(r.status, &r.body, retry).map_err(failure)?;
+        Ok(Completion {
+            text: a.text,
+            usage: Usage {
+                input_tokens: a.input_tokens,
+                output_tokens: a.output_tokens,
+            },
+            finish_reason: match a.finish {
+                "stop" => FinishReason::Stop,
+                "length" => FinishReason::Length,
+                "content_filter" => FinishReason::ContentFilter,
+                _ => FinishReason::Other,
+            },
+            model: a.model,
+        })
+    }
+}
+
+export!(Gemini);
