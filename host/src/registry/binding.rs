@@ -44,14 +44,15 @@ pub struct Binding {
 
 impl Binding {
     /// Hosts the adapter may reach: those granted explicitly, plus the host
-    /// of the configured `baseUrl` — or, without one, the exact hosts its
-    /// manifest names (a provider's default endpoint).
+    /// of the configured `baseUrl` — or, without one and for a built-in
+    /// adapter, the exact hosts its manifest names (the provider's default
+    /// endpoint). An installed adapter gets no host it was not granted.
     pub fn granted_hosts(&self) -> Vec<String> {
         let mut hosts = self.llm_allowed_hosts.clone();
         match self.llm_config.get("baseUrl").and_then(|u| url_host(u)) {
             Some(h) => hosts.push(h),
             None => {
-                if let Some(a) = &self.llm_adapter {
+                if let Some(a) = self.llm_adapter.as_ref().filter(|a| a.built_in()) {
                     hosts.extend(
                         a.manifest
                             .capabilities
