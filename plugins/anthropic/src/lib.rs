@@ -28,35 +28,7 @@ pub struct Request {
     pub max_tokens: Option<u32>,
 }
 
-/// A completion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// Text (the tool input as JSON for structured output).
-    pub text: String,
-    /// Input tokens.
-    pub input_tokens: u32,
-    /// Output tokens.
-    pub output_tokens: u32,
-    /// `stop`, `length` or `other`.
-    pub finish: &'static str,
-    /// Model.
-    pub model: String,
-}
-
-/// A classified failure.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// 429.
-    RateLimited(Option<u64>),
-    /// 401/403.
-    Auth(String),
-    /// 400/404/413.
-    BadRequest(String),
-    /// 5xx, 529 overloaded.
-    Transient(String),
-    /// Unreadable.
-    InvalidOutput(String),
-}
+pub use llm_protocol::{Answer, Failure, Finish};
 
 /// The request body.
 pub fn body(r: &Request) -> Result<Value, Failure> {
@@ -72,8 +44,7 @@ pub fn body(r: &Request) -> Result<Value, Failure> {
         b["temperature"] = json!(t);
     }
     if let Some(s) = &r.json_schema {
-        let schema: Value = serde_json::from_str(s)
-            .map_err(|e| Failure::BadRequest(format!("the JSON Schema is not JSON: {e}")))?;
+        let schema = llm_protocol::schema(s)?;
         b["tools"] = json!([{
             "name": TOOL,
             "description": "Record the answer, exactly in this schema.",
@@ -84,30 +55,10 @@ pub fn body(r: &Request) -> Result<Value, Failure> {
     Ok(b)
 }
 
-fn error_message(body: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    v["error"]["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
-}
-
 /// Reads a response.
 pub fn read(status: u16, body: &[u8], retry_ms: Option<u64>) -> Result<Answer, Failure> {
-    match status {
-        200..=299 => {}
-        429 => return Err(Failure::RateLimited(retry_ms)),
-        401 | 403 => return Err(Failure::Auth(error_message(body))),
-        400 | 404 | 413 | 422 => return Err(Failure::BadRequest(error_message(body))),
-        _ => {
-            return Err(Failure::Transient(format!(
-                "HTTP {status}: {}",
-                error_message(body)
-            )));
-        }
-    }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| Failure::InvalidOutput(format!("the response is not JSON: {e}")))?;
+    llm_protocol::check_status(status, body, retry_ms)?;
+    let v = llm_protocol::json_body(body)?;
     let blocks = v["content"]
         .as_array()
         .ok_or_else(|| Failure::InvalidOutput("no content".into()))?;
@@ -121,15 +72,15 @@ pub fn read(status: u16, body: &[u8], retry_ms: Option<u64>) -> Result<Answer, F
             .collect::<Vec<_>>()
             .join(""),
     };
-    let tokens = |k: &str| v["usage"][k].as_u64().unwrap_or(0).min(u64::from(u32::MAX)) as u32;
     Ok(Answer {
         text,
-        input_tokens: tokens("input_tokens"),
-        output_tokens: tokens("output_tokens"),
+        input_tokens: llm_protocol::tokens(&v["usage"]["input_tokens"]),
+        output_tokens: llm_protocol::tokens(&v["usage"]["output_tokens"]),
         finish: match v["stop_reason"].as_str() {
-            Some("end_turn" | "tool_use" | "stop_sequence") => "stop",
-            Some("max_tokens") => "length",
-            _ => "other",
+            Some("end_turn" | "tool_use" | "stop_sequence") => Finish::Stop,
+            Some("max_tokens") => Finish::Length,
+            Some("refusal") => Finish::ContentFilter,
+            _ => Finish::Other,
         },
         model: v["model"].as_str().unwrap_or_default().to_owned(),
     })
@@ -165,7 +116,10 @@ mod tests {
             "content":[{"type":"tool_use","name":"record_answer","input":{"a":1}}]}"#;
         let a = read(200, ok, None).unwrap();
         assert_eq!(a.text, r#"{"a":1}"#);
-        assert_eq!((a.input_tokens, a.output_tokens, a.finish), (7, 3, "stop"));
+        assert_eq!(
+            (a.input_tokens, a.output_tokens, a.finish),
+            (7, 3, Finish::Stop)
+        );
         assert_eq!(
             read(429, b"", Some(1000)),
             Err(Failure::RateLimited(Some(1000)))

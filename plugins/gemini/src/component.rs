@@ -81,10 +81,7 @@ impl Guest for Gemini {
             wasi_http_client::Error::BadUrl(m) => LlmError::BadRequest(m),
             other => LlmError::Transient(other.to_string()),
         })?;
-        let retry = r
-            .header("retry-after")
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(|s| (s.max(0.0) * 1000.0) as u64);
+        let retry = llm_protocol::retry_after(r.header("retry-after-ms"), r.header("retry-after"));
         let a = crate::read(r.status, &r.body, retry).map_err(failure)?;
         Ok(Completion {
             text: a.text,
@@ -93,10 +90,10 @@ impl Guest for Gemini {
                 output_tokens: a.output_tokens,
             },
             finish_reason: match a.finish {
-                "stop" => FinishReason::Stop,
-                "length" => FinishReason::Length,
-                "content_filter" => FinishReason::ContentFilter,
-                _ => FinishReason::Other,
+                crate::Finish::Stop => FinishReason::Stop,
+                crate::Finish::Length => FinishReason::Length,
+                crate::Finish::ContentFilter => FinishReason::ContentFilter,
+                crate::Finish::Other => FinishReason::Other,
             },
             model: a.model,
         })

@@ -19,35 +19,7 @@ pub struct Request {
     pub max_tokens: Option<u32>,
 }
 
-/// A completion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// Text.
-    pub text: String,
-    /// Prompt tokens.
-    pub input_tokens: u32,
-    /// Candidate tokens.
-    pub output_tokens: u32,
-    /// `stop`, `length`, `content_filter` or `other`.
-    pub finish: &'static str,
-    /// Model version.
-    pub model: String,
-}
-
-/// A classified failure.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// 429 RESOURCE_EXHAUSTED.
-    RateLimited(Option<u64>),
-    /// 401/403.
-    Auth(String),
-    /// 400/404.
-    BadRequest(String),
-    /// 5xx.
-    Transient(String),
-    /// Unreadable or blocked.
-    InvalidOutput(String),
-}
+pub use llm_protocol::{Answer, Failure, Finish};
 
 /// The request body.
 pub fn body(r: &Request) -> Result<Value, Failure> {
@@ -65,8 +37,7 @@ pub fn body(r: &Request) -> Result<Value, Failure> {
         generation.insert("maxOutputTokens".into(), json!(m));
     }
     if let Some(s) = &r.json_schema {
-        let schema: Value = serde_json::from_str(s)
-            .map_err(|e| Failure::BadRequest(format!("the JSON Schema is not JSON: {e}")))?;
+        let schema = llm_protocol::schema(s)?;
         generation.insert("responseMimeType".into(), json!("application/json"));
         generation.insert("responseJsonSchema".into(), schema);
     }
@@ -74,14 +45,6 @@ pub fn body(r: &Request) -> Result<Value, Failure> {
         b["generationConfig"] = Value::Object(generation);
     }
     Ok(b)
-}
-
-fn error_message(body: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    v["error"]["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
 }
 
 /// `"30s"` / `"1.5s"` from a RetryInfo detail, in ms.
@@ -98,20 +61,9 @@ fn retry_delay(body: &[u8]) -> Option<u64> {
 
 /// Reads a response.
 pub fn read(status: u16, body: &[u8], retry_ms: Option<u64>) -> Result<Answer, Failure> {
-    match status {
-        200..=299 => {}
-        429 => return Err(Failure::RateLimited(retry_ms.or_else(|| retry_delay(body)))),
-        401 | 403 => return Err(Failure::Auth(error_message(body))),
-        400 | 404 | 413 => return Err(Failure::BadRequest(error_message(body))),
-        _ => {
-            return Err(Failure::Transient(format!(
-                "HTTP {status}: {}",
-                error_message(body)
-            )));
-        }
-    }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| Failure::InvalidOutput(format!("the response is not JSON: {e}")))?;
+    // Gemini says when to retry in the body rather than a header.
+    llm_protocol::check_status(status, body, retry_ms.or_else(|| retry_delay(body)))?;
+    let v = llm_protocol::json_body(body)?;
     if let Some(reason) = v["promptFeedback"]["blockReason"].as_str() {
         return Err(Failure::InvalidOutput(format!(
             "the prompt was blocked: {reason}"
@@ -124,21 +76,17 @@ pub fn read(status: u16, body: &[u8], retry_ms: Option<u64>) -> Result<Answer, F
         .iter()
         .filter_map(|p| p["text"].as_str())
         .collect();
-    let tokens = |k: &str| {
-        v["usageMetadata"][k]
-            .as_u64()
-            .unwrap_or(0)
-            .min(u64::from(u32::MAX)) as u32
-    };
     Ok(Answer {
         text,
-        input_tokens: tokens("promptTokenCount"),
-        output_tokens: tokens("candidatesTokenCount"),
+        input_tokens: llm_protocol::tokens(&v["usageMetadata"]["promptTokenCount"]),
+        output_tokens: llm_protocol::tokens(&v["usageMetadata"]["candidatesTokenCount"]),
         finish: match cand["finishReason"].as_str() {
-            Some("STOP") => "stop",
-            Some("MAX_TOKENS") => "length",
-            Some("SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT") => "content_filter",
-            _ => "other",
+            Some("STOP") => Finish::Stop,
+            Some("MAX_TOKENS") => Finish::Length,
+            Some("SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT") => {
+                Finish::ContentFilter
+            }
+            _ => Finish::Other,
         },
         model: v["modelVersion"].as_str().unwrap_or_default().to_owned(),
     })
@@ -179,7 +127,7 @@ mod tests {
         let a = read(200, ok, None).unwrap();
         assert_eq!(
             (a.text.as_str(), a.input_tokens, a.finish),
-            ("{\"a\":1}", 5, "stop")
+            ("{\"a\":1}", 5, Finish::Stop)
         );
         let limited = br#"{"error":{"code":429,"message":"quota","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"2s"}]}}"#;
         assert_eq!(

@@ -77,7 +77,7 @@ impl Guest for OpenAi {
             wasi_http_client::Error::BadUrl(m) => LlmError::BadRequest(m),
             other => LlmError::Transient(other.to_string()),
         })?;
-        let retry = crate::retry_after(r.header("retry-after-ms"), r.header("retry-after"));
+        let retry = llm_protocol::retry_after(r.header("retry-after-ms"), r.header("retry-after"));
         let a = crate::read(r.status, &r.body, retry).map_err(failure)?;
         Ok(Completion {
             text: a.text,
@@ -85,11 +85,11 @@ impl Guest for OpenAi {
                 input_tokens: a.input_tokens,
                 output_tokens: a.output_tokens,
             },
-            finish_reason: match a.finish_reason.as_str() {
-                "stop" => FinishReason::Stop,
-                "length" => FinishReason::Length,
-                "content_filter" => FinishReason::ContentFilter,
-                _ => FinishReason::Other,
+            finish_reason: match a.finish {
+                crate::Finish::Stop => FinishReason::Stop,
+                crate::Finish::Length => FinishReason::Length,
+                crate::Finish::ContentFilter => FinishReason::ContentFilter,
+                crate::Finish::Other => FinishReason::Other,
             },
             model: a.model,
         })

@@ -32,35 +32,7 @@ pub struct Request {
     pub json_mode: bool,
 }
 
-/// A completion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// Text.
-    pub text: String,
-    /// Prompt tokens.
-    pub input_tokens: u32,
-    /// Completion tokens.
-    pub output_tokens: u32,
-    /// `stop`, `length`, `content_filter` or other.
-    pub finish_reason: String,
-    /// Model that answered.
-    pub model: String,
-}
-
-/// A failure, classified.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// 429; retry after this many milliseconds when known.
-    RateLimited(Option<u64>),
-    /// 401/403.
-    Auth(String),
-    /// 400/404/413/422.
-    BadRequest(String),
-    /// 5xx, timeouts, resets.
-    Transient(String),
-    /// Unreadable answer.
-    InvalidOutput(String),
-}
+pub use llm_protocol::{Answer, Failure, Finish, retry_after};
 
 /// The request body.
 pub fn body(r: &Request) -> Result<Value, Failure> {
@@ -75,8 +47,7 @@ pub fn body(r: &Request) -> Result<Value, Failure> {
         b["max_tokens"] = json!(m);
     }
     if let Some(s) = &r.json_schema {
-        let schema: Value = serde_json::from_str(s)
-            .map_err(|e| Failure::BadRequest(format!("the JSON Schema is not JSON: {e}")))?;
+        let schema = llm_protocol::schema(s)?;
         b["response_format"] = if r.json_mode {
             json!({ "type": "json_object" })
         } else {
@@ -110,40 +81,10 @@ fn schema_name(n: Option<&str>) -> String {
     if s.is_empty() { "answer".into() } else { s }
 }
 
-/// Milliseconds to wait, from `retry-after-ms` or `retry-after` (seconds).
-pub fn retry_after(retry_after_ms: Option<&str>, retry_after: Option<&str>) -> Option<u64> {
-    if let Some(ms) = retry_after_ms.and_then(|v| v.trim().parse::<f64>().ok()) {
-        return Some(ms.max(0.0) as u64);
-    }
-    retry_after
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| (s.max(0.0) * 1000.0) as u64)
-}
-
-fn error_message(body: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    v["error"]["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
-}
-
 /// Reads a response (status, body, retry hint in ms).
 pub fn read(status: u16, body: &[u8], retry_ms: Option<u64>) -> Result<Answer, Failure> {
-    match status {
-        200..=299 => {}
-        429 => return Err(Failure::RateLimited(retry_ms)),
-        401 | 403 => return Err(Failure::Auth(error_message(body))),
-        400 | 404 | 405 | 413 | 422 => return Err(Failure::BadRequest(error_message(body))),
-        _ => {
-            return Err(Failure::Transient(format!(
-                "HTTP {status}: {}",
-                error_message(body)
-            )));
-        }
-    }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| Failure::InvalidOutput(format!("the response is not JSON: {e}")))?;
+    llm_protocol::check_status(status, body, retry_ms)?;
+    let v = llm_protocol::json_body(body)?;
     let choice = &v["choices"][0];
     if let Some(refusal) = choice["message"]["refusal"].as_str() {
         return Err(Failure::InvalidOutput(format!(
@@ -153,15 +94,16 @@ pub fn read(status: u16, body: &[u8], retry_ms: Option<u64>) -> Result<Answer, F
     let text = choice["message"]["content"]
         .as_str()
         .ok_or_else(|| Failure::InvalidOutput("no choices[0].message.content".into()))?;
-    let tokens = |k: &str| v["usage"][k].as_u64().unwrap_or(0).min(u64::from(u32::MAX)) as u32;
     Ok(Answer {
         text: text.to_owned(),
-        input_tokens: tokens("prompt_tokens"),
-        output_tokens: tokens("completion_tokens"),
-        finish_reason: choice["finish_reason"]
-            .as_str()
-            .unwrap_or("other")
-            .to_owned(),
+        input_tokens: llm_protocol::tokens(&v["usage"]["prompt_tokens"]),
+        output_tokens: llm_protocol::tokens(&v["usage"]["completion_tokens"]),
+        finish: match choice["finish_reason"].as_str() {
+            Some("stop") => Finish::Stop,
+            Some("length") => Finish::Length,
+            Some("content_filter") => Finish::ContentFilter,
+            _ => Finish::Other,
+        },
         model: v["model"].as_str().unwrap_or_default().to_owned(),
     })
 }
@@ -199,8 +141,8 @@ mod tests {
         let ok = br#"{"model":"m","choices":[{"message":{"content":"{}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2}}"#;
         let a = read(200, ok, None).unwrap();
         assert_eq!(
-            (a.input_tokens, a.output_tokens, a.finish_reason.as_str()),
-            (10, 2, "stop")
+            (a.input_tokens, a.output_tokens, a.finish),
+            (10, 2, Finish::Stop)
         );
         assert_eq!(
             read(429, b"", Some(1500)),
@@ -217,7 +159,5 @@ mod tests {
             read(200, b"{not json", None),
             Err(Failure::InvalidOutput(_))
         ));
-        assert_eq!(retry_after(None, Some("2")), Some(2000));
-        assert_eq!(retry_after(Some("250"), Some("2")), Some(250));
     }
 }
