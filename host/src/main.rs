@@ -1,6 +1,7 @@
 //! The `evistream` binary: `serve`, `worker`, `migrate`, `schema`.
 
 mod convert;
+mod extract;
 
 use std::path::PathBuf;
 
@@ -62,6 +63,28 @@ enum Command {
         /// A converter component (.wasm) to use instead of a built-in one.
         #[arg(long)]
         wasm: Option<PathBuf>,
+    },
+    /// Extract a form from PDFs locally (no server): the built-in converter,
+    /// the offline extractor or, with --llm-adapter, the LLM extractor; the
+    /// values with their grounded evidence as JSON on stdout.
+    Extract {
+        #[command(flatten)]
+        common: Common,
+        /// The form: {"name", "description", "fields": [...]} or a list of fields.
+        #[arg(long)]
+        form: PathBuf,
+        /// PDF files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Built-in LLM adapter (openai-compatible, anthropic, gemini).
+        #[arg(long)]
+        llm_adapter: Option<String>,
+        /// Adapter configuration as JSON, e.g. '{"baseUrl": "…", "model": "…"}'.
+        #[arg(long, default_value = "{}")]
+        llm_config: String,
+        /// A secret as name=ENV_VAR, e.g. apiKey=OPENAI_API_KEY (repeatable).
+        #[arg(long)]
+        llm_secret: Vec<String>,
     },
 }
 
@@ -176,6 +199,27 @@ async fn main() -> anyhow::Result<()> {
             evistream::telemetry::init(config.log_format);
             let failed =
                 convert::run(&config, &files, out.as_deref(), &converter, wasm.as_deref()).await?;
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} files failed", files.len());
+            }
+            Ok(())
+        }
+        Command::Extract {
+            common,
+            form,
+            files,
+            llm_adapter,
+            llm_config,
+            llm_secret,
+        } => {
+            let config = common.load()?;
+            evistream::telemetry::init(config.log_format);
+            let llm = llm_adapter.map(|adapter| extract::LlmOptions {
+                adapter,
+                config: llm_config,
+                secrets: llm_secret,
+            });
+            let failed = extract::run(&config, &form, &files, llm).await?;
             if failed > 0 {
                 anyhow::bail!("{failed} of {} files failed", files.len());
             }

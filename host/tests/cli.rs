@@ -815,3 +815,182 @@ async fn convert_turns_pdfs_into_text_locally() {
         "{err}"
     );
 }
+
+fn extract_form(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "form.json",
+        r#"{ "name": "RCT", "fields": [
+            { "name": "sample_size", "type": "INTEGER", "description": "Total number of participants randomised" },
+            { "name": "design", "type": "ENUM", "options": ["parallel", "crossover", "cluster"] },
+            { "name": "arms", "type": "ARRAY", "fields": [ { "name": "name", "type": "TEXT" } ] }
+        ] }"#,
+    )
+}
+
+/// `evistream extract` offline: the program's hash, the built-in extractor,
+/// values with grounded evidence whose spans are code points of the text;
+/// a bad form is refused naming the field.
+#[tokio::test]
+async fn extract_runs_the_pipeline_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/rct/pdf/PMC4183415.pdf");
+    let pdf = dir.path().join("paper.pdf");
+    std::fs::copy(&corpus, &pdf).unwrap_or_else(|e| panic!("{}: {e}", corpus.display()));
+    let form = extract_form(dir.path());
+    let mut cmd = evistream(dir.path());
+    cmd.arg("extract").arg("--form").arg(&form).arg(&pdf);
+    let out = run_to_end(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["programHash"].as_str().unwrap().len(), 64);
+    assert!(
+        v["extractor"]
+            .as_str()
+            .unwrap()
+            .starts_with("lexical-extractor@")
+    );
+    let doc = &v["documents"][0];
+    let paths: Vec<&str> = doc["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["sample_size", "design", "arms"]);
+    assert!(
+        doc["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["grounding"] == "EXACT" && x["evidence"][0]["start"].is_u64()),
+        "{doc}"
+    );
+
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        r#"[{ "name": "e", "type": "ENUM" }]"#,
+    );
+    let mut cmd = evistream(dir.path());
+    cmd.arg("extract").arg("--form").arg(&bad).arg(&pdf);
+    let out = run_to_end(cmd).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("an ENUM needs options"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A minimal OpenAI-protocol server: `sample_size` found (quoting a line of
+/// the passages it was sent), everything else not reported, lists empty.
+async fn fake_openai(seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> u16 {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                seen.lock().unwrap().push(auth);
+                let user = body["messages"][1]["content"].as_str().unwrap_or("");
+                let line = user
+                    .lines()
+                    .skip_while(|l| !l.starts_with("Passages"))
+                    .skip(1)
+                    .find(|l| l.trim().len() > 30)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                let props = &body["response_format"]["json_schema"]["schema"]["properties"];
+                let mut answer = serde_json::Map::new();
+                for (name, _) in props.as_object().into_iter().flatten() {
+                    let a = match name.as_str() {
+                        "items" => serde_json::json!([]),
+                        "sample_size" => serde_json::json!({ "value": 42, "status": "FOUND", "quote": line, "confidence": 0.9 }),
+                        _ => serde_json::json!({ "value": null, "status": "NOT_REPORTED", "quote": "", "confidence": 0.5 }),
+                    };
+                    answer.insert(name.clone(), a);
+                }
+                axum::Json(serde_json::json!({
+                    "model": "cli-fake",
+                    "choices": [{ "message": { "content": Value::Object(answer).to_string() }, "finish_reason": "stop" }],
+                    "usage": { "prompt_tokens": 100, "completion_tokens": 10 },
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// `evistream extract --llm-adapter`: the LLM extractor through the
+/// built-in adapter, the key read from the environment and injected by the
+/// host, loopback allowed only because the operator said so.
+#[tokio::test]
+async fn extract_with_an_llm_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/rct/pdf/PMC3321528.pdf");
+    let pdf = dir.path().join("paper.pdf");
+    std::fs::copy(&corpus, &pdf).unwrap();
+    let form = extract_form(dir.path());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let port = fake_openai(seen.clone()).await;
+    let llm_config = format!(r#"{{"baseUrl": "http://127.0.0.1:{port}/v1", "model": "m"}}"#);
+    let run = |private: bool| {
+        let mut cmd = evistream(dir.path());
+        cmd.arg("extract")
+            .arg("--form")
+            .arg(&form)
+            .args([
+                "--llm-adapter",
+                "openai-compatible",
+                "--llm-config",
+                &llm_config,
+            ])
+            .args(["--llm-secret", "apiKey=CLI_TEST_KEY"])
+            .arg(&pdf)
+            .env("CLI_TEST_KEY", "sk-cli");
+        if private {
+            cmd.env("EVISTREAM_PLUGINS_ALLOW_PRIVATE_NETWORKS", "true");
+        }
+        run_to_end(cmd)
+    };
+    // Without the operator's switch the loopback provider is refused.
+    let out = run(false).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("non-public"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(seen.lock().unwrap().is_empty());
+
+    let out = run(true).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["extractor"]
+            .as_str()
+            .unwrap()
+            .starts_with("llm-extractor@")
+    );
+    let doc = &v["documents"][0];
+    assert_eq!(doc["models"], serde_json::json!(["cli-fake"]));
+    let sample = &doc["values"][0];
+    assert_eq!(
+        (sample["path"].as_str(), sample["value"].as_i64()),
+        (Some("sample_size"), Some(42))
+    );
+    assert_eq!(sample["grounding"], "EXACT", "{sample}");
+    assert!(seen.lock().unwrap().iter().all(|a| a == "Bearer sk-cli"));
+}

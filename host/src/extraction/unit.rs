@@ -285,7 +285,7 @@ fn status_str(s: ValueStatus) -> &'static str {
 
 /// Grounds every quote of `v`; the value's verdict is its best one
 /// (`none` when it offered no evidence).
-fn ground(g: &Grounder<'_>, v: &ExtractedValue) -> (Vec<StoredEvidence>, &'static str) {
+pub fn ground(g: &Grounder<'_>, v: &ExtractedValue) -> (Vec<StoredEvidence>, &'static str) {
     let mut best: Option<Verdict> = None;
     let mut out = Vec::new();
     for e in v.evidence.iter().filter(|e| !e.quote.trim().is_empty()) {
