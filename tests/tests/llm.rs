@@ -347,3 +347,74 @@ evistream_tests::dual_db_test!(
         tdb.drop_db().await;
     }
 );
+
+evistream_tests::dual_db_test!(
+    a_run_is_cancelled_while_its_unit_waits_on_the_provider,
+    |db: DbKind| async move {
+        let fake = FakeLlm::start().await;
+        let tdb = TestDb::new(db).await.unwrap();
+        let mut config = tdb.config();
+        config.plugins.allow_private_networks = true;
+        let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
+        let a = srv.register("alice").await;
+        let project = srv.project(&a.token, &a.org_id, "Slow").await;
+        let r = srv
+            .op(
+                Some(&a.token),
+                "ConfigureProjectPlugins",
+                json!({
+                    "projectId": project, "llmAdapter": "openai-compatible",
+                    "llmConfig": { "baseUrl": fake.base_url, "model": "slow" },
+                    "llmSecrets": { "apiKey": "sk" },
+                }),
+            )
+            .await;
+        ok(&r, "configureProjectPlugins");
+        srv.converted_papers(&a.token, &project, &["PMC3321528.pdf"])
+            .await;
+        let version = srv.approved_version(&a.token, &project, fields()).await;
+        // Every answer takes 20 s: the unit is mid-call when the cancel comes.
+        fake.set_latency(Duration::from_secs(20));
+        let r = srv
+            .op(
+                Some(&a.token),
+                "StartExtraction",
+                json!({ "projectId": project, "formVersionId": version }),
+            )
+            .await;
+        let id = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
+        eventually(Duration::from_secs(30), || async {
+            (fake.request_count() > 0).then_some(())
+        })
+        .await;
+        let asked = std::time::Instant::now();
+        let r = srv
+            .op(Some(&a.token), "CancelJob", json!({ "id": id }))
+            .await;
+        ok(&r, "cancelJob");
+        let j = eventually(Duration::from_secs(15), || async {
+            let r = srv
+                .op(Some(&a.token), "JobLlmUsage", json!({ "id": id }))
+                .await;
+            let j = r["data"]["job"].clone();
+            (j["state"] == "CANCELLED").then_some(j)
+        })
+        .await;
+        assert!(
+            asked.elapsed() < Duration::from_secs(15),
+            "stopped without waiting for the provider"
+        );
+        assert_eq!(j["state"], "CANCELLED");
+        let r = srv
+            .op(
+                Some(&a.token),
+                "Results",
+                json!({ "projectId": project, "formVersionId": version }),
+            )
+            .await;
+        assert_eq!(ok(&r, "results")["totalCount"], 0, "nothing half-written");
+        fake.set_latency(Duration::ZERO);
+        srv.stop().await;
+        tdb.drop_db().await;
+    }
+);
