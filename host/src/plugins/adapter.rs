@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wasmtime::component::Linker;
 
 use super::outbound::{OutboundHooks, OutboundPolicy};
 use super::sandbox::{self, CallLimits, HostState};
@@ -138,15 +137,15 @@ pub struct Adapter {
 impl Adapter {
     /// Compiles (or loads from cache) and links an adapter component.
     pub async fn load(rt: &PluginRuntime, bytes: Arc<Vec<u8>>) -> Result<Self, PluginError> {
-        let (component, sha256) = rt.cache.load(rt.engine, bytes).await?;
-        let mut linker = Linker::<HostState>::new(&rt.engine.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| PluginError::Internal(e.to_string()))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| PluginError::Internal(e.to_string()))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Incompatible(format!("{e:#}")))?;
+        // wasi:http is this world's own import: a link failure that names it
+        // is an incompatibility, not a capability the adapter may not have.
+        let (instance_pre, sha256) = rt
+            .link(
+                bytes,
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async,
+                |e| PluginError::Incompatible(format!("{e:#}")),
+            )
+            .await?;
         let pre = bindings::LlmAdapterPre::new(instance_pre).map_err(|e| {
             PluginError::Incompatible(format!(
                 "does not implement evistream:plugin/llm-adapter@0.1.0: {e:#}"
@@ -205,12 +204,7 @@ impl Adapter {
                 Err(e) => Err(sandbox::classify(e, store.data(), &limits)),
             }
         };
-        let result = match tokio::time::timeout(backstop, rt.engine.run(call)).await {
-            Ok(r) => r.and_then(|r| r),
-            Err(_) => Err(PluginError::Timeout {
-                limit_ms: limits.timeout.as_millis() as u64,
-            }),
-        };
+        let result = rt.run_bounded(call, backstop, &limits).await;
         let stats = CallStats {
             requests: watch.requests(),
             network: watch.waited(),

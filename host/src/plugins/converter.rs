@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::Linker;
-
 use super::sandbox::{self, CallLimits, HostState};
 use super::{PluginError, PluginRuntime};
 
@@ -77,13 +75,7 @@ impl Converter {
     /// with `Incompatible` when it does not implement `pdf-converter`, and
     /// `CapabilityDenied` when it imports what converters may not have.
     pub async fn load(rt: &PluginRuntime, bytes: Arc<Vec<u8>>) -> Result<Self, PluginError> {
-        let (component, sha256) = rt.cache.load(rt.engine, bytes).await?;
-        let mut linker = Linker::<HostState>::new(&rt.engine.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| PluginError::Internal(e.to_string()))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| super::link_error(&e))?;
+        let (instance_pre, sha256) = rt.link(bytes, |_| Ok(()), super::link_error).await?;
         let pre = bindings::PdfConverterPre::new(instance_pre).map_err(|e| {
             PluginError::Incompatible(format!(
                 "does not implement evistream:plugin/pdf-converter@0.1.0: {e:#}"
@@ -128,12 +120,7 @@ impl Converter {
                 Err(e) => Err(sandbox::classify(e, store.data(), &limits)),
             }
         };
-        match tokio::time::timeout(backstop, rt.engine.run(call)).await {
-            Ok(r) => r?,
-            Err(_) => Err(PluginError::Timeout {
-                limit_ms: limits.timeout.as_millis() as u64,
-            }),
-        }
+        rt.run_bounded(call, backstop, &limits).await
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::HasSelf;
 
 use super::adapter::{
     Completion, CompletionRequest, FinishReason, LlmFailure, Message, Role as MsgRole,
@@ -193,15 +193,18 @@ impl bindings::evistream::plugin::log::Host for HostState {
 impl Extractor {
     /// Compiles (or loads from cache) and links an extractor component.
     pub async fn load(rt: &PluginRuntime, bytes: Arc<Vec<u8>>) -> Result<Self, PluginError> {
-        let (component, sha256) = rt.cache.load(rt.engine, bytes).await?;
-        let mut linker = Linker::<HostState>::new(&rt.engine.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| PluginError::Internal(e.to_string()))?;
-        bindings::FormExtractor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Internal(e.to_string()))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| super::link_error(&e))?;
+        let (instance_pre, sha256) = rt
+            .link(
+                bytes,
+                |l| {
+                    bindings::FormExtractor::add_to_linker::<HostState, HasSelf<HostState>>(
+                        l,
+                        |s| s,
+                    )
+                },
+                super::link_error,
+            )
+            .await?;
         let pre = bindings::FormExtractorPre::new(instance_pre).map_err(|e| {
             PluginError::Incompatible(format!(
                 "does not implement evistream:plugin/form-extractor@0.1.0: {e:#}"
@@ -259,12 +262,7 @@ impl Extractor {
                 Err(e) => Err(sandbox::classify(e, store.data(), &limits)),
             }
         };
-        match tokio::time::timeout(backstop, rt.engine.run(call)).await {
-            Ok(r) => r?,
-            Err(_) => Err(PluginError::Timeout {
-                limit_ms: limits.timeout.as_millis() as u64,
-            }),
-        }
+        rt.run_bounded(call, backstop, &limits).await
     }
 }
 

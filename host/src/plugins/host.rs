@@ -17,14 +17,37 @@ use super::outbound::{OutboundPolicy, host_matches};
 use super::{CallLimits, PluginError, PluginRuntime, builtin};
 use crate::config::PluginsConfig;
 
+/// Components of one world, loaded once per content hash.
+struct Loaded<T>(Mutex<HashMap<String, Arc<T>>>);
+
+impl<T> Loaded<T> {
+    fn new() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+
+    /// The component `sha`, loaded by `load` the first time.
+    async fn get_or_load<F>(&self, sha: &str, load: F) -> Result<Arc<T>, PluginError>
+    where
+        F: Future<Output = Result<T, PluginError>>,
+    {
+        let mut loaded = self.0.lock().await;
+        if let Some(c) = loaded.get(sha) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(load.await?);
+        loaded.insert(sha.to_owned(), c.clone());
+        Ok(c)
+    }
+}
+
 /// Plugins of this node.
 pub struct PluginHost {
     /// The runtime.
     pub runtime: PluginRuntime,
     config: PluginsConfig,
-    converters: Mutex<HashMap<String, Arc<Converter>>>,
-    adapters: Mutex<HashMap<String, Arc<Adapter>>>,
-    extractors: Mutex<HashMap<String, Arc<Extractor>>>,
+    converters: Loaded<Converter>,
+    adapters: Loaded<Adapter>,
+    extractors: Loaded<Extractor>,
 }
 
 impl PluginHost {
@@ -33,9 +56,9 @@ impl PluginHost {
         Self {
             runtime,
             config,
-            converters: Mutex::new(HashMap::new()),
-            adapters: Mutex::new(HashMap::new()),
-            extractors: Mutex::new(HashMap::new()),
+            converters: Loaded::new(),
+            adapters: Loaded::new(),
+            extractors: Loaded::new(),
         }
     }
 
@@ -66,13 +89,11 @@ impl PluginHost {
         sha: &str,
         bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
     ) -> Result<Arc<Converter>, PluginError> {
-        let mut loaded = self.converters.lock().await;
-        if let Some(c) = loaded.get(sha) {
-            return Ok(c.clone());
-        }
-        let c = Arc::new(Converter::load(&self.runtime, bytes.await?).await?);
-        loaded.insert(sha.to_owned(), c.clone());
-        Ok(c)
+        self.converters
+            .get_or_load(sha, async {
+                Converter::load(&self.runtime, bytes.await?).await
+            })
+            .await
     }
 
     /// The adapter with content hash `sha`, loaded once.
@@ -81,13 +102,11 @@ impl PluginHost {
         sha: &str,
         bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
     ) -> Result<Arc<Adapter>, PluginError> {
-        let mut loaded = self.adapters.lock().await;
-        if let Some(a) = loaded.get(sha) {
-            return Ok(a.clone());
-        }
-        let a = Arc::new(Adapter::load(&self.runtime, bytes.await?).await?);
-        loaded.insert(sha.to_owned(), a.clone());
-        Ok(a)
+        self.adapters
+            .get_or_load(sha, async {
+                Adapter::load(&self.runtime, bytes.await?).await
+            })
+            .await
     }
 
     /// The extractor with content hash `sha`, loaded once.
@@ -96,13 +115,11 @@ impl PluginHost {
         sha: &str,
         bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
     ) -> Result<Arc<Extractor>, PluginError> {
-        let mut loaded = self.extractors.lock().await;
-        if let Some(x) = loaded.get(sha) {
-            return Ok(x.clone());
-        }
-        let x = Arc::new(Extractor::load(&self.runtime, bytes.await?).await?);
-        loaded.insert(sha.to_owned(), x.clone());
-        Ok(x)
+        self.extractors
+            .get_or_load(sha, async {
+                Extractor::load(&self.runtime, bytes.await?).await
+            })
+            .await
     }
 
     /// Limits of an extraction (its own time; LLM calls are extra).

@@ -18,6 +18,9 @@ pub mod outbound;
 pub mod sandbox;
 
 use std::path::Path;
+use std::time::Duration;
+
+use wasmtime::component::{InstancePre, Linker};
 
 pub use error::PluginError;
 pub use sandbox::CallLimits;
@@ -46,6 +49,44 @@ impl PluginRuntime {
         Self {
             engine,
             cache: CompileCache::new(cache_dir),
+        }
+    }
+
+    /// Compiles `bytes` (or loads them from the cache) and links them with
+    /// WASI (nothing behind it) plus what `add` adds for the world; a link
+    /// failure becomes `on_link_error`'s verdict. Returns the pre-instance
+    /// and the component's sha256.
+    pub(crate) async fn link(
+        &self,
+        bytes: std::sync::Arc<Vec<u8>>,
+        add: impl FnOnce(&mut Linker<sandbox::HostState>) -> wasmtime::Result<()>,
+        on_link_error: fn(&wasmtime::Error) -> PluginError,
+    ) -> Result<(InstancePre<sandbox::HostState>, String), PluginError> {
+        let (component, sha256) = self.cache.load(self.engine, bytes).await?;
+        let mut linker = Linker::<sandbox::HostState>::new(&self.engine.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| PluginError::Internal(e.to_string()))?;
+        add(&mut linker).map_err(|e| PluginError::Internal(e.to_string()))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| on_link_error(&e))?;
+        Ok((pre, sha256))
+    }
+
+    /// Runs one call on the plugin executor. The epoch deadline inside the
+    /// call is the real limit; `backstop` (past it) catches a call that does
+    /// not come back at all, reported as a timeout of `limits`.
+    pub(crate) async fn run_bounded<T: Send + 'static>(
+        &self,
+        call: impl Future<Output = Result<T, PluginError>> + Send + 'static,
+        backstop: Duration,
+        limits: &CallLimits,
+    ) -> Result<T, PluginError> {
+        match tokio::time::timeout(backstop, self.engine.run(call)).await {
+            Ok(r) => r?,
+            Err(_) => Err(PluginError::Timeout {
+                limit_ms: limits.timeout.as_millis() as u64,
+            }),
         }
     }
 }
