@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use evistream::config::Config;
 use evistream::extraction::grounding::Grounder;
+use evistream::extraction::plugin_ref;
 use evistream::extraction::unit::ground;
 use evistream::forms::{fields, program};
 use evistream::plugins::adapter::{Adapter, Completion, CompletionRequest, LlmFailure};
@@ -250,8 +251,8 @@ pub async fn run(
     let out = json!({
         "form": name,
         "programHash": program_hash,
-        "extractor": format!("{}@{}#{}", x_manifest.id, x_manifest.version, x_sha),
-        "converter": format!("{}@{}#{}", conv_manifest.id, conv_manifest.version, converter.sha256),
+        "extractor": plugin_ref(&x_manifest.id, &x_manifest.version, &x_sha),
+        "converter": plugin_ref(&conv_manifest.id, &conv_manifest.version, &converter.sha256),
         "documents": documents,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

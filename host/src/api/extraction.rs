@@ -167,25 +167,15 @@ impl ExtractionResult {
         serde_json::from_str(&self.0.result.warnings).unwrap_or_default()
     }
     async fn provenance(&self) -> Provenance {
-        let run = &self.0.run;
-        let models: Vec<String> = serde_json::from_str(&self.0.result.models).unwrap_or_default();
+        let p = self.0.provenance();
         Provenance {
-            form_version_id: ID(run.form_version_id.clone()),
-            program_hash: run.program_hash.clone(),
-            extractor: format!(
-                "{}@{}#{}",
-                run.extractor_id, run.extractor_version, run.extractor_sha256
-            ),
-            converter: self.0.result.converter.clone(),
-            adapter: run.adapter_id.as_ref().map(|id| {
-                format!(
-                    "{id}@{}#{}",
-                    run.adapter_version.clone().unwrap_or_default(),
-                    run.adapter_sha256.clone().unwrap_or_default()
-                )
-            }),
-            model: (!models.is_empty()).then(|| models.join(",")),
-            job_id: ID(run.job_id.clone()),
+            form_version_id: ID(p.form_version_id),
+            program_hash: p.program_hash,
+            extractor: p.extractor,
+            converter: p.converter,
+            adapter: p.adapter,
+            model: (!p.models.is_empty()).then(|| p.models.join(",")),
+            job_id: ID(p.job_id),
         }
     }
     async fn created_at(&self) -> String {

@@ -330,18 +330,17 @@ pub async fn download_original(
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let fail = download_error;
     let access = match download_access(&st, &headers).await {
         Ok(a) => a,
-        Err(e) => return fail(e),
+        Err(e) => return download_error(e),
     };
     let (doc, reader, len) = match documents::open_original(&st.app, &access, &id).await {
         Ok(x) => x,
-        Err(e) => return fail(e),
+        Err(e) => return download_error(e),
     };
     let stream = match reader.into_bytes_stream(..).await {
         Ok(s) => s,
-        Err(e) => return fail(ServiceError::Internal(e.into())),
+        Err(e) => return download_error(ServiceError::Internal(e.into())),
     };
     let ascii: String = doc
         .filename

@@ -361,9 +361,10 @@ impl Document {
     /// Which converter produced `text`: `id@version#sha256`.
     async fn converter(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(documents::text(app(ctx), &self.0).await?.map(|t| {
-            format!(
-                "{}@{}#{}",
-                t.converter_id, t.converter_version, t.converter_sha256
+            crate::extraction::plugin_ref(
+                &t.converter_id,
+                &t.converter_version,
+                &t.converter_sha256,
             )
         }))
     }

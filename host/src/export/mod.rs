@@ -218,31 +218,6 @@ fn value_of(raw: &str) -> Value {
     serde_json::from_str(raw).unwrap_or(Value::Null)
 }
 
-fn provenance(r: &ResultRow) -> [String; 6] {
-    let run = &r.run;
-    let models: Vec<String> = serde_json::from_str(&r.result.models).unwrap_or_default();
-    [
-        run.form_version_id.clone(),
-        run.program_hash.clone(),
-        format!(
-            "{}@{}#{}",
-            run.extractor_id, run.extractor_version, run.extractor_sha256
-        ),
-        r.result.converter.clone(),
-        run.adapter_id
-            .as_ref()
-            .map(|id| {
-                format!(
-                    "{id}@{}#{}",
-                    run.adapter_version.clone().unwrap_or_default(),
-                    run.adapter_sha256.clone().unwrap_or_default()
-                )
-            })
-            .unwrap_or_default(),
-        models.join(","),
-    ]
-}
-
 fn wide(form: &[Field], rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
     // Columns: every concrete path seen, in form order (then index order).
     let order: Vec<String> = fields::by_path(form)
@@ -282,8 +257,8 @@ fn wide(form: &[Field], rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
                     .unwrap_or_default(),
             );
         }
-        let p = provenance(r);
-        rec.extend([p[1].clone(), p[2].clone(), p[3].clone(), p[5].clone()]);
+        let p = r.provenance();
+        rec.extend([p.program_hash, p.extractor, p.converter, p.models.join(",")]);
         w.write_record(&rec).map_err(internal)?;
     }
     w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
@@ -312,7 +287,15 @@ fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
     ])
     .map_err(internal)?;
     for r in rows {
-        let prov = provenance(r);
+        let p = r.provenance();
+        let prov = [
+            p.form_version_id,
+            p.program_hash,
+            p.extractor,
+            p.converter,
+            p.adapter.unwrap_or_default(),
+            p.models.join(","),
+        ];
         for v in &r.values {
             let ev: Vec<StoredEvidence> = serde_json::from_str(&v.evidence).unwrap_or_default();
             let first = ev.first();
@@ -338,14 +321,14 @@ fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
 }
 
 fn document_json(r: &ResultRow) -> Value {
-    let p = provenance(r);
+    let p = r.provenance();
     json!({
         "id": r.document.id,
         "filename": r.document.filename,
         "provenance": {
-            "formVersionId": p[0], "programHash": p[1], "extractor": p[2],
-            "converter": p[3], "adapter": (!p[4].is_empty()).then(|| p[4].clone()),
-            "model": (!p[5].is_empty()).then(|| p[5].clone()),
+            "formVersionId": p.form_version_id, "programHash": p.program_hash,
+            "extractor": p.extractor, "converter": p.converter, "adapter": p.adapter,
+            "model": (!p.models.is_empty()).then(|| p.models.join(",")),
         },
         "values": r.values.iter().map(|v| json!({
             "path": v.path,

@@ -64,11 +64,7 @@ pub async fn start(
     form_version_id: &str,
     document_ids: Option<&[String]>,
 ) -> ServiceResult<job::Model> {
-    let p = projects::get(app, access, project_id, Role::Reviewer).await?;
-    let v = forms::get_version(app, access, form_version_id, Role::Reviewer).await?;
-    if v.project_id != p.id {
-        return Err(ServiceError::NotFound("form version"));
-    }
+    let (p, v) = project_version(app, access, project_id, form_version_id, Role::Reviewer).await?;
     if v.status != forms::status::ACTIVE {
         return Err(ServiceError::bad_input(format!(
             "form version {} is {}; only an ACTIVE (approved) version runs",
@@ -196,6 +192,56 @@ pub struct ResultRow {
     pub document: document::Model,
     /// Its values, in the extractor's order.
     pub values: Vec<extraction_value::Model>,
+}
+
+/// How provenance names a plugin component: `id@version#sha256`.
+pub fn plugin_ref(id: &str, version: &str, sha256: &str) -> String {
+    format!("{id}@{version}#{sha256}")
+}
+
+/// What produced a result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// The form version.
+    pub form_version_id: String,
+    /// sha256 of its program.
+    pub program_hash: String,
+    /// The extractor ([`plugin_ref`]).
+    pub extractor: String,
+    /// The converter of the text ([`plugin_ref`]).
+    pub converter: String,
+    /// The LLM adapter, if one was bound ([`plugin_ref`]).
+    pub adapter: Option<String>,
+    /// Models that answered.
+    pub models: Vec<String>,
+    /// The run's parent job.
+    pub job_id: String,
+}
+
+impl ResultRow {
+    /// What produced this result.
+    pub fn provenance(&self) -> Provenance {
+        let run = &self.run;
+        Provenance {
+            form_version_id: run.form_version_id.clone(),
+            program_hash: run.program_hash.clone(),
+            extractor: plugin_ref(
+                &run.extractor_id,
+                &run.extractor_version,
+                &run.extractor_sha256,
+            ),
+            converter: self.result.converter.clone(),
+            adapter: run.adapter_id.as_ref().map(|id| {
+                plugin_ref(
+                    id,
+                    run.adapter_version.as_deref().unwrap_or_default(),
+                    run.adapter_sha256.as_deref().unwrap_or_default(),
+                )
+            }),
+            models: serde_json::from_str(&self.result.models).unwrap_or_default(),
+            job_id: run.job_id.clone(),
+        }
+    }
 }
 
 /// The latest result per document of `form_version_id` in a project (VIEWER+).

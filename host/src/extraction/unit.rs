@@ -181,9 +181,10 @@ impl JobHandler for UnitHandler {
         ctx.set_progress(0.92).await;
 
         let grounder = Grounder::new(&text.markdown, &pages);
-        let converter = format!(
-            "{}@{}#{}",
-            text.converter_id, text.converter_version, text.converter_sha256
+        let converter = super::plugin_ref(
+            &text.converter_id,
+            &text.converter_version,
+            &text.converter_sha256,
         );
         let txn = crate::db::write_txn(&ctx.db)
             .await
