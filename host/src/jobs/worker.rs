@@ -73,10 +73,16 @@ pub async fn run(app: Arc<App>, worker_id: String, shutdown: CancellationToken) 
                 tracing::warn!(error = %e, "reconciling parent jobs failed");
             }
         }
+        // Biased: once shutdown has begun, no new claim may win the race
+        // (a job released by this node would otherwise be claimed again).
         let permit = tokio::select! {
+            biased;
             () = shutdown.cancelled() => break,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
+        if shutdown.is_cancelled() {
+            break;
+        }
         let timings = app.queue_timings();
         match queue::claim(&app.db, &worker_id, &kinds, timings.lease).await {
             Ok(Some(job)) => {
@@ -109,6 +115,7 @@ pub async fn run(app: Arc<App>, worker_id: String, shutdown: CancellationToken) 
                     }
                 };
                 tokio::select! {
+                    biased;
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(poll) => {}
                     () = wake => {}
@@ -143,6 +150,11 @@ async fn run_one(app: Arc<App>, worker: String, job: job::Model, shutdown: Cance
     }
     if job.cancel_requested {
         finish(&app, &job, &worker, Outcome::Cancelled, started).await;
+        return;
+    }
+    // Claimed while the node began to stop: hand it straight back.
+    if shutdown.is_cancelled() {
+        finish(&app, &job, &worker, Outcome::Released, started).await;
         return;
     }
     let Some(handler) = app.jobs.get(&job.kind) else {
@@ -182,6 +194,7 @@ async fn run_one(app: Arc<App>, worker: String, job: job::Model, shutdown: Cance
     let mut handle = AbortOnDropHandle::new(tokio::spawn(async move { handler.run(ctx).await }));
     let mut shutting_down = false;
     let result = tokio::select! {
+        biased;
         r = &mut handle => r,
         () = shutdown.cancelled() => {
             shutting_down = true;
