@@ -125,7 +125,7 @@ impl Default for PluginsConfig {
     fn default() -> Self {
         Self {
             pooling: true,
-            pool_instances: 32,
+            pool_instances: 64,
             max_memory_mb: 512,
             convert_timeout_secs: 120,
             max_output_mb: 64,

@@ -238,3 +238,59 @@ async fn the_builtin_converter_converts_every_corpus_paper() {
     }
     assert_eq!(n, 12, "every paper of the corpus");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_pool_wait_for_a_slot_instead_of_failing() {
+    // A pool of 2 instances: one slot for converters and extractors, one
+    // for adapters. Four long calls at once would exhaust the pool; they
+    // queue instead, and each ends the way it would alone.
+    let dir = tempfile::tempdir().unwrap();
+    let engine: &'static _ = Box::leak(Box::new(
+        evistream::plugins::engine::create(&EngineSettings {
+            pool_instances: 2,
+            ..EngineSettings::default()
+        })
+        .expect("engine"),
+    ));
+    if engine.allocation != evistream::plugins::engine::Allocation::Pooling {
+        eprintln!("pooling allocator unavailable here; nothing to exhaust");
+        return;
+    }
+    let rt = PluginRuntime::with_engine(engine, &dir.path().join("cache"));
+    let c = Arc::new(hostile(&rt).await);
+    let short = CallLimits {
+        timeout: Duration::from_millis(300),
+        ..limits()
+    };
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let (rt, c) = (rt.clone(), c.clone());
+            tokio::spawn(async move {
+                c.convert(
+                    &rt,
+                    b"%PDF".to_vec(),
+                    vec![("mode".into(), "loop".into())],
+                    short,
+                )
+                .await
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    for call in calls {
+        let r = call.await.expect("joined");
+        assert!(
+            matches!(r, Err(PluginError::Timeout { .. })),
+            "expected a timeout, got {r:?}"
+        );
+    }
+    // One at a time: four deadlines back to back.
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+    assert_eq!(
+        run(&rt, &c, "ok")
+            .await
+            .expect("no plugin error")
+            .expect("converted"),
+        "# Echo\n\n13 bytes"
+    );
+}

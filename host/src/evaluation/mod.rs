@@ -2,6 +2,7 @@
 //! document), imported as records of concrete paths; the latest results
 //! compared with them field by field with type-aware comparators.
 
+pub mod align;
 pub mod compare;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -216,7 +217,7 @@ pub async fn evaluate(
         .all(&app.db)
         .await?;
     let results = extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let extracted: HashMap<&str, HashMap<&str, Value>> = results
+    let extracted: HashMap<&str, BTreeMap<String, Value>> = results
         .iter()
         .map(|r| {
             (
@@ -225,7 +226,7 @@ pub async fn evaluate(
                     .iter()
                     .map(|x| {
                         (
-                            x.path.as_str(),
+                            x.path.clone(),
                             serde_json::from_str(&x.value).unwrap_or(Value::Null),
                         )
                     })
@@ -233,18 +234,32 @@ pub async fn evaluate(
             )
         })
         .collect();
+    let comparator = |path: &str| {
+        let template = fields::template(path);
+        order
+            .iter()
+            .find(|(p, _)| *p == template)
+            .map(|(_, f)| Comparator::for_field(f))
+    };
+    let scorer = |path: &str, want: &Value, got: Option<&Value>| {
+        comparator(path).map_or(0.0, |c| c.score(want, got))
+    };
+    let none = BTreeMap::new();
     let mut per_field: BTreeMap<String, Score> = BTreeMap::new();
     for t in &truth {
-        let values: serde_json::Map<String, Value> =
-            serde_json::from_str(&t.values).unwrap_or_default();
-        let got = extracted.get(t.document_id.as_str());
+        let values: BTreeMap<String, Value> = serde_json::from_str(&t.values).unwrap_or_default();
+        // List items are compared with the reference item they match.
+        let got = align::align(
+            &values,
+            extracted.get(t.document_id.as_str()).unwrap_or(&none),
+            &scorer,
+        );
         for (path, want) in &values {
             let template = fields::template(path);
-            let Some((_, f)) = order.iter().find(|(p, _)| *p == template) else {
+            let Some(c) = comparator(path) else {
                 continue;
             };
-            let score =
-                Comparator::for_field(f).score(want, got.and_then(|g| g.get(path.as_str())));
+            let score = c.score(want, got.get(path.as_str()));
             let s = per_field.entry(template).or_insert(Score {
                 support: 0,
                 correct: 0.0,

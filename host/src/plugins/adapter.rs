@@ -204,7 +204,9 @@ impl Adapter {
                 Err(e) => Err(sandbox::classify(e, store.data(), &limits)),
             }
         };
-        let result = rt.run_bounded(call, backstop, &limits).await;
+        let result = rt
+            .run_bounded(super::engine::Slot::Adapter, call, backstop, &limits)
+            .await;
         let stats = CallStats {
             requests: watch.requests(),
             network: watch.waited(),

@@ -120,7 +120,8 @@ impl Converter {
                 Err(e) => Err(sandbox::classify(e, store.data(), &limits)),
             }
         };
-        rt.run_bounded(call, backstop, &limits).await
+        rt.run_bounded(super::engine::Slot::TopLevel, call, backstop, &limits)
+            .await
     }
 }
 

@@ -10,6 +10,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Length of one epoch tick; deadlines are counted in these.
@@ -39,7 +42,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             pooling: true,
-            pool_instances: 32,
+            pool_instances: 64,
             max_memory_bytes: 1 << 30,
         }
     }
@@ -52,6 +55,21 @@ pub struct SharedEngine {
     /// What the probe chose.
     pub allocation: Allocation,
     executor: tokio::runtime::Handle,
+    /// Instance slots for top-level calls (converters, extractors) and for
+    /// adapters, which extractors call while holding their own slot: two
+    /// budgets, so extractors can never take every slot and then wait
+    /// forever on their adapters. With the pool, the two add up to its
+    /// size: calls wait for a slot instead of failing on an exhausted pool.
+    slots: [Arc<Semaphore>; 2],
+}
+
+/// Which budget a call draws its instance slot from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A converter or an extractor.
+    TopLevel,
+    /// An LLM adapter (possibly called from inside an extractor).
+    Adapter,
 }
 
 static ENGINE: OnceLock<Result<SharedEngine, String>> = OnceLock::new();
@@ -124,10 +142,22 @@ pub fn create(settings: &EngineSettings) -> Result<SharedEngine, String> {
         .map_err(|e| e.to_string())?;
     let executor = spawn_executor().map_err(|e| e.to_string())?;
     tracing::info!(allocation = ?allocation, "plugin engine ready");
+    let (top, adapters) = match allocation {
+        Allocation::Pooling => {
+            let n = settings.pool_instances.max(2) as usize;
+            (n - n / 2, n / 2)
+        }
+        // On demand: only memory bounds it; no artificial cap.
+        Allocation::OnDemand => (Semaphore::MAX_PERMITS, Semaphore::MAX_PERMITS),
+    };
     Ok(SharedEngine {
         engine,
         allocation,
         executor,
+        slots: [
+            Arc::new(Semaphore::new(top)),
+            Arc::new(Semaphore::new(adapters)),
+        ],
     })
 }
 
@@ -146,6 +176,15 @@ fn spawn_executor() -> std::io::Result<tokio::runtime::Handle> {
 }
 
 impl SharedEngine {
+    /// Waits for an instance slot of `kind`; held for the call.
+    pub async fn slot(&self, kind: Slot) -> Result<OwnedSemaphorePermit, super::PluginError> {
+        let s = &self.slots[usize::from(kind == Slot::Adapter)];
+        s.clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| super::PluginError::Internal(format!("instance slots closed: {e}")))
+    }
+
     /// Runs `fut` on the plugin executor and waits for it.
     pub async fn run<F, T>(&self, fut: F) -> Result<T, super::PluginError>
     where

@@ -262,7 +262,8 @@ impl Extractor {
                 Err(e) => Err(sandbox::classify(e, store.data(), &limits)),
             }
         };
-        rt.run_bounded(call, backstop, &limits).await
+        rt.run_bounded(super::engine::Slot::TopLevel, call, backstop, &limits)
+            .await
     }
 }
 

@@ -78,10 +78,13 @@ impl PluginRuntime {
     /// not come back at all, reported as a timeout of `limits`.
     pub(crate) async fn run_bounded<T: Send + 'static>(
         &self,
+        slot: engine::Slot,
         call: impl Future<Output = Result<T, PluginError>> + Send + 'static,
         backstop: Duration,
         limits: &CallLimits,
     ) -> Result<T, PluginError> {
+        // Waiting for a slot is queueing, not the plugin's time.
+        let _slot = self.engine.slot(slot).await?;
         match tokio::time::timeout(backstop, self.engine.run(call)).await {
             Ok(r) => r?,
             Err(_) => Err(PluginError::Timeout {

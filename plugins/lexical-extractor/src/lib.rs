@@ -125,6 +125,10 @@ pub struct Page {
 pub const MAX_CONFIDENCE: f32 = 0.6;
 /// BM25 score below which a passage does not count as a match.
 pub const MIN_SCORE: f64 = 2.0;
+/// Passages searched for a typical reading (`n = 24` for a count).
+const TYPICAL_DEPTH: usize = 30;
+/// Passages searched for any reading.
+const LOOSE_DEPTH: usize = 5;
 
 /// Runs the program's top-level steps over `text`.
 pub fn extract(
@@ -141,7 +145,7 @@ pub fn extract(
             program.format
         ));
     }
-    let passages = rank::passages(text);
+    let passages = without_references(rank::passages(text), text);
     let index = Index::new(&passages);
     let mut out = Output {
         values: Vec::new(),
@@ -177,9 +181,31 @@ pub fn extract(
             ));
             continue;
         }
-        for f in &step.fields {
-            out.values
-                .push(field_value(f, &step.instructions, &index, &passages, pages));
+        // Terms every field of the step shares (the outcome, say) place
+        // nothing; a field's own terms (its arm, "mean" vs "sd") do.
+        let queries: Vec<Vec<String>> = step
+            .fields
+            .iter()
+            .map(|f| rank::terms(&field_query(f, &step.instructions)))
+            .collect();
+        for (f, q) in step.fields.iter().zip(&queries) {
+            let own: Vec<String> = if queries.len() > 1 {
+                q.iter()
+                    .filter(|t| !queries.iter().all(|o| o.contains(t)))
+                    .cloned()
+                    .collect()
+            } else {
+                q.clone()
+            };
+            out.values.push(field_value(
+                f,
+                &step.instructions,
+                q,
+                &own,
+                &index,
+                &passages,
+                pages,
+            ));
         }
     }
     progress(1.0, "done");
@@ -203,13 +229,8 @@ fn description_of<'a>(instructions: &'a str, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-fn field_value(
-    f: &Field,
-    instructions: &str,
-    index: &Index,
-    passages: &[Passage],
-    pages: &[Page],
-) -> Value {
+/// The ranking text of a field: name, description line, unit, options.
+fn field_query(f: &Field, instructions: &str) -> String {
     let mut query = format!(
         "{} {}",
         f.name.replace('_', " "),
@@ -223,9 +244,66 @@ fn field_value(
         query.push(' ');
         query.push_str(o);
     }
-    let terms = rank::terms(&query);
+    query
+}
+
+/// Drops the bibliography (after a `References` heading) and passages
+/// that read like citations: their numbers are volumes, pages and years.
+fn without_references(passages: Vec<Passage>, text: &str) -> Vec<Passage> {
+    let mut refs_from = u32::MAX;
+    let mut cp = 0u32;
+    for line in text.split('\n') {
+        let t = line
+            .trim()
+            .trim_start_matches('#')
+            .trim()
+            .trim_end_matches(':')
+            .to_lowercase();
+        if matches!(
+            t.as_str(),
+            "references" | "bibliography" | "literature cited" | "reference list"
+        ) {
+            refs_from = cp;
+        }
+        cp += line.chars().count() as u32 + 1;
+    }
+    passages
+        .into_iter()
+        .filter(|p| p.start < refs_from && !is_citation(&p.text))
+        .collect()
+}
+
+/// `N Engl J Med. 2004;350(24):2441–51`, `doi:10.1248/…`.
+fn is_citation(s: &str) -> bool {
+    let lower = s.to_lowercase();
+    if lower.contains("doi:") || lower.contains("doi.org") {
+        return true;
+    }
+    // year;volume or volume(issue):pages
+    let b = s.as_bytes();
+    b.windows(6).any(|w| {
+        w[..4].iter().all(u8::is_ascii_digit)
+            && w[4] == b';'
+            && (w[5].is_ascii_digit() || w[5] == b' ')
+    }) || b
+        .windows(4)
+        .any(|w| w[0] == b')' && w[1] == b':' && w[2].is_ascii_digit() && w[3].is_ascii_digit())
+}
+
+fn field_value(
+    f: &Field,
+    instructions: &str,
+    terms: &[String],
+    own: &[String],
+    index: &Index,
+    passages: &[Passage],
+    pages: &[Page],
+) -> Value {
+    let about = description_of(instructions, &f.name);
+    let mut search = terms.to_vec();
+    search.extend(rank::terms(values::expansion(f, about)));
     let hits: Vec<(usize, f64)> = index
-        .search(&terms, 5)
+        .search(&search, TYPICAL_DEPTH)
         .into_iter()
         .filter(|(_, s)| *s >= MIN_SCORE)
         .collect();
@@ -239,15 +317,24 @@ fn field_value(
         };
     };
     let name_terms = rank::terms(&f.name.replace('_', " "));
-    // Read from the best passages in order; the first that yields a value wins.
-    let mut found = None;
-    for &(p, score) in &hits {
-        let v = values::read(f, &passages[p].text, &name_terms, &terms);
-        if let Some(v) = v {
-            found = Some((p, score, v));
-            break;
-        }
-    }
+    let place = if own.is_empty() { terms } else { own };
+    // The first passage with a typical reading wins; failing one, the first
+    // of the best few with any reading.
+    let readings: Vec<(usize, f64, values::Reading)> = hits
+        .iter()
+        .filter_map(|&(p, score)| {
+            values::read(f, &passages[p].text, about, &name_terms, place).map(|r| (p, score, r))
+        })
+        .collect();
+    let found = readings
+        .iter()
+        .find(|(_, _, r)| r.typical)
+        .or_else(|| {
+            readings
+                .iter()
+                .find(|(p, _, _)| hits.iter().take(LOOSE_DEPTH).any(|(h, _)| h == p))
+        })
+        .map(|(p, score, r)| (*p, *score, r.value.clone()));
     match found {
         Some((p, score, v)) => Value {
             path: f.path.clone(),
@@ -341,5 +428,16 @@ mod tests {
     fn a_bad_program_is_an_error() {
         assert!(extract("{}", TEXT, &[], |_, _| {}).is_err());
         assert!(extract(r#"{"format": 9, "steps": []}"#, TEXT, &[], |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn the_bibliography_and_citations_are_not_read() {
+        let text = "Results\n\nIn the trial 24 patients were randomised.\n\nA citation: N Engl J Med. 2004;350(24):2441–51.\n\n# References\n\n1. Smith J. 350 patients were randomised. Lancet.";
+        let kept = without_references(rank::passages(text), text);
+        let texts: Vec<&str> = kept.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec!["Results", "In the trial 24 patients were randomised."]
+        );
     }
 }

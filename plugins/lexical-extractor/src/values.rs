@@ -5,28 +5,72 @@ use serde_json::{Value, json};
 use crate::Field;
 use crate::rank::{stem, terms};
 
-/// A number in a passage: its value, whether it had a fraction, and where
-/// it sits (word index).
+/// A number in a passage, with what surrounds it.
 #[derive(Debug, Clone, PartialEq)]
 struct Num {
     value: f64,
     fraction: bool,
     percent: bool,
+    /// Index among the passage's words (numbers count as words).
     word: usize,
-    /// The word right after it (unit candidates).
+    /// The word right after it (unit candidates), lowercased.
     next: String,
+    /// First of a `mean ± sd` / `mean (sd)` pair.
+    pair_first: bool,
+    /// Second of such a pair (after `±` or in parentheses after a number).
+    pair_second: bool,
+    /// Marked as a count of people: `n = 24`, `24 patients`.
+    count_marked: bool,
+    /// After `n =` / `N =`.
+    n_marked: bool,
+    /// Followed by a percentage or `/ total`: `11 (22%)`, `11/49`.
+    events_marked: bool,
+}
+
+/// A value read from a passage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The typed value.
+    pub value: Value,
+    /// Whether it sits the way such values are written (`n = 24` for a
+    /// count, `mean ± sd` for a spread); a passage with a typical reading
+    /// beats a better-ranked one without.
+    pub typical: bool,
 }
 
 /// Reads a value of `f`'s type from `passage`; None when it cannot.
-pub fn read(f: &Field, passage: &str, name_terms: &[String], query: &[String]) -> Option<Value> {
+/// `about` is the field's description line; `query` the terms that place
+/// the value (numbers nearest to them win).
+pub fn read(
+    f: &Field,
+    passage: &str,
+    about: &str,
+    name_terms: &[String],
+    query: &[String],
+) -> Option<Reading> {
+    let plain = |v: Option<Value>| {
+        v.map(|value| Reading {
+            value,
+            typical: true,
+        })
+    };
     match f.field_type.as_str() {
-        "INTEGER" => number(f, passage, query, false),
-        "NUMBER" => number(f, passage, query, true),
-        "DATE" => date(passage),
-        "ENUM" => option(f, passage),
-        "BOOLEAN" => boolean(passage, name_terms),
-        "TEXT" => Some(json!(passage)),
+        "INTEGER" => number(f, passage, about, query, false),
+        "NUMBER" => number(f, passage, about, query, true),
+        "DATE" => plain(date(passage)),
+        "ENUM" => plain(option(f, passage)),
+        "BOOLEAN" => plain(boolean(passage, name_terms)),
+        "TEXT" => plain(Some(json!(passage))),
         _ => None,
+    }
+}
+
+/// Extra ranking terms for where a field's kind of number is reported:
+/// counts of people sit with randomisation and analysis.
+pub fn expansion(f: &Field, about: &str) -> &'static str {
+    match (f.field_type.as_str(), role(f, about)) {
+        ("INTEGER", Role::Count) => "randomized assigned allocated enrolled analysed analyzed n",
+        _ => "",
     }
 }
 
@@ -39,72 +83,269 @@ fn words(passage: &str) -> Vec<&str> {
         .collect()
 }
 
-fn numbers(passage: &str) -> Vec<Num> {
-    let ws = words(passage);
+/// A token of a passage.
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Num {
+        value: f64,
+        fraction: bool,
+        percent: bool,
+    },
+    Sym(char),
+}
+
+/// Splits `passage` into words, numbers (with a sign, a decimal point `.`
+/// or `·`, thousands separators `1,204`, a trailing `%`) and symbols.
+fn tokens(passage: &str) -> Vec<Tok> {
+    let cs: Vec<char> = passage.chars().collect();
     let mut out = Vec::new();
-    for (i, w) in ws.iter().enumerate() {
-        let w = w.trim_end_matches(['.', '·']);
-        let percent = w.ends_with('%');
-        let core = w.trim_end_matches('%');
-        // Digits with one decimal point ('.' or the Lancet's '·').
-        let norm = core.replace('·', ".");
-        if norm.is_empty() || !norm.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    let mut i = 0;
+    while i < cs.len() {
+        let c = cs[i];
+        if c == '+' && matches!(cs.get(i + 1..i + 3), Some(['/', '-' | '−' | '–'])) {
+            out.push(Tok::Sym('±'));
+            i += 3;
             continue;
         }
-        if norm.matches('.').count() > 1 || norm.starts_with('.') {
-            continue;
+        let digit_at = |j: usize| cs.get(j).is_some_and(char::is_ascii_digit);
+        let signed = matches!(c, '-' | '−' | '–')
+            && digit_at(i + 1)
+            && (i == 0 || !cs[i - 1].is_alphanumeric());
+        if c.is_ascii_digit() || signed {
+            let mut s = String::new();
+            if signed {
+                s.push('-');
+                i += 1;
+            }
+            let mut fraction = false;
+            while i < cs.len() {
+                let ch = cs[i];
+                if ch.is_ascii_digit() {
+                    s.push(ch);
+                } else if (ch == '.' || ch == '·') && !fraction && digit_at(i + 1) {
+                    fraction = true;
+                    s.push('.');
+                } else if ch == ','
+                    && !fraction
+                    && (1..=3).all(|k| digit_at(i + k))
+                    && !digit_at(i + 4)
+                {
+                    // A thousands separator; `1, 2` and `1,23` are lists.
+                } else {
+                    break;
+                }
+                i += 1;
+            }
+            let percent = cs.get(i) == Some(&'%');
+            if percent {
+                i += 1;
+            }
+            if let Ok(value) = s.parse::<f64>() {
+                out.push(Tok::Num {
+                    value,
+                    fraction,
+                    percent,
+                });
+            }
+        } else if c.is_alphanumeric() {
+            let mut w = String::new();
+            while i < cs.len() && (cs[i].is_alphanumeric() || cs[i] == '-') {
+                w.push(cs[i]);
+                i += 1;
+            }
+            out.push(Tok::Word(w.trim_end_matches('-').to_lowercase()));
+        } else {
+            if !c.is_whitespace() {
+                out.push(Tok::Sym(c));
+            }
+            i += 1;
         }
-        let Ok(value) = norm.parse::<f64>() else {
-            continue;
-        };
-        out.push(Num {
-            value,
-            fraction: norm.contains('.'),
-            percent,
-            word: i,
-            next: ws.get(i + 1).map(|n| n.to_lowercase()).unwrap_or_default(),
-        });
     }
     out
 }
 
-fn number(f: &Field, passage: &str, query: &[String], real: bool) -> Option<Value> {
-    let ws = words(passage);
-    let hits: Vec<usize> = ws
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| {
-            let t = terms(w);
-            t.iter().any(|t| query.contains(t))
-        })
-        .map(|(i, _)| i)
-        .collect();
+/// Words that make a number a count of people.
+const PEOPLE: [&str; 10] = [
+    "patients",
+    "participants",
+    "subjects",
+    "children",
+    "students",
+    "women",
+    "men",
+    "adults",
+    "infants",
+    "individuals",
+];
+
+fn numbers(passage: &str) -> Vec<Num> {
+    let toks = tokens(passage);
+    let mut out = Vec::new();
+    let mut word = 0;
+    for (i, t) in toks.iter().enumerate() {
+        let Tok::Num {
+            value,
+            fraction,
+            percent,
+        } = *t
+        else {
+            if matches!(t, Tok::Word(_)) {
+                word += 1;
+            }
+            continue;
+        };
+        let at = |k: isize| i.checked_add_signed(k).and_then(|j| toks.get(j)).cloned();
+        let is_num = |t: Option<Tok>| matches!(t, Some(Tok::Num { percent: false, .. }));
+        let sym = |t: Option<Tok>, cs: &[char]| matches!(t, Some(Tok::Sym(c)) if cs.contains(&c));
+        let word_is = |t: Option<Tok>, ws: &[&str]| matches!(t, Some(Tok::Word(w)) if ws.contains(&w.as_str()));
+        let pm = ['±'];
+        let pair_first = !percent
+            && ((sym(at(1), &pm) && is_num(at(2)))
+                || (sym(at(1), &['(', '[']) && is_num(at(2)) && sym(at(3), &[')', ']', ','])));
+        let pair_second = !percent
+            && ((sym(at(-1), &pm) && is_num(at(-2)))
+                || (sym(at(-1), &['(', '[']) && is_num(at(-2))));
+        let n_marked = !fraction
+            && !percent
+            && (word_is(at(-1), &["n"]) || (sym(at(-1), &['=']) && word_is(at(-2), &["n"])));
+        let count_marked = n_marked || (!fraction && !percent && word_is(at(1), &PEOPLE));
+        let events_marked = !fraction
+            && !percent
+            && ((sym(at(1), &['(']) && matches!(at(2), Some(Tok::Num { percent: true, .. })))
+                || (sym(at(1), &['/']) && is_num(at(2))));
+        let next = match at(1) {
+            Some(Tok::Word(w)) => w,
+            _ => String::new(),
+        };
+        out.push(Num {
+            value,
+            fraction,
+            percent,
+            word,
+            next,
+            pair_first,
+            pair_second,
+            count_marked,
+            n_marked,
+            events_marked,
+        });
+        word += 1;
+    }
+    out
+}
+
+/// What a numeric field asks for, from its name and description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A standard deviation: the second of a `mean ± sd` pair.
+    Spread,
+    /// A mean: the first of a pair.
+    Centre,
+    /// Participants with an event: `11 (22%)`, `11/49`.
+    Events,
+    /// A number of people: `n = 24`, `24 patients`.
+    Count,
+    /// Anything else.
+    Plain,
+}
+
+fn role(f: &Field, about: &str) -> Role {
+    let t = format!(" {} {} ", f.name.replace('_', " "), about).to_lowercase();
+    let has = |w: &str| {
+        t.contains(&format!(" {w} "))
+            || t.contains(&format!(" {w},"))
+            || t.contains(&format!("({w})"))
+    };
+    if has("sd") || t.contains("standard deviation") {
+        Role::Spread
+    } else if has("mean") || has("average") {
+        Role::Centre
+    } else if has("events") || has("event") {
+        Role::Events
+    } else if has("size")
+        || has("participants")
+        || has("patients")
+        || t.contains("number of")
+        || has("n")
+    {
+        Role::Count
+    } else {
+        Role::Plain
+    }
+}
+
+fn number(f: &Field, passage: &str, about: &str, query: &[String], real: bool) -> Option<Reading> {
+    // Positions among words only, numbers counted as words too.
+    let ws_hits = {
+        let toks = tokens(passage);
+        let mut pos: Vec<usize> = Vec::new();
+        let mut word = 0;
+        for t in &toks {
+            match t {
+                Tok::Word(w) => {
+                    if terms(w).iter().any(|t| query.contains(t)) {
+                        pos.push(word);
+                    }
+                    word += 1;
+                }
+                Tok::Num { .. } => word += 1,
+                Tok::Sym(_) => {}
+            }
+        }
+        pos
+    };
     let unit = f.unit.as_deref().map(|u| stem(&u.to_lowercase()));
     let wants_percent = f.unit.as_deref() == Some("%");
     let about_years = f.name.contains("year");
+    let role = role(f, about);
     let candidates: Vec<Num> = numbers(passage)
         .into_iter()
         .filter(|n| real || !n.fraction)
         .filter(|n| n.percent == wants_percent || (real && !wants_percent && !n.percent))
         .filter(|n| about_years || !(1900.0..=2100.0).contains(&n.value) || n.fraction)
+        .filter(|n| real || n.value >= 0.0)
         .collect();
+    let fit = |n: &Num| match role {
+        Role::Spread => u8::from(!n.pair_second),
+        Role::Centre => {
+            if n.pair_first {
+                0
+            } else if n.fraction && !n.pair_second {
+                1
+            } else {
+                2
+            }
+        }
+        Role::Events => u8::from(!n.events_marked),
+        Role::Count => u8::from(!n.count_marked),
+        Role::Plain => 0,
+    };
     let best = candidates.iter().min_by_key(|n| {
         let unit_bonus = match &unit {
             Some(u) if stem(n.next.trim_matches(|c: char| !c.is_alphanumeric())) == *u => 0,
             _ => 1,
         };
-        let distance = hits
+        // `Label (n = 24)`: the label precedes a marked count, so terms
+        // after it are further away.
+        let distance = ws_hits
             .iter()
-            .map(|h| h.abs_diff(n.word))
+            .map(|&h| {
+                let d = h.abs_diff(n.word);
+                if n.n_marked && h > n.word { 3 * d } else { d }
+            })
             .min()
             .unwrap_or(usize::MAX / 2);
-        (unit_bonus, distance, n.word)
+        (fit(n), unit_bonus, distance, n.word)
     })?;
-    if real {
-        Some(json!(best.value))
-    } else {
-        Some(json!(best.value as i64))
-    }
+    Some(Reading {
+        value: if real {
+            json!(best.value)
+        } else {
+            json!(best.value as i64)
+        },
+        typical: fit(best) == 0,
+    })
 }
 
 const MONTHS: [&str; 12] = [
@@ -223,14 +464,16 @@ mod tests {
         let v = read(
             &f,
             "In 2016, 45% had a mean of 12·4 mmHg (SD 3.1)",
+            "",
             &[],
             &["mean".into()],
         );
-        assert_eq!(v, Some(json!(12.4)));
+        assert_eq!(v.map(|r| r.value), Some(json!(12.4)));
         let f = field("INTEGER", None, &[]);
         let v = read(
             &f,
             "Between 2015 and 2017, 1,204 patients (48%) were randomised",
+            "",
             &[],
             &["random".into()],
         );
@@ -248,9 +491,55 @@ mod tests {
         assert_eq!(date("registered 2020-02-01"), Some(json!("2020-02-01")));
         let f = field("ENUM", None, &["open-label", "double-blind"]);
         assert_eq!(
-            read(&f, "A double blind trial.", &[], &[]),
+            read(&f, "A double blind trial.", "", &[], &[]).map(|r| r.value),
             Some(json!("double-blind"))
         );
-        assert_eq!(read(&f, "No masking details.", &[], &[]), None);
+        assert_eq!(read(&f, "No masking details.", "", &[], &[]), None);
+    }
+
+    fn named(name: &str, t: &str) -> Field {
+        Field {
+            name: name.into(),
+            ..field(t, None, &[])
+        }
+    }
+
+    #[test]
+    fn numbers_keep_signs_thousands_and_pairs() {
+        let toks = tokens("−1.3 (0.5) vs 6,032.37 ± 1359.15; 12 +/- 3; pages 2441–51");
+        let nums: Vec<f64> = toks
+            .iter()
+            .filter_map(|t| match t {
+                Tok::Num { value, .. } => Some(*value),
+                _ => None,
+            })
+            .collect();
+        // The en dash between digits is a range, not a sign.
+        assert_eq!(
+            nums,
+            vec![-1.3, 0.5, 6032.37, 1359.15, 12.0, 3.0, 2441.0, 51.0]
+        );
+        let ns = numbers("10.0 ± 4.6 g in the RMD group");
+        assert!(ns[0].pair_first && ns[1].pair_second);
+    }
+
+    #[test]
+    fn roles_pick_the_number_written_their_way() {
+        let p = "Fibre intake was 10.0 ± 4.6 g in the RMD group (n = 33) and 11 (22%) had events";
+        let q = ["rmd".to_string()];
+        let get = |f: &Field, about: &str| read(f, p, about, &[], &q).map(|r| r.value);
+        assert_eq!(
+            get(&named("rmd_sd", "NUMBER"), "standard deviation"),
+            Some(json!(4.6))
+        );
+        assert_eq!(get(&named("rmd_mean", "NUMBER"), ""), Some(json!(10.0)));
+        assert_eq!(
+            get(&named("rmd_group_size", "INTEGER"), ""),
+            Some(json!(33))
+        );
+        assert_eq!(get(&named("rmd_events", "INTEGER"), ""), Some(json!(11)));
+        // Nothing written the way a count is: a reading, but not a typical one.
+        let r = read(&named("group_size", "INTEGER"), "at 12 weeks", "", &[], &[]);
+        assert_eq!(r.map(|r| r.typical), Some(false));
     }
 }

@@ -117,30 +117,67 @@ pub enum Error {
 }
 
 /// The passages for a step: the whole text when it fits, else the best
-/// ranked passages up to the budget, in document order.
-pub fn context(text: &str, query: &str) -> String {
+/// ranked passages up to the budget, in document order. A step that asks
+/// for numbers gives half of the budget to the passages densest in numbers
+/// (result tables and their rows), which share few words with the field
+/// descriptions and rank low on words alone.
+pub fn context(text: &str, query: &str, numeric: bool) -> String {
     if text.chars().count() <= PASSAGE_BUDGET {
         return text.to_owned();
     }
     let ps = passages(text);
     let index = Index::new(&ps);
-    let hits = index.search(&terms(query), ps.len());
+    let by_words: Vec<usize> = index
+        .search(&terms(query), ps.len())
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    let mut by_numbers: Vec<(usize, usize)> = if numeric {
+        ps.iter()
+            .enumerate()
+            .map(|(i, p)| (numbers_in(&p.text), i))
+            .filter(|(n, _)| *n >= 3)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    by_numbers.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut chosen: Vec<usize> = Vec::new();
     let mut used = 0;
-    for (i, _) in hits {
-        let n = ps[i].text.chars().count();
-        if used + n > PASSAGE_BUDGET {
-            continue;
+    let mut take = |order: &mut dyn Iterator<Item = usize>, cap: usize| {
+        for i in order {
+            let n = ps[i].text.chars().count();
+            if chosen.contains(&i) || used + n > cap {
+                continue;
+            }
+            used += n;
+            chosen.push(i);
         }
-        used += n;
-        chosen.push(i);
+    };
+    if numeric {
+        take(&mut by_words.iter().copied(), PASSAGE_BUDGET / 2);
+        take(&mut by_numbers.iter().map(|&(_, i)| i), PASSAGE_BUDGET);
     }
+    take(&mut by_words.iter().copied(), PASSAGE_BUDGET);
     chosen.sort_unstable();
     chosen
         .iter()
         .map(|&i| ps[i].text.as_str())
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+/// Numbers written in a passage (`12`, `4.6`, `−1.3`).
+fn numbers_in(s: &str) -> usize {
+    s.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '·'))
+        .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+        .count()
+}
+
+/// Whether a step's answer has numeric values.
+fn asks_numbers(schema: &Value) -> bool {
+    let s = schema.to_string();
+    s.contains("\"number\"") || s.contains("\"integer\"")
 }
 
 /// Checks that `v` has the shape of a step's answer object with `fields`.
@@ -253,7 +290,11 @@ pub fn extract(
                 concrete(&step.path, &each, &inst)
             };
             let mut user = String::new();
-            let ctx = context(text, &format!("{} {}", step.query, step.instructions));
+            let ctx = context(
+                text,
+                &format!("{} {}", step.query, step.instructions),
+                asks_numbers(&step.json_schema),
+            );
             out.chars_sent += ctx.chars().count();
             user.push_str("Passages of the paper:\n\n");
             user.push_str(&ctx);
@@ -450,10 +491,18 @@ mod tests {
             ));
         }
         text.push_str("A total of 240 participants were randomised.\n\n");
-        let ctx = context(&text, "participants randomised sample size");
+        text.push_str("| Outcome | Drug | Placebo |\n| Pain | 4.3 (1.0) | 3.6 (1.2) |\n\n");
+        let ctx = context(&text, "participants randomised sample size", false);
         assert!(ctx.chars().count() <= PASSAGE_BUDGET);
         assert!(ctx.contains("A total of 240 participants were randomised."));
-        assert_eq!(context("short", "x"), "short");
+        // On words alone the table row ranks nowhere …
+        assert!(!ctx.contains("4.3 (1.0)"));
+        // … a step asking for numbers keeps it, and the words' best passage.
+        let ctx = context(&text, "participants randomised sample size", true);
+        assert!(ctx.chars().count() <= PASSAGE_BUDGET);
+        assert!(ctx.contains("| Pain | 4.3 (1.0) | 3.6 (1.2) |"));
+        assert!(ctx.contains("A total of 240 participants were randomised."));
+        assert_eq!(context("short", "x", true), "short");
     }
 
     #[test]
