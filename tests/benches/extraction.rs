@@ -30,7 +30,7 @@ use evistream::config::Config;
 use evistream::jobs::JobRegistry;
 use evistream::plugins::adapter::{CompletionRequest, Message, Role};
 use evistream_tests::llm::FakeLlm;
-use evistream_tests::{Session, TestServer, corpus_pdf, eventually, ok};
+use evistream_tests::{DbKind, Session, TestDb, TestServer, corpus_pdf, eventually, ok};
 use serde_json::{Value, json};
 
 /// Provider latency for the throughput run.
@@ -178,9 +178,10 @@ fn papers() -> Vec<String> {
     v
 }
 
-fn config(dir: &std::path::Path, db: &str) -> Config {
-    let mut c = Config::for_data_dir(dir);
-    c.database_url = db.to_owned();
+/// A node's configuration on `tdb` (not the tests' short timings).
+fn config(tdb: &TestDb) -> Config {
+    let mut c = Config::for_data_dir(&tdb.path());
+    c.database_url = tdb.url.clone();
     c.database_max_connections = 48;
     c.jobs.poll_interval_ms = 50;
     c.plugins.allow_private_networks = true; // the provider is on loopback
@@ -270,12 +271,8 @@ fn occurs(v: &Value, nums: &[String]) -> bool {
 
 async fn lexical() {
     println!("\n== 1. lexical-extractor accuracy on the Yun et al. numeric results");
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let srv = start(config(dir.path(), &db)).await;
+    let tdb = TestDb::new(DbKind::Sqlite).await.expect("database");
+    let srv = start(config(&tdb)).await;
     let s = srv.register("bench").await;
     let project = srv.project(&s.token, &s.org_id, "Yun 2024").await;
     let names = papers();
@@ -475,25 +472,20 @@ async fn throughput(levels: &[usize], with_tokens: bool) {
     );
     let fake = FakeLlm::start().await;
     fake.set_latency(LATENCY);
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let base = config(dir.path(), &db);
+    let tdb = TestDb::new(DbKind::Sqlite).await.expect("database");
+    let base = config(&tdb);
     let srv = start(base.clone()).await;
     let s = srv.register("bench").await;
     let project = srv.project(&s.token, &s.org_id, "Throughput").await;
-    let r = srv
-        .op(
-            Some(&s.token),
-            "ConfigureProjectPlugins",
-            json!({ "projectId": project, "llmAdapter": "openai-compatible",
-                    "llmConfig": { "baseUrl": fake.base_url, "model": "bench-model" },
-                    "llmSecrets": { "apiKey": "sk-bench" } }),
-        )
-        .await;
-    ok(&r, "configureProjectPlugins");
+    srv.bind_llm(
+        &s.token,
+        &project,
+        "openai-compatible",
+        &fake.base_url,
+        "bench-model",
+        "sk-bench",
+    )
+    .await;
     let names = papers();
     let mut ids = Vec::new();
     let mut paper_of: HashMap<String, String> = HashMap::new();
@@ -710,26 +702,21 @@ async fn tokens(
 async fn overhead() {
     println!("\n== 3. host overhead per LLM call (provider answers at once; {CALLS} calls each)");
     let fake = FakeLlm::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let mut cfg = config(dir.path(), &db);
+    let tdb = TestDb::new(DbKind::Sqlite).await.expect("database");
+    let mut cfg = config(&tdb);
     cfg.llm.cache = false;
     let srv = start(cfg).await;
     let s = srv.register("bench").await;
     let project = srv.project(&s.token, &s.org_id, "Overhead").await;
-    let r = srv
-        .op(
-            Some(&s.token),
-            "ConfigureProjectPlugins",
-            json!({ "projectId": project, "llmAdapter": "openai-compatible",
-                    "llmConfig": { "baseUrl": fake.base_url, "model": "bench-model" },
-                    "llmSecrets": { "apiKey": "sk-bench" } }),
-        )
-        .await;
-    ok(&r, "configureProjectPlugins");
+    srv.bind_llm(
+        &s.token,
+        &project,
+        "openai-compatible",
+        &fake.base_url,
+        "bench-model",
+        "sk-bench",
+    )
+    .await;
     let app = srv.node.app.clone();
     let model = {
         use sea_orm::EntityTrait;

@@ -369,6 +369,31 @@ impl TestServer {
         assert_eq!(status, "COMPLETED", "converting {name}");
     }
 
+    /// Binds LLM adapter `adapter` to `project` with its `baseUrl` and
+    /// `model` and the secret `apiKey`; returns the binding.
+    pub async fn bind_llm(
+        &self,
+        token: &str,
+        project: &str,
+        adapter: &str,
+        base_url: &str,
+        model: &str,
+        api_key: &str,
+    ) -> Value {
+        let r = self
+            .op(
+                Some(token),
+                "ConfigureProjectPlugins",
+                json!({
+                    "projectId": project, "llmAdapter": adapter,
+                    "llmConfig": { "baseUrl": base_url, "model": model },
+                    "llmSecrets": { "apiKey": api_key },
+                }),
+            )
+            .await;
+        ok(&r, "configureProjectPlugins").clone()
+    }
+
     /// Creates a form with `fields` in `project` and approves its first
     /// version; returns the version id.
     pub async fn approved_version(&self, token: &str, project: &str, fields: Value) -> String {

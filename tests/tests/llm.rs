@@ -66,21 +66,17 @@ evistream_tests::dual_db_test!(
         let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
         let a = srv.register("alice").await;
         let project = srv.project(&a.token, &a.org_id, "LLM").await;
-        let r = srv
-            .op(
-                Some(&a.token),
-                "ConfigureProjectPlugins",
-                json!({
-                    "projectId": project, "llmAdapter": "openai-compatible",
-                    "llmConfig": { "baseUrl": fake.base_url, "model": "test-model" },
-                    "llmSecrets": { "apiKey": "sk-test-123" },
-                }),
+        let bound = srv
+            .bind_llm(
+                &a.token,
+                &project,
+                "openai-compatible",
+                &fake.base_url,
+                "test-model",
+                "sk-test-123",
             )
             .await;
-        assert_eq!(
-            ok(&r, "configureProjectPlugins")["llmAdapter"]["id"],
-            "openai-compatible"
-        );
+        assert_eq!(bound["llmAdapter"]["id"], "openai-compatible");
         let r = srv
             .op(
                 Some(&a.token),
@@ -260,18 +256,15 @@ evistream_tests::dual_db_test!(
         ];
         for (adapter, base, model, auth) in providers {
             let project = srv.project(&a.token, &a.org_id, adapter).await;
-            let r = srv
-                .op(
-                    Some(&a.token),
-                    "ConfigureProjectPlugins",
-                    json!({
-                        "projectId": project, "llmAdapter": adapter,
-                        "llmConfig": { "baseUrl": base, "model": model },
-                        "llmSecrets": { "apiKey": format!("key-{adapter}") },
-                    }),
-                )
-                .await;
-            ok(&r, "configureProjectPlugins");
+            srv.bind_llm(
+                &a.token,
+                &project,
+                adapter,
+                &base,
+                model,
+                &format!("key-{adapter}"),
+            )
+            .await;
             // A rate limit reaches the caller typed (the check does not retry).
             fake.fail_next(Fault::RateLimited(3));
             let r = srv
@@ -358,18 +351,15 @@ evistream_tests::dual_db_test!(
         let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
         let a = srv.register("alice").await;
         let project = srv.project(&a.token, &a.org_id, "Slow").await;
-        let r = srv
-            .op(
-                Some(&a.token),
-                "ConfigureProjectPlugins",
-                json!({
-                    "projectId": project, "llmAdapter": "openai-compatible",
-                    "llmConfig": { "baseUrl": fake.base_url, "model": "slow" },
-                    "llmSecrets": { "apiKey": "sk" },
-                }),
-            )
-            .await;
-        ok(&r, "configureProjectPlugins");
+        srv.bind_llm(
+            &a.token,
+            &project,
+            "openai-compatible",
+            &fake.base_url,
+            "slow",
+            "sk",
+        )
+        .await;
         srv.converted_papers(&a.token, &project, &["PMC3321528.pdf"])
             .await;
         let version = srv.approved_version(&a.token, &project, fields()).await;

@@ -59,6 +59,14 @@ fn group(paths: &BTreeMap<String, Value>) -> (Groups<'_>, BTreeMap<String, Value
     (groups, leaves)
 }
 
+/// The items of list `name`, by index.
+fn items<'g>(groups: &'g Groups<'_>, name: &str) -> BTreeMap<usize, &'g BTreeMap<String, Value>> {
+    groups
+        .iter()
+        .filter_map(|((n, i), m)| i.filter(|_| *n == name).map(|i| (i, m)))
+        .collect()
+}
+
 fn align_under(
     prefix: &str,
     truth: &BTreeMap<String, Value>,
@@ -86,24 +94,18 @@ fn align_under(
         .into_iter()
         .collect();
     for name in names {
-        let items = |g: &Groups<'_>| -> Vec<(usize, BTreeMap<String, Value>)> {
-            g.iter()
-                .filter(|((n, i), _)| *n == name && i.is_some())
-                .map(|((_, i), m)| (i.unwrap_or_default(), m.clone()))
-                .collect()
-        };
-        let (t_items, g_items) = (items(&t_groups), items(&g_groups));
+        let (t_items, g_items) = (items(&t_groups, name), items(&g_groups, name));
         let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
-        for (ti, t) in &t_items {
+        for (&ti, t) in &t_items {
             let base = format!("{prefix}{name}[{ti}].");
-            for (gj, g) in &g_items {
+            for (&gj, g) in &g_items {
                 let total: f64 = t
                     .iter()
                     .map(|(k, want)| score(&format!("{base}{k}"), want, g.get(k)))
                     .sum();
                 let s = total / t.len().max(1) as f64;
                 if s > 0.0 {
-                    pairs.push((s, *ti, *gj));
+                    pairs.push((s, ti, gj));
                 }
             }
         }
@@ -120,16 +122,17 @@ fn align_under(
             }
             t_used.push(ti);
             g_used.push(gj);
-            let t = &t_items.iter().find(|(i, _)| *i == ti).map(|(_, m)| m);
-            let g = &g_items.iter().find(|(j, _)| *j == gj).map(|(_, m)| m);
-            if let (Some(t), Some(g)) = (t, g) {
-                let inner = align_under(&format!("{prefix}{name}[{ti}]."), t, g, score);
-                out.extend(
-                    inner
-                        .into_iter()
-                        .map(|(k, v)| (format!("{name}[{ti}].{k}"), v)),
-                );
-            }
+            let inner = align_under(
+                &format!("{prefix}{name}[{ti}]."),
+                t_items[&ti],
+                g_items[&gj],
+                score,
+            );
+            out.extend(
+                inner
+                    .into_iter()
+                    .map(|(k, v)| (format!("{name}[{ti}].{k}"), v)),
+            );
         }
     }
     out

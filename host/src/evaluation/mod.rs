@@ -234,15 +234,14 @@ pub async fn evaluate(
             )
         })
         .collect();
-    let comparator = |path: &str| {
-        let template = fields::template(path);
+    let comparator = |template: &str| {
         order
             .iter()
-            .find(|(p, _)| *p == template)
+            .find(|(p, _)| p == template)
             .map(|(_, f)| Comparator::for_field(f))
     };
     let scorer = |path: &str, want: &Value, got: Option<&Value>| {
-        comparator(path).map_or(0.0, |c| c.score(want, got))
+        comparator(&fields::template(path)).map_or(0.0, |c| c.score(want, got))
     };
     let none = BTreeMap::new();
     let mut per_field: BTreeMap<String, Score> = BTreeMap::new();
@@ -256,7 +255,7 @@ pub async fn evaluate(
         );
         for (path, want) in &values {
             let template = fields::template(path);
-            let Some(c) = comparator(path) else {
+            let Some(c) = comparator(&template) else {
                 continue;
             };
             let score = c.score(want, got.get(path.as_str()));

@@ -7,10 +7,8 @@
 //! - Plugin calls run on a dedicated tokio runtime, never on the API's
 //!   workers; guests also yield to it at every epoch tick.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -60,7 +58,8 @@ pub struct SharedEngine {
     /// budgets, so extractors can never take every slot and then wait
     /// forever on their adapters. With the pool, the two add up to its
     /// size: calls wait for a slot instead of failing on an exhausted pool.
-    slots: [Arc<Semaphore>; 2],
+    top_level_slots: Arc<Semaphore>,
+    adapter_slots: Arc<Semaphore>,
 }
 
 /// Which budget a call draws its instance slot from.
@@ -154,10 +153,8 @@ pub fn create(settings: &EngineSettings) -> Result<SharedEngine, String> {
         engine,
         allocation,
         executor,
-        slots: [
-            Arc::new(Semaphore::new(top)),
-            Arc::new(Semaphore::new(adapters)),
-        ],
+        top_level_slots: Arc::new(Semaphore::new(top)),
+        adapter_slots: Arc::new(Semaphore::new(adapters)),
     })
 }
 
@@ -178,8 +175,12 @@ fn spawn_executor() -> std::io::Result<tokio::runtime::Handle> {
 impl SharedEngine {
     /// Waits for an instance slot of `kind`; held for the call.
     pub async fn slot(&self, kind: Slot) -> Result<OwnedSemaphorePermit, super::PluginError> {
-        let s = &self.slots[usize::from(kind == Slot::Adapter)];
-        s.clone()
+        let slots = match kind {
+            Slot::TopLevel => &self.top_level_slots,
+            Slot::Adapter => &self.adapter_slots,
+        };
+        slots
+            .clone()
             .acquire_owned()
             .await
             .map_err(|e| super::PluginError::Internal(format!("instance slots closed: {e}")))

@@ -320,21 +320,21 @@ fn field_value(
     let place = if own.is_empty() { terms } else { own };
     // The first passage with a typical reading wins; failing one, the first
     // of the best few with any reading.
-    let readings: Vec<(usize, f64, values::Reading)> = hits
-        .iter()
-        .filter_map(|&(p, score)| {
-            values::read(f, &passages[p].text, about, &name_terms, place).map(|r| (p, score, r))
-        })
-        .collect();
-    let found = readings
-        .iter()
-        .find(|(_, _, r)| r.typical)
-        .or_else(|| {
-            readings
-                .iter()
-                .find(|(p, _, _)| hits.iter().take(LOOSE_DEPTH).any(|(h, _)| h == p))
-        })
-        .map(|(p, score, r)| (*p, *score, r.value.clone()));
+    let mut loose = None;
+    let mut found = None;
+    for (rank, &(p, score)) in hits.iter().enumerate() {
+        let Some(r) = values::read(f, &passages[p].text, about, &name_terms, place) else {
+            continue;
+        };
+        if r.typical {
+            found = Some((p, score, r.value));
+            break;
+        }
+        if loose.is_none() && rank < LOOSE_DEPTH {
+            loose = Some((p, score, r.value));
+        }
+    }
+    let found = found.or(loose);
     match found {
         Some((p, score, v)) => Value {
             path: f.path.clone(),

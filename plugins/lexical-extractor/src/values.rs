@@ -179,10 +179,25 @@ const PEOPLE: [&str; 10] = [
     "individuals",
 ];
 
-fn numbers(passage: &str) -> Vec<Num> {
-    let toks = tokens(passage);
-    let mut out = Vec::new();
+/// Each token's position counted in words and numbers (a symbol shares
+/// the position of what follows it): the distances between a number and
+/// a field's terms are measured in these.
+fn word_positions(toks: &[Tok]) -> Vec<usize> {
     let mut word = 0;
+    toks.iter()
+        .map(|t| {
+            let at = word;
+            if !matches!(t, Tok::Sym(_)) {
+                word += 1;
+            }
+            at
+        })
+        .collect()
+}
+
+fn numbers(toks: &[Tok]) -> Vec<Num> {
+    let word_at = word_positions(toks);
+    let mut out = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         let Tok::Num {
             value,
@@ -190,9 +205,6 @@ fn numbers(passage: &str) -> Vec<Num> {
             percent,
         } = *t
         else {
-            if matches!(t, Tok::Word(_)) {
-                word += 1;
-            }
             continue;
         };
         let at = |k: isize| i.checked_add_signed(k).and_then(|j| toks.get(j)).cloned();
@@ -222,7 +234,7 @@ fn numbers(passage: &str) -> Vec<Num> {
             value,
             fraction,
             percent,
-            word,
+            word: word_at[i],
             next,
             pair_first,
             pair_second,
@@ -230,7 +242,6 @@ fn numbers(passage: &str) -> Vec<Num> {
             n_marked,
             events_marked,
         });
-        word += 1;
     }
     out
 }
@@ -276,30 +287,19 @@ fn role(f: &Field, about: &str) -> Role {
 }
 
 fn number(f: &Field, passage: &str, about: &str, query: &[String], real: bool) -> Option<Reading> {
-    // Positions among words only, numbers counted as words too.
-    let ws_hits = {
-        let toks = tokens(passage);
-        let mut pos: Vec<usize> = Vec::new();
-        let mut word = 0;
-        for t in &toks {
-            match t {
-                Tok::Word(w) => {
-                    if terms(w).iter().any(|t| query.contains(t)) {
-                        pos.push(word);
-                    }
-                    word += 1;
-                }
-                Tok::Num { .. } => word += 1,
-                Tok::Sym(_) => {}
-            }
-        }
-        pos
-    };
+    let toks = tokens(passage);
+    let word_at = word_positions(&toks);
+    let ws_hits: Vec<usize> = toks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(t, Tok::Word(w) if terms(w).iter().any(|t| query.contains(t))))
+        .map(|(i, _)| word_at[i])
+        .collect();
     let unit = f.unit.as_deref().map(|u| stem(&u.to_lowercase()));
     let wants_percent = f.unit.as_deref() == Some("%");
     let about_years = f.name.contains("year");
     let role = role(f, about);
-    let candidates: Vec<Num> = numbers(passage)
+    let candidates: Vec<Num> = numbers(&toks)
         .into_iter()
         .filter(|n| real || !n.fraction)
         .filter(|n| n.percent == wants_percent || (real && !wants_percent && !n.percent))
@@ -519,7 +519,7 @@ mod tests {
             nums,
             vec![-1.3, 0.5, 6032.37, 1359.15, 12.0, 3.0, 2441.0, 51.0]
         );
-        let ns = numbers("10.0 ± 4.6 g in the RMD group");
+        let ns = numbers(&tokens("10.0 ± 4.6 g in the RMD group"));
         assert!(ns[0].pair_first && ns[1].pair_second);
     }
 
