@@ -1,42 +1,18 @@
-//! The `llm-adapter` component: [`crate::body`] sent over `wasi:http`.
+//! The `llm-adapter` component: [`crate::body`] sent with `adapter-sdk`,
+//! [`crate::read`] on the answer.
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "llm-adapter",
-    with: {
-        "wasi:http/outgoing-handler@0.2.12": wasi_http_client::bindings::wasi::http::outgoing_handler,
-        "wasi:http/types@0.2.12": wasi_http_client::bindings::wasi::http::types,
-        "wasi:io/error@0.2.12": wasi_http_client::bindings::wasi::io::error,
-        "wasi:io/poll@0.2.12": wasi_http_client::bindings::wasi::io::poll,
-        "wasi:io/streams@0.2.12": wasi_http_client::bindings::wasi::io::streams,
-        "wasi:clocks/monotonic-clock@0.2.12": wasi_http_client::bindings::wasi::clocks::monotonic_clock,
-    },
-});
-
-use evistream::plugin::llm_types::{
-    Completion, CompletionRequest, FinishReason, LlmError, Role, Usage,
+use adapter_sdk::{
+    Completion, CompletionRequest, ConfigEntry, Guest, LlmError, Role, config_value, failure, post,
 };
-use evistream::plugin::types::ConfigEntry;
-use exports::evistream::plugin::adapter::Guest;
 
 struct Anthropic;
-
-fn failure(f: crate::Failure) -> LlmError {
-    match f {
-        crate::Failure::RateLimited(ms) => LlmError::RateLimited(ms),
-        crate::Failure::Auth(m) => LlmError::Auth(m),
-        crate::Failure::BadRequest(m) => LlmError::BadRequest(m),
-        crate::Failure::Transient(m) => LlmError::Transient(m),
-        crate::Failure::InvalidOutput(m) => LlmError::InvalidOutput(m),
-    }
-}
 
 impl Guest for Anthropic {
     fn complete(
         config: Vec<ConfigEntry>,
         request: CompletionRequest,
     ) -> Result<Completion, LlmError> {
-        let get = |k: &str| config.iter().find(|c| c.key == k).map(|c| c.value.clone());
+        let get = |k: &str| config_value(&config, k).map(str::to_owned);
         let base = get("baseUrl").unwrap_or_else(|| "https://api.anthropic.com/v1".into());
         let model =
             get("model").ok_or(LlmError::BadRequest("config `model` is required".into()))?;
@@ -58,38 +34,16 @@ impl Guest for Anthropic {
             max_tokens: request.max_tokens,
         };
         let body = crate::body(&req).map_err(failure)?.to_string();
-        let url = format!("{}/messages", base.trim_end_matches('/'));
-        let r = wasi_http_client::send(
-            "POST",
-            &url,
+        post(
+            &format!("{}/messages", base.trim_end_matches('/')),
             &[
                 ("content-type", "application/json"),
                 ("anthropic-version", crate::API_VERSION),
             ],
-            body.as_bytes(),
-            32 << 20,
+            &body,
+            crate::read,
         )
-        .map_err(|e| match e {
-            wasi_http_client::Error::BadUrl(m) => LlmError::BadRequest(m),
-            other => LlmError::Transient(other.to_string()),
-        })?;
-        let retry = llm_protocol::retry_after(r.header("retry-after-ms"), r.header("retry-after"));
-        let a = crate::read(r.status, &r.body, retry).map_err(failure)?;
-        Ok(Completion {
-            text: a.text,
-            usage: Usage {
-                input_tokens: a.input_tokens,
-                output_tokens: a.output_tokens,
-            },
-            finish_reason: match a.finish {
-                crate::Finish::Stop => FinishReason::Stop,
-                crate::Finish::Length => FinishReason::Length,
-                crate::Finish::ContentFilter => FinishReason::ContentFilter,
-                crate::Finish::Other => FinishReason::Other,
-            },
-            model: a.model,
-        })
     }
 }
 
-export!(Anthropic);
+adapter_sdk::export!(Anthropic);

@@ -32,7 +32,7 @@ pub struct Request {
     pub json_mode: bool,
 }
 
-pub use llm_protocol::{Answer, Failure, Finish, retry_after};
+pub use llm_protocol::{Answer, Failure, Finish};
 
 /// The request body.
 pub fn body(r: &Request) -> Result<Value, Failure> {
