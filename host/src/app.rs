@@ -40,6 +40,10 @@ pub struct App {
     pub llm: crate::llm::gateway::Gateway,
     /// Cancelled when the process shuts down.
     pub shutdown: CancellationToken,
+    /// Login backoff and the bound on concurrent password hashing.
+    pub logins: crate::auth::throttle::LoginGuard,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl App {
@@ -74,6 +78,17 @@ pub async fn build(
     let db = db::connect(&url, config.database_max_connections).await?;
     db::migrate(&db).await?;
     let blobs = BlobStore::open(&config)?;
+    // Uploads a crash cut short; in the background, start-up need not wait.
+    {
+        let blobs = blobs.clone();
+        tokio::spawn(async move {
+            match blobs.sweep_staging().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(swept = n, "deleted staged blobs left by a crash"),
+                Err(e) => tracing::warn!(error = %e, "sweeping staged blobs failed"),
+            }
+        });
+    }
     let bus = if db::is_postgres(&db) {
         EventBus::postgres(db.clone(), shutdown.clone()).await?
     } else {
@@ -96,7 +111,21 @@ pub async fn build(
         tokens = tokens.accept_previous(&prev.kid, &secret);
     }
     let plugins = crate::plugins::host::PluginHost::from_config(&config)?;
+    let trusted_proxies = config
+        .limits
+        .trusted_proxies
+        .iter()
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!("limits.trusted_proxies: `{p}` is not an address or CIDR range")
+                })
+        })
+        .collect::<anyhow::Result<_>>()?;
     Ok(Arc::new(App {
+        logins: crate::auth::throttle::LoginGuard::new(&config.auth),
+        trusted_proxies,
         plugins,
         llm: crate::llm::gateway::Gateway::default(),
         config,

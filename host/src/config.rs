@@ -8,8 +8,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// Every setting of the server. See the README for the reference.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Every setting of the server. See the README for the reference. Its
+/// `Debug` form hides secrets (keys, passwords in URLs).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP API listens on.
@@ -57,6 +58,9 @@ pub struct LlmConfig {
     pub cache: bool,
     /// Adapter calls in flight per project.
     pub max_concurrency_per_project: u32,
+    /// Adapter calls in flight per organization on one node (never more
+    /// than a quarter of `plugins.pool_instances`, half the adapter slots).
+    pub max_concurrency_per_organization: u32,
     /// Calls started per minute per project; 0 = no limit.
     pub requests_per_minute: u32,
     /// Attempts of a rate-limited or transiently failed call.
@@ -74,6 +78,7 @@ impl Default for LlmConfig {
         Self {
             cache: true,
             max_concurrency_per_project: 4,
+            max_concurrency_per_organization: 16,
             requests_per_minute: 0,
             max_attempts: 4,
             retry_base_ms: 500,
@@ -143,7 +148,7 @@ impl Default for PluginsConfig {
 }
 
 /// Where blobs (PDFs, exports, plugin artifacts) live.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// `fs` (default) or `s3`.
@@ -175,7 +180,7 @@ pub enum StorageBackend {
 }
 
 /// Token lifetimes and signing keys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// HS256 signing key (base64, ≥ 32 bytes). Empty: generated once into the data dir.
@@ -196,10 +201,21 @@ pub struct AuthConfig {
     pub refresh_token_ttl_secs: u64,
     /// Key for secrets at rest (base64, 32 bytes). Empty: generated once into the data dir.
     pub encryption_key: String,
+    /// Failed logins per account (and per client address) before backoff starts.
+    pub login_free_failures: u32,
+    /// First backoff after the free failures, in ms; doubles per failure.
+    pub login_backoff_base_ms: u64,
+    /// Longest backoff, in seconds.
+    pub login_backoff_max_secs: u64,
+    /// Password hashes computed at once (argon2 takes ~19 MiB each);
+    /// 0 = the number of CPUs.
+    pub max_concurrent_hashes: usize,
+    /// Requests that may wait for a hashing slot; more are refused at once.
+    pub max_waiting_hashes: usize,
 }
 
 /// A retired JWT key still accepted for verification.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviousKey {
     /// Its key id.
@@ -228,18 +244,47 @@ pub struct JobsConfig {
     pub shutdown_grace_ms: u64,
 }
 
-/// Request limits.
+/// Request limits. Every request is bounded before it is parsed, on HTTP,
+/// multipart and WebSocket alike (see the README's "Security model").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Maximum request body in bytes for non-upload requests.
+    /// Maximum request body in bytes for non-upload requests; also caps the
+    /// non-file parts of a multipart request and every WebSocket message.
     pub max_body_bytes: usize,
     /// Maximum size of one uploaded file in bytes.
     pub max_upload_bytes: u64,
     /// Maximum GraphQL query depth.
     pub max_depth: usize,
-    /// Maximum GraphQL query complexity.
+    /// Maximum GraphQL query complexity (fields whose size grows with the
+    /// data, such as `text` or `results`, cost more).
     pub max_complexity: usize,
+    /// Deepest nesting of `{`, `[`, `(` in a query's text.
+    pub max_nesting: usize,
+    /// Fragment definitions in one query.
+    pub max_fragments: usize,
+    /// Fields and spreads of a query once its fragments are expanded.
+    pub max_selections: u64,
+    /// Aliased fields of a query once its fragments are expanded.
+    pub max_aliases: u64,
+    /// Largest GraphQL response, in bytes; a larger one is replaced by a
+    /// RESPONSE_TOO_LARGE error.
+    pub max_response_bytes: usize,
+    /// Time to send the request headers, in seconds.
+    pub header_read_timeout_secs: u64,
+    /// Longest pause between two pieces of a request body, in seconds.
+    pub body_idle_timeout_secs: u64,
+    /// Time for a WebSocket client to send `connection_init`, in seconds.
+    pub ws_init_timeout_secs: u64,
+    /// Operations running at once on one WebSocket.
+    pub ws_max_operations: usize,
+    /// How often an open WebSocket's credential is checked again, in
+    /// seconds (it also closes when its access token expires).
+    pub ws_recheck_secs: u64,
+    /// Proxies whose `X-Forwarded-For`, `X-Forwarded-Host` and
+    /// `X-Forwarded-Proto` are believed: addresses or CIDR ranges, e.g.
+    /// `["10.0.0.0/8"]`. Empty: those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Log output format.
@@ -297,6 +342,11 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             encryption_key: String::new(),
+            login_free_failures: 5,
+            login_backoff_base_ms: 1_000,
+            login_backoff_max_secs: 900,
+            max_concurrent_hashes: 0,
+            max_waiting_hashes: 64,
         }
     }
 }
@@ -322,7 +372,103 @@ impl Default for LimitsConfig {
             max_upload_bytes: 100 << 20,
             max_depth: 12,
             max_complexity: 10_000,
+            max_nesting: 64,
+            max_fragments: 256,
+            max_selections: 5_000,
+            max_aliases: 256,
+            max_response_bytes: 32 << 20,
+            header_read_timeout_secs: 10,
+            body_idle_timeout_secs: 30,
+            ws_init_timeout_secs: 10,
+            ws_max_operations: 32,
+            ws_recheck_secs: 5,
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+/// How a secret setting shows in logs: whether it is set, never its value.
+fn redacted(secret: &str) -> &'static str {
+    if secret.is_empty() { "" } else { "[redacted]" }
+}
+
+/// A database URL with its password replaced.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("storage", &self.storage)
+            .field("auth", &self.auth)
+            .field("jobs", &self.jobs)
+            .field("limits", &self.limits)
+            .field("log_format", &self.log_format)
+            .field("workers", &self.workers)
+            .field("plugins", &self.plugins)
+            .field("llm", &self.llm)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("backend", &self.backend)
+            .field("fs_root", &self.fs_root)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field(
+                "s3_secret_access_key",
+                &redacted(&self.s3_secret_access_key),
+            )
+            .field("s3_root", &self.s3_root)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &redacted(&self.jwt_secret))
+            .field("jwt_kid", &self.jwt_kid)
+            .field("jwt_previous_keys", &self.jwt_previous_keys)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .field("encryption_key", &redacted(&self.encryption_key))
+            .field("login_free_failures", &self.login_free_failures)
+            .field("login_backoff_base_ms", &self.login_backoff_base_ms)
+            .field("login_backoff_max_secs", &self.login_backoff_max_secs)
+            .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .field("max_waiting_hashes", &self.max_waiting_hashes)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PreviousKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviousKey")
+            .field("kid", &self.kid)
+            .field("secret", &redacted(&self.secret))
+            .finish()
     }
 }
 
@@ -401,5 +547,32 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Self::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let mut c = Config {
+            database_url: "postgres://app:hunter2-db@db:5432/evs".into(),
+            ..Config::default()
+        };
+        c.storage.s3_secret_access_key = "hunter2-s3".into();
+        c.auth.jwt_secret = "hunter2-jwt".into();
+        c.auth.encryption_key = "hunter2-enc".into();
+        c.auth.jwt_previous_keys = vec![PreviousKey {
+            kid: "k0".into(),
+            secret: "hunter2-old".into(),
+        }];
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:[redacted]@db:5432/evs"),
+            "{shown}"
+        );
+        assert!(shown.contains("k0"), "{shown}");
     }
 }

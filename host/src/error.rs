@@ -23,6 +23,14 @@ pub enum ServiceError {
     /// An upload or body exceeds a configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Too many attempts: wait `retry_after_secs` (in `extensions.retryAfterSeconds`).
+    #[error("{message}")]
+    RateLimited {
+        /// What was refused.
+        message: String,
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
     /// A plugin failed its call or was refused (subkind in `extensions.reason`).
     #[error("{0}")]
     Plugin(#[from] crate::plugins::PluginError),
@@ -41,6 +49,7 @@ impl ServiceError {
             Self::BadInput(_) => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Plugin(_) => "PLUGIN_FAILED",
             Self::Internal(_) => "INTERNAL",
         }
@@ -85,16 +94,27 @@ pub fn assign_code(e: &mut async_graphql::ServerError) {
         return;
     }
     let mut reason = None;
+    let mut retry_after = None;
     let code = match e.source::<ServiceError>() {
         Some(se) => {
             match se {
                 ServiceError::Internal(inner) => tracing::error!(error = ?inner, "internal error"),
                 ServiceError::Plugin(p) => reason = Some(p.kind()),
+                ServiceError::RateLimited {
+                    retry_after_secs, ..
+                } => retry_after = Some(*retry_after_secs),
                 _ => {}
             }
             se.code()
         }
         None if e.path.is_empty() => "BAD_USER_INPUT",
+        // An argument that does not coerce to its type (a custom scalar
+        // such as Upload is only checked when its field runs).
+        None if e.message.starts_with("Failed to parse \"")
+            || e.message.starts_with("Expected input type \"") =>
+        {
+            "BAD_USER_INPUT"
+        }
         None => "INTERNAL",
     };
     let ext = e
@@ -103,6 +123,9 @@ pub fn assign_code(e: &mut async_graphql::ServerError) {
     ext.set("code", async_graphql::Value::from(code));
     if let Some(r) = reason {
         ext.set("reason", async_graphql::Value::from(r));
+    }
+    if let Some(s) = retry_after {
+        ext.set("retryAfterSeconds", async_graphql::Value::from(s));
     }
 }
 

@@ -134,7 +134,8 @@ async fn local_llm(host: &Arc<PluginHost>, o: &LlmOptions) -> anyhow::Result<Loc
     {
         granted = vec![h];
     }
-    let policy = host.outbound_policy(&manifest, &granted, &secrets)?;
+    // The CLI grants exactly the credential host (baseUrl, or the provider's own).
+    let policy = host.outbound_policy(&manifest, &granted, &granted, &secrets)?;
     Ok(LocalLlm {
         host: host.clone(),
         adapter,
@@ -217,11 +218,12 @@ pub async fn run(
                 )
                 .await??;
             let grounder = Grounder::new(&doc.markdown, &doc.pages);
+            let mut warnings = x.warnings.clone();
             let values: Vec<Value> = x
                 .values
                 .iter()
                 .map(|v| {
-                    let (evidence, verdict) = ground(&grounder, v);
+                    let (evidence, verdict) = ground(&grounder, v, &mut warnings);
                     json!({
                         "path": v.path, "value": v.value, "status": v.status,
                         "confidence": v.confidence, "grounding": verdict.to_uppercase(),
@@ -233,7 +235,7 @@ pub async fn run(
                 "file": file.display().to_string(),
                 "pageCount": doc.page_count,
                 "values": values,
-                "warnings": x.warnings,
+                "warnings": warnings,
                 "models": x.models,
             }))
         }

@@ -778,6 +778,7 @@ async fn overhead() {
         let call = evistream::llm::gateway::CallFor {
             binding: &binding,
             job_id: None,
+            check: false,
         };
         evistream::llm::gateway::complete(&app, call, &request)
             .await

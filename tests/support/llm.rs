@@ -8,7 +8,10 @@
 //! quotes the first line of the prompt that mentions the field's name and
 //! reads a value of the schema's type from that line. Faults can be queued
 //! (429 with Retry-After, 500, a slow answer, malformed JSON, JSON of the
-//! wrong shape), and every request is recorded.
+//! wrong shape), and every request is recorded, with how many were being
+//! answered at once. A test can also make every field quote a string of its
+//! own ([`FakeLlm::set_quote_override`]), e.g. a model's overlong near-miss
+//! quote.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -41,6 +44,31 @@ struct Inner {
     faults: VecDeque<Fault>,
     requests: Vec<(HeaderMap, Value)>,
     latency: Duration,
+    in_flight: usize,
+    max_in_flight: usize,
+    quote: Option<String>,
+}
+
+/// A request being answered: counted in flight from arrival until its
+/// response is ready (or the client goes away).
+struct Flight(Arc<Mutex<Inner>>);
+
+impl Flight {
+    fn enter(inner: &Arc<Mutex<Inner>>) -> Self {
+        let mut i = inner.lock().unwrap();
+        i.in_flight += 1;
+        i.max_in_flight = i.max_in_flight.max(i.in_flight);
+        drop(i);
+        Self(inner.clone())
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        if let Ok(mut i) = self.0.lock() {
+            i.in_flight -= 1;
+        }
+    }
 }
 
 /// A running fake provider.
@@ -82,6 +110,13 @@ impl FakeLlm {
         self.inner.lock().unwrap().latency = d;
     }
 
+    /// From now on, every field of every structured answer quotes `quote`
+    /// (its value and status are still read from the prompt); `None` goes
+    /// back to quoting lines of the prompt.
+    pub fn set_quote_override(&self, quote: Option<String>) {
+        self.inner.lock().unwrap().quote = quote;
+    }
+
     /// Requests received so far.
     pub fn request_count(&self) -> usize {
         self.inner.lock().unwrap().requests.len()
@@ -91,6 +126,16 @@ impl FakeLlm {
     pub fn requests(&self) -> Vec<(HeaderMap, Value)> {
         self.inner.lock().unwrap().requests.clone()
     }
+
+    /// Requests being answered right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().unwrap().in_flight
+    }
+
+    /// The most requests ever answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().max_in_flight
+    }
 }
 
 async fn chat(
@@ -98,6 +143,7 @@ async fn chat(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let _flight = Flight::enter(&inner);
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -108,10 +154,10 @@ async fn chat(
                 .into_response();
         }
     };
-    let (fault, latency) = {
+    let (fault, latency, quote) = {
         let mut i = inner.lock().unwrap();
         i.requests.push((headers.clone(), req.clone()));
-        (i.faults.pop_front(), i.latency)
+        (i.faults.pop_front(), i.latency, i.quote.clone())
     };
     if headers.get("authorization").is_none() {
         return (
@@ -155,7 +201,7 @@ async fn chat(
         .unwrap_or_default();
     let schema = &req["response_format"]["json_schema"]["schema"];
     let content = if schema.is_object() {
-        answer(schema, &prompt).to_string()
+        quoting(answer(schema, &prompt), quote.as_deref()).to_string()
     } else {
         "OK".to_owned()
     };
@@ -184,6 +230,25 @@ fn completion(req: &Value, content: String) -> Response {
 
 fn content_len(s: &str) -> usize {
     s.len()
+}
+
+/// `answer` with the quote of every field (an object with `status` and
+/// `quote`, at any depth) replaced by `quote`, when given.
+fn quoting(mut answer: Value, quote: Option<&str>) -> Value {
+    fn walk(v: &mut Value, quote: &str) {
+        match v {
+            Value::Object(o) if o.contains_key("status") && o.contains_key("quote") => {
+                o.insert("quote".into(), quote.into());
+            }
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, quote)),
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, quote)),
+            _ => {}
+        }
+    }
+    if let Some(q) = quote {
+        walk(&mut answer, q);
+    }
+    answer
 }
 
 /// An answer of `schema`'s shape, from `prompt`.
@@ -260,17 +325,18 @@ fn field_answer(name: &str, value_schema: &Value, prompt: &str) -> Value {
 }
 
 /// Takes the next fault, records the request, checks `auth_header`, waits
-/// the latency; `Err` is the response to send instead of an answer.
+/// the latency; `Err` is the response to send instead of an answer. `Ok`
+/// holds the fault still to apply and the quote override.
 async fn admit(
     inner: &Arc<Mutex<Inner>>,
     headers: &HeaderMap,
     req: &Value,
     auth_header: &str,
-) -> Result<Option<Fault>, Response> {
-    let (fault, latency) = {
+) -> Result<(Option<Fault>, Option<String>), Response> {
+    let (fault, latency, quote) = {
         let mut i = inner.lock().unwrap();
         i.requests.push((headers.clone(), req.clone()));
-        (i.faults.pop_front(), i.latency)
+        (i.faults.pop_front(), i.latency, i.quote.clone())
     };
     if headers.get(auth_header).is_none() {
         return Err((
@@ -294,9 +360,9 @@ async fn admit(
             .into_response()),
         Some(Fault::Slow(d)) => {
             tokio::time::sleep(d).await;
-            Ok(None)
+            Ok((None, quote))
         }
-        other => Ok(other),
+        other => Ok((other, quote)),
     }
 }
 
@@ -304,11 +370,12 @@ fn prompt_of(parts: impl Iterator<Item = String>) -> String {
     parts.collect::<Vec<_>>().join("\n")
 }
 
-/// The content a fault or the schema calls for.
-fn content_for(fault: Option<Fault>, schema: &Value, prompt: &str) -> Value {
+/// The content a fault or the schema calls for (with `quote`, if given, as
+/// every field's quote).
+fn content_for(fault: Option<Fault>, schema: &Value, prompt: &str, quote: Option<&str>) -> Value {
     match fault {
         Some(Fault::WrongSchema) => json!({ "unexpected": [1, 2, 3] }),
-        _ if schema.is_object() => answer(schema, prompt),
+        _ if schema.is_object() => quoting(answer(schema, prompt), quote),
         _ => Value::String("OK".into()),
     }
 }
@@ -318,8 +385,9 @@ async fn anthropic(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let _flight = Flight::enter(&inner);
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let fault = match admit(&inner, &headers, &req, "x-api-key").await {
+    let (fault, quote) = match admit(&inner, &headers, &req, "x-api-key").await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -343,7 +411,7 @@ async fn anthropic(
     let content = if matches!(fault, Some(Fault::MalformedJson)) {
         json!([{ "type": "text", "text": "{\"oops\": " }])
     } else {
-        let c = content_for(fault, schema, &prompt);
+        let c = content_for(fault, schema, &prompt, quote.as_deref());
         if schema.is_object() {
             json!([{ "type": "tool_use", "id": "toolu_1", "name": req["tool_choice"]["name"], "input": c }])
         } else {
@@ -366,8 +434,9 @@ async fn gemini(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let _flight = Flight::enter(&inner);
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let fault = match admit(&inner, &headers, &req, "x-goog-api-key").await {
+    let (fault, quote) = match admit(&inner, &headers, &req, "x-goog-api-key").await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -392,7 +461,7 @@ async fn gemini(
     let text = if matches!(fault, Some(Fault::MalformedJson)) {
         "{\"oops\": ".to_owned()
     } else {
-        match content_for(fault, schema, &prompt) {
+        match content_for(fault, schema, &prompt, quote.as_deref()) {
             Value::String(s) => s,
             v => v.to_string(),
         }

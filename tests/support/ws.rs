@@ -96,3 +96,130 @@ impl Subscription {
         Ok(out)
     }
 }
+
+/// A graphql-transport-ws connection that runs any operation (queries and
+/// mutations too) and reports how the server closed it.
+pub struct WsConn {
+    socket: Socket,
+    next_id: u64,
+}
+
+impl WsConn {
+    /// Connects and sends nothing (for tests of the handshake itself).
+    pub async fn connect_raw(url: &str) -> anyhow::Result<Self> {
+        let mut req = url.into_client_request()?;
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+        let (socket, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(Self { socket, next_id: 0 })
+    }
+
+    /// Connects and completes `connection_init` with `token`.
+    pub async fn connect(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        let mut c = Self::connect_raw(url).await?;
+        let payload = match token {
+            Some(t) => json!({ "Authorization": format!("Bearer {t}") }),
+            None => json!({}),
+        };
+        c.send_json(json!({ "type": "connection_init", "payload": payload }))
+            .await?;
+        loop {
+            match c.recv(Duration::from_secs(10)).await? {
+                Some(v) if v["type"] == "connection_ack" => return Ok(c),
+                Some(v) if v["type"] == "ping" => {}
+                Some(v) => anyhow::bail!("unexpected message before ack: {v}"),
+                None => anyhow::bail!("closed before ack"),
+            }
+        }
+    }
+
+    /// Sends one JSON message.
+    pub async fn send_json(&mut self, v: Value) -> anyhow::Result<()> {
+        self.socket.send(Message::text(v.to_string())).await?;
+        Ok(())
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, t: String) -> anyhow::Result<()> {
+        self.socket.send(Message::text(t)).await?;
+        Ok(())
+    }
+
+    /// The next JSON message, `None` once the server closed.
+    async fn recv(&mut self, timeout: Duration) -> anyhow::Result<Option<Value>> {
+        loop {
+            let msg = tokio::time::timeout(timeout, self.socket.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("no message within {timeout:?}"))?;
+            match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Ok(Message::Text(t))) => return Ok(Some(serde_json::from_str(&t)?)),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Starts an operation; returns its id.
+    pub async fn start(&mut self, query: &str, variables: Value) -> anyhow::Result<String> {
+        self.next_id += 1;
+        let id = self.next_id.to_string();
+        self.send_json(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+            .await?;
+        Ok(id)
+    }
+
+    /// The next payload of operation `id` (`{data, errors}`), skipping
+    /// other operations' messages; `None` on its `complete`.
+    pub async fn next_of(&mut self, id: &str, timeout: Duration) -> anyhow::Result<Option<Value>> {
+        loop {
+            let v = self
+                .recv(timeout)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("socket closed"))?;
+            if v["type"] == "ping" {
+                self.send_json(json!({ "type": "pong" })).await?;
+                continue;
+            }
+            if v["id"] != id {
+                continue;
+            }
+            match v["type"].as_str() {
+                Some("next") => return Ok(Some(v["payload"].clone())),
+                Some("error") => return Ok(Some(json!({ "errors": v["payload"] }))),
+                Some("complete") => return Ok(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs a query or mutation and returns its single payload.
+    pub async fn run(&mut self, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let id = self.start(query, variables).await?;
+        let payload = self
+            .next_of(&id, Duration::from_secs(10))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("completed without a payload"))?;
+        Ok(payload)
+    }
+
+    /// Waits until the server closes the socket; returns its close code.
+    pub async fn closed(&mut self, timeout: Duration) -> anyhow::Result<Option<u16>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = tokio::time::timeout(left, self.socket.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("still open after {timeout:?}"))?;
+            match msg {
+                Some(Ok(Message::Close(frame))) => return Ok(frame.map(|f| u16::from(f.code))),
+                None | Some(Err(_)) => return Ok(None),
+                Some(Ok(Message::Text(t))) => {
+                    if serde_json::from_str::<Value>(&t).is_ok_and(|v| v["type"] == "ping") {
+                        let _ = self.send_json(json!({ "type": "pong" })).await;
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}

@@ -744,7 +744,11 @@ evistream_tests::dual_db_test!(
 
         // Revoked: the secret stops working; other keys do not.
         let r = srv
-            .op(Some(&owner.token), "RevokeApiKey", json!({ "id": key_id }))
+            .op(
+                Some(&owner.token),
+                "RevokeApiKeyState",
+                json!({ "id": key_id }),
+            )
             .await;
         assert_eq!(ok(&r, "revokeApiKey")["id"], json!(key_id));
         assert_eq!(ok(&r, "revokeApiKey")["revoked"], json!(true));

@@ -520,9 +520,13 @@ evistream_tests::dual_db_test!(
             )
             .await
             .unwrap();
+            // All units in one transaction, as an extraction enqueues them: a
+            // worker must not finish the first before the last exists (the
+            // family would look complete after one unit).
+            let txn = evistream::db::write_txn(&srv.node.app.db).await.unwrap();
             for i in 0..8 {
                 evistream::jobs::queue::enqueue(
-                    &srv.node.app.db,
+                    &txn,
                     NewJob {
                         organization_id: owner.org_id.clone(),
                         project_id: None,
@@ -535,6 +539,7 @@ evistream_tests::dual_db_test!(
                 .await
                 .unwrap();
             }
+            txn.commit().await.unwrap();
             let j = eventually(Duration::from_secs(60), || async {
                 let j = job(&srv, &owner.token, &parent.id).await;
                 (j["state"] == "SUCCEEDED").then_some(j)

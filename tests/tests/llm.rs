@@ -80,7 +80,7 @@ evistream_tests::dual_db_test!(
         let r = srv
             .op(
                 Some(&a.token),
-                "CheckLlmConnection",
+                "CheckLlmConnectionStats",
                 json!({ "projectId": project }),
             )
             .await;
@@ -270,7 +270,7 @@ evistream_tests::dual_db_test!(
             let r = srv
                 .op(
                     Some(&a.token),
-                    "CheckLlmConnection",
+                    "CheckLlmConnectionStats",
                     json!({ "projectId": project }),
                 )
                 .await;
@@ -282,7 +282,7 @@ evistream_tests::dual_db_test!(
             let r = srv
                 .op(
                     Some(&a.token),
-                    "CheckLlmConnection",
+                    "CheckLlmConnectionStats",
                     json!({ "projectId": project }),
                 )
                 .await;

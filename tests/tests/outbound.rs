@@ -73,6 +73,7 @@ fn policy(hosts: &[&str], allow_private: bool) -> OutboundPolicy {
             "authorization".parse().unwrap(),
             "Bearer sk-test-secret".parse().unwrap(),
         )],
+        credential_hosts: hosts.iter().map(|h| h.to_string()).collect(),
         request_timeout: Duration::from_secs(10),
         max_requests: 4,
         max_request_bytes: 1 << 20,
@@ -182,7 +183,9 @@ async fn a_private_address_is_denied_after_dns_unless_the_operator_allows_it() {
     let r = call(&f, &[("url", url.clone())], policy(&["localhost"], false)).await;
     match r {
         Err(PluginError::CapabilityDenied(m)) => {
-            assert!(m.contains("non-public address"), "{m}")
+            assert!(m.contains("non-public address"), "{m}");
+            // What the name resolved to is not told to the tenant.
+            assert!(!m.contains("127.0.0.1") && !m.contains("::1"), "{m}");
         }
         other => panic!("expected CapabilityDenied, got {other:?}"),
     }
@@ -194,6 +197,20 @@ async fn a_private_address_is_denied_after_dns_unless_the_operator_allows_it() {
     )
     .await;
     assert!(matches!(r, Err(PluginError::CapabilityDenied(_))), "{r:?}");
+    // IPv6 spellings that reach an IPv4 loopback or private address:
+    // IPv4-compatible, 6to4, NAT64.
+    for host in ["::127.0.0.1", "2002:7f00:1::", "64:ff9b::7f00:1"] {
+        let r = call(
+            &f,
+            &[("url", format!("http://[{host}]:{port}/echo"))],
+            policy(&[host], false),
+        )
+        .await;
+        assert!(
+            matches!(r, Err(PluginError::CapabilityDenied(_))),
+            "{host}: {r:?}"
+        );
+    }
     assert_eq!(seen.hits.load(Ordering::SeqCst), 0);
     // With private networks allowed (local model servers), it goes through.
     let ok = call(&f, &[("url", url)], policy(&["localhost"], true)).await;

@@ -375,7 +375,7 @@ evistream_tests::dual_db_test!(
         let r = srv
             .op(
                 Some(&a.token),
-                "CheckLlmConnection",
+                "CheckLlmConnectionStats",
                 json!({ "projectId": project }),
             )
             .await;
@@ -394,10 +394,28 @@ evistream_tests::dual_db_test!(
             ok(&r, "configureProjectPlugins")["llmAllowedHosts"],
             json!(["127.0.0.1"])
         );
+        // Granting a host drops the secrets entered before (they were not
+        // entered for it): whoever may edit the binding cannot redirect
+        // them. They are entered again for the granted host.
+        assert_eq!(
+            ok(&r, "configureProjectPlugins")["llmSecretNames"],
+            json!([])
+        );
         let r = srv
             .op(
                 Some(&a.token),
-                "CheckLlmConnection",
+                "GrantLlmHosts",
+                json!({ "projectId": project, "llmSecrets": { "apiKey": "sk-live-123" } }),
+            )
+            .await;
+        assert_eq!(
+            ok(&r, "configureProjectPlugins")["llmSecretNames"],
+            json!(["apiKey"])
+        );
+        let r = srv
+            .op(
+                Some(&a.token),
+                "CheckLlmConnectionStats",
                 json!({ "projectId": project }),
             )
             .await;
@@ -418,7 +436,7 @@ evistream_tests::dual_db_test!(
         let r = srv
             .op(
                 Some(&a.token),
-                "CheckLlmConnection",
+                "CheckLlmConnectionStats",
                 json!({ "projectId": project }),
             )
             .await;
@@ -441,7 +459,7 @@ evistream_tests::dual_db_test!(
         let r = strict
             .op(
                 Some(&a.token),
-                "CheckLlmConnection",
+                "CheckLlmConnectionStats",
                 json!({ "projectId": project }),
             )
             .await;

@@ -42,6 +42,7 @@ const SERVED_SECTIONS: &[&str] = &[
     "documents",
     "plugins",
     "forms",
+    "access",
 ];
 
 #[test]

@@ -148,6 +148,12 @@ const PROBES: &[Probe] = &[
         vars: |id, fx| json!({ "organizationId": id, "email": fx.outsider_email, "role": "OWNER" }),
     },
     Probe {
+        field: "Mutation.removeMember",
+        op: "RemoveMember",
+        target: Target::Organization,
+        vars: |id, fx| json!({ "organizationId": id, "userId": fx.owner }),
+    },
+    Probe {
         field: "Mutation.createApiKey",
         op: "CreateApiKey",
         target: Target::Organization,
@@ -272,6 +278,8 @@ struct Fixture {
     document: String,
     /// A registered user (B) that a wrongly allowed addMember would add.
     outsider_email: String,
+    /// A's user id (the OWNER a wrongly allowed removeMember would remove).
+    owner: String,
     /// Version of the `probe-conv` plugin the install/uninstall probes name.
     plugin_version: String,
     form: String,
@@ -638,6 +646,7 @@ evistream_tests::dual_db_test!(
             api_key: a_key_id.clone(),
             document: uploaded_document(&srv, &a, &project).await,
             outsider_email: b.email.clone(),
+            owner: a.user_id.clone(),
             plugin_version: "1.0.0".into(),
             form: form.clone(),
             form_version: form_version.clone(),
@@ -724,6 +733,8 @@ evistream_tests::dual_db_test!(
             api_key: create_key(&srv, &a, "control", "VIEWER").await.0,
             document: uploaded_document(&srv, &a, &project2).await,
             outsider_email: b.email.clone(),
+            // The addMember control made B an OWNER of A's organization.
+            owner: b.user_id.clone(),
             plugin_version: "2.0.0".into(),
             form: control_form.0,
             form_version: control_form.1,

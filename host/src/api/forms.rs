@@ -125,6 +125,7 @@ impl FormVersion {
     }
     /// The extraction program: ordered steps with their fields, JSON Schema,
     /// instructions and dependencies.
+    #[graphql(complexity = 200)]
     async fn program(&self) -> async_graphql::Result<Option<Json<serde_json::Value>>> {
         Ok(forms::version_program(&self.0)?
             .map(|p| Json(serde_json::to_value(p).unwrap_or_default())))

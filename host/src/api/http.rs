@@ -1,18 +1,17 @@
 //! HTTP transport of the GraphQL API: POST (JSON), GET (GraphiQL or a
 //! graphql-transport-ws WebSocket), all on `/graphql`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_graphql::http::MultipartOptions;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{BatchRequest, BatchResponse, Data, ParseRequestError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Body;
-use axum::extract::{FromRequestParts, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use futures::{StreamExt, TryStreamExt};
+use axum::response::{IntoResponse, Response};
 
+use super::guard::{self, ClientAddr};
 use super::{ApiSchema, RequestAuth};
 use crate::app::App;
 use crate::auth::service::{authenticate, bearer_token};
@@ -29,7 +28,8 @@ pub struct GraphqlState {
     pub schema: ApiSchema,
 }
 
-async fn principal_from(app: &App, auth_header: Option<&str>) -> RequestAuth {
+/// The verdict on an `Authorization` value (none, valid, or why not).
+pub(crate) async fn principal_from(app: &App, auth_header: Option<&str>) -> RequestAuth {
     let verdict = match auth_header {
         None => Ok(None),
         Some(h) => match bearer_token(h) {
@@ -43,7 +43,8 @@ async fn principal_from(app: &App, auth_header: Option<&str>) -> RequestAuth {
     RequestAuth::new(verdict)
 }
 
-fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
+/// A JSON error answer outside GraphQL execution.
+pub(crate) fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
@@ -51,59 +52,126 @@ fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The server's own base URL as the client reached it, for URLs the API
-/// returns (exports): `X-Forwarded-Proto` / `X-Forwarded-Host` from a proxy,
-/// else the Host header, else the listen address.
+/// returns (exports): `X-Forwarded-Proto` / `X-Forwarded-Host` from a
+/// trusted proxy, else the Host header, else the listen address.
 #[derive(Debug, Clone)]
 pub struct PublicBase(pub String);
 
-fn public_base(headers: &HeaderMap, st: &GraphqlState) -> PublicBase {
-    let h = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
-            .filter(|s| !s.is_empty() && !s.contains(['/', ' ', '"']))
-    };
-    let proto = h("x-forwarded-proto")
+/// The first value of a forwarding header, if it is a plain token.
+fn header_token(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
+        .filter(|s| !s.is_empty() && !s.contains(['/', ' ', '"']))
+}
+
+/// The TCP peer of a request (set by the server's accept loop).
+pub(crate) fn peer(req_ext: &axum::http::Extensions) -> Option<IpAddr> {
+    req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+fn trusted(app: &App, ip: IpAddr) -> bool {
+    app.trusted_proxies.iter().any(|n| n.contains(&ip))
+}
+
+/// Where a request comes from: the peer, or behind trusted proxies the
+/// right-most `X-Forwarded-For` hop that is not itself a trusted proxy.
+pub(crate) fn client_addr(
+    app: &App,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<ClientAddr> {
+    let peer = peer?;
+    if !trusted(app, peer) {
+        return Some(ClientAddr(peer));
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    let client = hops
+        .iter()
+        .rev()
+        .find(|ip| !trusted(app, **ip))
+        .copied()
+        .unwrap_or(peer);
+    Some(ClientAddr(client))
+}
+
+fn public_base(headers: &HeaderMap, app: &App, peer: Option<IpAddr>) -> PublicBase {
+    let from_proxy = peer.is_some_and(|p| trusted(app, p));
+    let forwarded = |name: &str| from_proxy.then(|| header_token(headers, name)).flatten();
+    let proto = forwarded("x-forwarded-proto")
         .filter(|p| p == "http" || p == "https")
         .unwrap_or_else(|| "http".into());
-    let host = h("x-forwarded-host")
-        .or_else(|| h("host"))
-        .unwrap_or_else(|| st.app.config.listen.to_string());
+    let host = forwarded("x-forwarded-host")
+        .or_else(|| header_token(headers, "host"))
+        .unwrap_or_else(|| app.config.listen.to_string());
     PublicBase(format!("{proto}://{host}"))
 }
 
+/// Reads a whole small body, within the size limit and the idle timeout.
+async fn read_json_body(app: &App, body: Body) -> Result<bytes::Bytes, Response> {
+    let limit = app.config.limits.max_body_bytes;
+    let idle = Duration::from_secs(app.config.limits.body_idle_timeout_secs.max(1));
+    match tokio::time::timeout(idle, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(error_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("request body is larger than {limit} bytes"),
+        )),
+        Err(_) => Err(error_body(
+            StatusCode::REQUEST_TIMEOUT,
+            "BAD_USER_INPUT",
+            "the request body did not arrive in time",
+        )),
+    }
+}
+
 /// POST /graphql.
-pub async fn graphql_post(
-    State(st): State<GraphqlState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn graphql_post(State(st): State<GraphqlState>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let peer = peer(&parts.extensions);
+    let client = client_addr(&st.app, headers, peer);
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let batch = if ctype.starts_with("multipart/form-data") {
-        match read_multipart(&st, &headers, ctype, body).await {
-            Ok(b) => b,
+    let auth_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let mut batch = if ctype.starts_with("multipart/form-data") {
+        if let Some(refusal) = super::multipart::not_preflighted(headers) {
+            return refusal;
+        }
+        // Authenticated before a byte of the body is read, let alone spooled.
+        let auth = principal_from(&st.app, auth_header).await;
+        if !matches!(auth.principal, Ok(Some(_))) {
+            return error_body(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "uploads need a valid Authorization: Bearer <token>",
+            );
+        }
+        match super::multipart::read(&st.app, headers, ctype, body).await {
+            Ok(b) => (b, auth),
             Err(resp) => return resp,
         }
     } else if ctype.starts_with("application/json")
         || ctype.starts_with("application/graphql-response+json")
     {
-        let limit = st.app.config.limits.max_body_bytes;
-        let bytes = match axum::body::to_bytes(body, limit).await {
+        let bytes = match read_json_body(&st.app, body).await {
             Ok(b) => b,
-            Err(_) => {
-                return error_body(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    &format!("request body is larger than {limit} bytes"),
-                );
-            }
+            Err(resp) => return resp,
         };
         match serde_json::from_slice::<BatchRequest>(&bytes) {
-            Ok(b) => b,
+            Ok(b) => (b, principal_from(&st.app, auth_header).await),
             Err(e) => {
                 return error_body(
                     StatusCode::BAD_REQUEST,
@@ -121,128 +189,70 @@ pub async fn graphql_post(
             "send GraphQL requests as application/json (or multipart/form-data for uploads)",
         );
     };
-    let auth_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let auth = Arc::new(principal_from(&st.app, auth_header).await);
-    let base = public_base(&headers, &st);
-    let resp = match batch {
-        BatchRequest::Single(r) => BatchResponse::Single(
-            st.schema
-                .execute(r.data(AuthRef(auth.clone())).data(base.clone()))
-                .await,
-        ),
+    if let BatchRequest::Batch(rs) = &batch.0
+        && rs.len() > 16
+    {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "at most 16 operations per batch",
+        );
+    }
+    // One credential mutation per HTTP request, however it is batched.
+    let mut credentials = 0;
+    for r in batch.0.iter_mut() {
+        // A request that fails its bounds is refused with its own error below.
+        credentials += guard::check(r, &st.app.config.limits).unwrap_or(0);
+    }
+    if credentials > 1 {
+        let e = guard::one_credential_error();
+        return error_body(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &e.message);
+    }
+    let auth = Arc::new(batch.1);
+    let base = public_base(headers, &st.app, peer);
+    let prepare = |r: async_graphql::Request| {
+        let r = r.data(AuthRef(auth.clone())).data(base.clone());
+        match client {
+            Some(c) => r.data(c),
+            None => r,
+        }
+    };
+    let resp = match batch.0 {
+        BatchRequest::Single(r) => BatchResponse::Single(st.schema.execute(prepare(r)).await),
         BatchRequest::Batch(rs) => {
-            if rs.len() > 16 {
-                return error_body(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
-                    "at most 16 operations per batch",
-                );
-            }
             let mut out = Vec::with_capacity(rs.len());
             for r in rs {
-                out.push(
-                    st.schema
-                        .execute(r.data(AuthRef(auth.clone())).data(base.clone()))
-                        .await,
-                );
+                out.push(st.schema.execute(prepare(r)).await);
             }
             BatchResponse::Batch(out)
         }
     };
-    axum::Json(resp).into_response()
+    let retry_after = rate_limited(&resp);
+    let mut response = axum::Json(resp).into_response();
+    if let Some(secs) = retry_after {
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    response
 }
 
-/// How much of an oversized upload is read before the 413, and for how long.
-const DRAIN_MAX: u64 = 64 << 20;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Marks the upload body as over its limit inside the byte stream.
-#[derive(Debug)]
-struct BodyTooLarge;
-
-impl std::fmt::Display for BodyTooLarge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("request body too large")
-    }
-}
-
-impl std::error::Error for BodyTooLarge {}
-
-/// Reads a GraphQL multipart request (uploads go to temp files, not memory)
-/// within the upload limits. Multipart is a "simple" content type a browser
-/// may send cross-site, so a header that forces a CORS preflight is required.
-async fn read_multipart(
-    st: &GraphqlState,
-    headers: &HeaderMap,
-    ctype: &str,
-    body: Body,
-) -> Result<BatchRequest, Response> {
-    let preflighted = headers.contains_key(header::AUTHORIZATION)
-        || headers.contains_key("apollo-require-preflight")
-        || headers.contains_key("x-evistream-csrf");
-    if !preflighted {
-        return Err(error_body(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            "multipart requests need an Authorization or apollo-require-preflight header",
-        ));
-    }
-    let max_file = st.app.config.limits.max_upload_bytes;
-    // The file plus the operations and map parts.
-    let max_body = max_file.saturating_add(st.app.config.limits.max_body_bytes as u64);
-    let too_large = || {
-        error_body(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            &format!("the upload is larger than the limit of {max_file} bytes"),
-        )
+/// A single response refused as RATE_LIMITED: the wait it asks for, so the
+/// HTTP answer can be a 429 with Retry-After.
+fn rate_limited(resp: &BatchResponse) -> Option<u64> {
+    let BatchResponse::Single(r) = resp else {
+        return None;
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = declared.filter(|len| *len > max_body) {
-        // Read (and discard) a moderately oversized body before answering, so
-        // an ordinary client sees the 413 instead of a broken pipe; a huge or
-        // slow one is cut off.
-        if len <= max_body.saturating_add(DRAIN_MAX) {
-            let mut rest = body.into_data_stream();
-            let _ = tokio::time::timeout(DRAIN_TIME, async {
-                while let Some(Ok(_)) = rest.next().await {}
-            })
-            .await;
-        }
-        return Err(too_large());
-    }
-    let mut seen: u64 = 0;
-    let stream = body.into_data_stream().map(move |chunk| {
-        let b = chunk.map_err(std::io::Error::other)?;
-        seen += b.len() as u64;
-        if seen > max_body {
-            return Err(std::io::Error::other(BodyTooLarge));
-        }
-        Ok(b)
-    });
-    let opts = MultipartOptions::default()
-        .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
-        .max_num_files(1);
-    match async_graphql::http::receive_batch_body(Some(ctype), stream.into_async_read(), opts).await
-    {
-        Ok(b) => Ok(b),
-        Err(ParseRequestError::PayloadTooLarge) => Err(too_large()),
-        Err(ParseRequestError::Io(e))
-            if e.get_ref().is_some_and(|inner| inner.is::<BodyTooLarge>()) =>
-        {
-            Err(too_large())
-        }
-        Err(e) => Err(error_body(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            &format!("malformed multipart request: {e}"),
-        )),
-    }
+    r.errors.iter().find_map(|e| {
+        let ext = e.extensions.as_ref()?;
+        (ext.get("code")? == &async_graphql::Value::from("RATE_LIMITED")).then(|| {
+            match ext.get("retryAfterSeconds") {
+                Some(async_graphql::Value::Number(n)) => n.as_u64().unwrap_or(1),
+                _ => 1,
+            }
+        })
+    })
 }
 
 fn download_error(e: ServiceError) -> Response {
@@ -378,43 +388,11 @@ pub async fn graphql_get(State(st): State<GraphqlState>, req: Request<Body>) -> 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_ws {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response();
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok());
+        return super::graphiql::response(host);
     }
-    let (mut parts, _) = req.into_parts();
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    let app = st.app.clone();
-    let schema = st.schema.clone();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    // The token arrives in connection_init, as browsers cannot
-                    // set headers on a WebSocket.
-                    let header = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned);
-                    let auth = principal_from(&app, header.as_deref()).await;
-                    let mut data = Data::default();
-                    data.insert(AuthRef(Arc::new(auth)));
-                    Ok(data)
-                })
-                .serve()
-                .await;
-        })
+    super::ws::upgrade(st, req).await
 }

@@ -3,12 +3,17 @@
 
 pub mod extraction;
 pub mod forms;
+mod graphiql;
+pub mod guard;
 pub mod http;
+pub mod limits;
+mod multipart;
 mod mutation;
 pub mod plugins;
 mod query;
 mod subscription;
 pub mod types;
+mod ws;
 
 use std::sync::Arc;
 
@@ -32,6 +37,7 @@ pub fn schema(app: Arc<App>) -> ApiSchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(app)
         .extension(crate::error::ErrorCodes)
+        .extension(guard::Guard)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64)

@@ -100,7 +100,8 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: LoginInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let (t, u) = auth::login(app(ctx), &input.email, &input.password).await?;
+        let client = ctx.data_opt::<super::guard::ClientAddr>().map(|c| c.0);
+        let (t, u) = auth::login(app(ctx), &input.email, &input.password, client).await?;
         Ok(AuthPayload {
             access_token: t.access_token,
             refresh_token: t.refresh_token,
@@ -119,6 +120,30 @@ impl MutationRoot {
             access_token: t.access_token,
             refresh_token: t.refresh_token,
         })
+    }
+
+    /// Ends a user's membership (ADMIN+; an OWNER's only by an OWNER, never
+    /// the last OWNER's; anyone may leave). True when removed.
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        user_id: ID,
+    ) -> async_graphql::Result<bool> {
+        let acc = access(ctx).await?;
+        organizations::remove_member(app(ctx), acc, &organization_id, &user_id).await?;
+        Ok(true)
+    }
+
+    /// Signs out: revokes the refresh token's whole family. Access tokens
+    /// already issued stay valid until they expire (minutes).
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<bool> {
+        auth::logout(app(ctx), &refresh_token).await?;
+        Ok(true)
     }
 
     /// Adds an existing user to an organization, or changes their role (ADMIN+).

@@ -98,6 +98,7 @@ impl QueryRoot {
     }
 
     /// The latest results compared with the imported ground truth, typed by field.
+    #[graphql(complexity = "1000 + child_complexity")]
     async fn evaluation(
         &self,
         ctx: &Context<'_>,

@@ -11,6 +11,7 @@ use super::{access, app};
 use crate::error::ServiceError;
 use crate::events::Event;
 use crate::jobs::{self, JobState};
+use crate::tenancy::Access;
 
 /// How often a subscription re-reads its row even without events (backstop
 /// for missed notifications).
@@ -36,8 +37,8 @@ impl SubscriptionRoot {
         let app = ctx
             .data_unchecked::<std::sync::Arc<crate::app::App>>()
             .clone();
+        let principal = acc.principal.clone();
         Ok(async_stream::stream! {
-            let org = first.organization_id.clone();
             let terminal = |j: &crate::db::entities::job::Model| {
                 JobState::parse(&j.state).is_some_and(JobState::is_terminal)
             };
@@ -60,9 +61,15 @@ impl SubscriptionRoot {
                 if !look {
                     continue;
                 }
-                let now = match jobs::service::reload(&app, &last.id, &org).await {
+                // Read as the caller is now: a member removed from the
+                // organization stops seeing the job, like a deleted one.
+                let now = match Access::load(&app.db, principal.clone()).await {
+                    Ok(acc) => jobs::service::get(&app, &acc, &last.id).await,
+                    Err(e) => Err(e),
+                };
+                let now = match now {
                     Ok(j) => j,
-                    // Deleted: nothing more will come.
+                    // Deleted, or no longer visible: nothing more will come.
                     Err(ServiceError::NotFound(_)) => break,
                     // A database blip: the next event or resync tries again.
                     Err(e) => {

@@ -237,6 +237,7 @@ impl Project {
         Ok(connection(page, |d| &d.id, Document))
     }
     /// LLM calls of the project, with tokens and cost.
+    #[graphql(complexity = 100)]
     async fn llm_usage(
         &self,
         ctx: &Context<'_>,
@@ -331,13 +332,15 @@ impl Document {
         self.0.title.as_deref()
     }
     /// The converted markdown (null until COMPLETED). Offsets elsewhere count
-    /// code points into this text.
+    /// code points into this text. Priced high: its size grows with the paper.
+    #[graphql(complexity = 1000)]
     async fn text(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(documents::text(app(ctx), &self.0)
             .await?
             .map(|t| t.markdown))
     }
     /// Each page's range in `text` (empty until COMPLETED).
+    #[graphql(complexity = 100)]
     async fn pages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PageRange>> {
         Ok(documents::text(app(ctx), &self.0)
             .await?
@@ -449,6 +452,7 @@ pub struct Job(pub job::Model);
 #[Object]
 impl Job {
     /// LLM calls made by this job (and its units), with tokens and cost.
+    #[graphql(complexity = 100)]
     async fn llm_usage(
         &self,
         ctx: &Context<'_>,
@@ -470,6 +474,7 @@ impl Job {
         ))
     }
     /// Units of a parent job (one per document of an extraction), in order.
+    #[graphql(complexity = "20 * child_complexity")]
     async fn children(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Job>> {
         access(ctx).await?;
         Ok(crate::jobs::family::children(&app(ctx).db, &self.0.id)

@@ -5,6 +5,7 @@ pub mod password;
 pub mod principal;
 pub mod secrets;
 pub mod service;
+pub mod throttle;
 pub mod tokens;
 
 pub use principal::{Principal, Role};

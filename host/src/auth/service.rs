@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlE
 
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
-use crate::auth::{Principal, Role, password, secrets};
+use crate::auth::{Principal, Role, password, secrets, throttle};
 use crate::db::entities::{api_key, membership, organization, refresh_token, user};
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
@@ -35,9 +35,12 @@ pub struct Registered {
 // email is unknown so both failures take the same time.
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
-async fn dummy_hash() -> ServiceResult<String> {
+async fn dummy_hash(app: &App) -> ServiceResult<String> {
     DUMMY_HASH
-        .get_or_try_init(|| password::hash(secrets::generate("")))
+        .get_or_try_init(|| async {
+            let random = secrets::generate("");
+            app.logins.hashing(move || password::hash(&random)).await?
+        })
         .await
         .cloned()
 }
@@ -64,7 +67,8 @@ pub async fn register(
             "an account with this email already exists".into(),
         ));
     }
-    let hash = password::hash(password_plain.to_owned()).await?;
+    let plain = password_plain.to_owned();
+    let hash = app.logins.hashing(move || password::hash(&plain)).await??;
     let now = now_ms();
     let user_id = new_id();
     let org_id = new_id();
@@ -142,29 +146,44 @@ pub async fn register(
     })
 }
 
-/// Checks email + password; the same error for an unknown email and a wrong password.
+/// Checks email + password; the same error for an unknown email and a wrong
+/// password. After a few failures, the account and the client's address
+/// must wait (exponential backoff) before the next attempt is even checked.
 pub async fn login(
     app: &App,
     email: &str,
     password_plain: &str,
+    client: Option<std::net::IpAddr>,
 ) -> ServiceResult<(TokenPair, user::Model)> {
     // Malformed input still fails like a wrong password, to not leak rules.
     let email = email.trim().to_lowercase();
     if password_plain.len() > validate::MAX_PASSWORD || email.len() > validate::MAX_EMAIL {
         return Err(ServiceError::Unauthenticated(LOGIN_FAILED.into()));
     }
+    let attempt = throttle::Attempt::new(&email, client);
+    app.logins.admit(&attempt)?;
     let found = user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
         .one(&app.db)
         .await?;
     let (hash, user) = match found {
         Some(u) => (u.password_hash.clone(), Some(u)),
-        None => (dummy_hash().await?, None),
+        None => (dummy_hash(app).await?, None),
     };
-    let ok = password::verify(password_plain.to_owned(), hash).await?;
+    let plain = password_plain.to_owned();
+    let ok = app
+        .logins
+        .hashing(move || password::verify(&plain, &hash))
+        .await??;
     let user = match (ok, user) {
-        (true, Some(u)) => u,
-        _ => return Err(ServiceError::Unauthenticated(LOGIN_FAILED.into())),
+        (true, Some(u)) => {
+            app.logins.succeeded(&attempt);
+            u
+        }
+        _ => {
+            app.logins.failed(&attempt);
+            return Err(ServiceError::Unauthenticated(LOGIN_FAILED.into()));
+        }
     };
     let txn = crate::db::write_txn(&app.db).await?;
     let refresh = insert_refresh(&txn, app, &user.id, &new_id()).await?;
@@ -218,6 +237,48 @@ pub async fn refresh(app: &App, token: &str) -> ServiceResult<TokenPair> {
         access_token: app.tokens.issue(&row.user_id)?,
         refresh_token: new_token,
     })
+}
+
+/// Signs out: revokes the whole family of `token` (every session descended
+/// from the same login). Unknown tokens are UNAUTHENTICATED; a token already
+/// spent or revoked still signs its family out.
+pub async fn logout(app: &App, token: &str) -> ServiceResult<()> {
+    let invalid = || ServiceError::Unauthenticated("invalid or expired refresh token".into());
+    if !token.starts_with(secrets::REFRESH_PREFIX) || token.len() > 200 {
+        return Err(invalid());
+    }
+    let hash = secrets::digest(token);
+    let Some(row) = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
+        .one(&app.db)
+        .await?
+    else {
+        return Err(invalid());
+    };
+    let now = now_ms();
+    let txn = crate::db::write_txn(&app.db).await?;
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::FamilyId.eq(row.family_id.as_str()))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        Some(&Principal::User {
+            user_id: row.user_id.clone(),
+        }),
+        AuditRecord {
+            organization_id: None,
+            action: "auth.logout",
+            object_type: "refresh_token_family",
+            object_id: &row.family_id,
+            details: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 async fn revoke_family(app: &App, row: &refresh_token::Model) -> ServiceResult<()> {

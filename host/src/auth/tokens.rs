@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ServiceError;
 
+/// Clock skew tolerated on `exp`, in seconds.
+const LEEWAY_SECS: u64 = 5;
+
 /// Claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -78,6 +81,18 @@ impl TokenKeys {
 
     /// The user id of a valid token; any defect is UNAUTHENTICATED.
     pub fn verify(&self, token: &str) -> Result<String, ServiceError> {
+        self.claims(token).map(|c| c.sub)
+    }
+
+    /// How long a valid token stays accepted (its expiry plus the leeway);
+    /// `None` for a token that is not valid now.
+    pub fn expires_in(&self, token: &str) -> Option<std::time::Duration> {
+        let c = self.claims(token).ok()?;
+        let left = c.exp + LEEWAY_SECS as i64 + 1 - chrono::Utc::now().timestamp();
+        Some(std::time::Duration::from_secs(left.max(0) as u64))
+    }
+
+    fn claims(&self, token: &str) -> Result<Claims, ServiceError> {
         let bad = |why: &str| ServiceError::Unauthenticated(format!("invalid access token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed"))?;
         // Only HS256 is accepted; `alg: none` and key-confusion attempts fail here.
@@ -93,7 +108,7 @@ impl TokenKeys {
         v.set_audience(&[&self.audience]);
         v.set_issuer(&[&self.issuer]);
         v.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
-        v.leeway = 5;
+        v.leeway = LEEWAY_SECS;
         let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("expired"),
             _ => bad("rejected"),
@@ -101,6 +116,6 @@ impl TokenKeys {
         if data.claims.iat > chrono::Utc::now().timestamp() + 60 {
             return Err(bad("issued in the future"));
         }
-        Ok(data.claims.sub)
+        Ok(data.claims)
     }
 }

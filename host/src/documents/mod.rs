@@ -78,6 +78,9 @@ pub async fn upload(
         project.organization_id
     );
     let op = app.blobs.operator();
+    // Written under a staging key, moved to `key` once complete: a killed
+    // upload leaves nothing under a document key.
+    let staged = app.blobs.stage("upload");
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut buf = vec![0u8; 256 * 1024];
@@ -85,6 +88,8 @@ pub async fn upload(
     let mut head: Vec<u8> = Vec::with_capacity(8);
     let fail =
         |e: std::io::Error| ServiceError::Internal(anyhow::Error::new(e).context("reading upload"));
+    let not_pdf =
+        || ServiceError::bad_input("the file is not a PDF (it does not start with %PDF-)");
     loop {
         let n = file.read(&mut buf).await.map_err(fail)?;
         if n == 0 {
@@ -98,23 +103,22 @@ pub async fn upload(
             if let Some(mut w) = writer.take() {
                 let _ = w.abort().await;
             }
-            return Err(ServiceError::bad_input(
-                "the file is not a PDF (it does not start with %PDF-)",
-            ));
+            staged.discard().await;
+            return Err(not_pdf());
         }
         size += n as u64;
         if size > limit {
             if let Some(mut w) = writer.take() {
                 let _ = w.abort().await;
             }
-            let _ = op.delete(&key).await;
+            staged.discard().await;
             return Err(ServiceError::PayloadTooLarge(format!(
                 "the file is larger than the limit of {limit} bytes"
             )));
         }
         hasher.update(chunk);
         if writer.is_none() {
-            writer = Some(op.writer(&key).await.map_err(blob_err)?);
+            writer = Some(op.writer(&staged.key).await.map_err(blob_err)?);
         }
         if let Some(w) = writer.as_mut() {
             w.write(chunk.to_vec()).await.map_err(blob_err)?;
@@ -127,9 +131,8 @@ pub async fn upload(
         if let Some(mut w) = writer.take() {
             let _ = w.abort().await;
         }
-        return Err(ServiceError::bad_input(
-            "the file is not a PDF (it does not start with %PDF-)",
-        ));
+        staged.discard().await;
+        return Err(not_pdf());
     }
     if let Some(mut w) = writer.take() {
         w.close().await.map_err(blob_err)?;
@@ -137,12 +140,13 @@ pub async fn upload(
     let sha = hex::encode(hasher.finalize());
 
     if let Some(existing) = find_by_sha(app, &project.id, &sha).await? {
-        let _ = op.delete(&key).await;
+        staged.discard().await;
         return Ok(Uploaded {
             document: existing,
             created: false,
         });
     }
+    staged.commit(&key).await.map_err(blob_err)?;
     let now = now_ms();
     let txn = crate::db::write_txn(&app.db).await?;
     let job = queue::enqueue(

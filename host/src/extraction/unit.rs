@@ -180,7 +180,26 @@ impl JobHandler for UnitHandler {
         };
         ctx.set_progress(0.92).await;
 
-        let grounder = Grounder::new(&text.markdown, &pages);
+        // Grounding is CPU work: done on a blocking thread, before (never
+        // inside) the write transaction.
+        let (extraction, grounded) = {
+            let markdown = text.markdown.clone();
+            let pages = pages.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut extraction = extraction;
+                let grounder = Grounder::new(&markdown, &pages);
+                let mut warnings = Vec::new();
+                let grounded: Vec<_> = extraction
+                    .values
+                    .iter()
+                    .map(|v| ground(&grounder, v, &mut warnings))
+                    .collect();
+                extraction.warnings.extend(warnings);
+                (extraction, grounded)
+            })
+            .await
+            .map_err(|e| JobError::Permanent(format!("grounding failed: {e}")))?
+        };
         let converter = super::plugin_ref(
             &text.converter_id,
             &text.converter_version,
@@ -225,8 +244,7 @@ impl JobHandler for UnitHandler {
         .insert(&txn)
         .await
         .map_err(retry("database"))?;
-        for (i, v) in extraction.values.iter().enumerate() {
-            let (evidence, verdict) = ground(&grounder, v);
+        for (i, (v, (evidence, verdict))) in extraction.values.iter().zip(grounded).enumerate() {
             extraction_value::ActiveModel {
                 id: Set(new_id()),
                 organization_id: Set(org.clone()),
@@ -263,6 +281,7 @@ impl LlmBackend for UnitLlm {
         let call = CallFor {
             binding: &self.binding,
             job_id: Some(&self.job_id),
+            check: false,
         };
         gateway::complete(&self.app, call, &request)
             .await
@@ -285,19 +304,34 @@ fn status_str(s: ValueStatus) -> &'static str {
 }
 
 /// Grounds every quote of `v`; the value's verdict is its best one
-/// (`none` when it offered no evidence).
-pub fn ground(g: &Grounder<'_>, v: &ExtractedValue) -> (Vec<StoredEvidence>, &'static str) {
+/// (`none` when it offered no evidence). Quotes longer than
+/// [`MAX_QUOTE_WORDS`](super::grounding::MAX_QUOTE_WORDS) are cut, with a
+/// warning in `warnings`.
+pub fn ground(
+    g: &Grounder<'_>,
+    v: &ExtractedValue,
+    warnings: &mut Vec<String>,
+) -> (Vec<StoredEvidence>, &'static str) {
     let mut best: Option<Verdict> = None;
     let mut out = Vec::new();
     for e in v.evidence.iter().filter(|e| !e.quote.trim().is_empty()) {
-        let l = g.locate(&e.quote, e.page);
+        let (quote, cut) = super::grounding::cap_quote(&e.quote);
+        if cut {
+            warnings.push(format!(
+                "{}: a quote longer than {} words was cut to its first {}",
+                v.path,
+                super::grounding::MAX_QUOTE_WORDS,
+                super::grounding::MAX_QUOTE_WORDS
+            ));
+        }
+        let l = g.locate(quote, e.page);
         best = Some(match (best, l.verdict) {
             (Some(Verdict::Exact), _) | (_, Verdict::Exact) => Verdict::Exact,
             (Some(Verdict::Fuzzy), _) | (_, Verdict::Fuzzy) => Verdict::Fuzzy,
             _ => Verdict::NotFound,
         });
         out.push(StoredEvidence {
-            quote: e.quote.chars().take(2000).collect(),
+            quote: quote.chars().take(2000).collect(),
             page: l.page.or(e.page),
             start: l.start,
             end: l.end,

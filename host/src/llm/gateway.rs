@@ -4,7 +4,8 @@
 //!   component, binding configuration with the model, canonical request):
 //!   re-running a program on a document makes no provider call;
 //! - per-project concurrency (a semaphore) and an optional requests-per-
-//!   minute pace;
+//!   minute pace; per-organization concurrency, so one tenant cannot hold
+//!   every adapter slot of the node and starve the others;
 //! - retries of rate-limited and transient failures with exponential
 //!   backoff, honouring the provider's Retry-After;
 //! - accounting: one `llm_calls` row per call with tokens, cost (prices per
@@ -25,13 +26,14 @@ use crate::db::{new_id, now_ms};
 use crate::error::ServiceError;
 use crate::forms::program::canonical_json;
 use crate::plugins::PluginError;
-use crate::plugins::adapter::{Completion, CompletionRequest, LlmFailure};
+use crate::plugins::adapter::{CallStats, Completion, CompletionRequest, LlmFailure};
 use crate::registry::binding::Binding;
 
 /// Per-project limits, created on first use.
 #[derive(Default)]
 pub struct Gateway {
     projects: Mutex<HashMap<String, Arc<ProjectLimits>>>,
+    organizations: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 struct ProjectLimits {
@@ -51,6 +53,21 @@ impl Gateway {
             })
             .clone()
     }
+
+    async fn organization(&self, org: &str, permits: usize) -> Arc<Semaphore> {
+        let mut m = self.organizations.lock().await;
+        m.entry(org.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(permits.max(1))))
+            .clone()
+    }
+}
+
+/// Adapter calls one organization may have in flight on this node: the
+/// configured figure, and never more than half the adapter slots (a quarter
+/// of the instance pool), so another organization always finds room.
+fn per_organization(app: &App) -> usize {
+    let slots_half = (app.config.plugins.pool_instances as usize / 4).max(1);
+    (app.config.llm.max_concurrency_per_organization as usize).clamp(1, slots_half)
 }
 
 /// Who a call is for.
@@ -60,6 +77,8 @@ pub struct CallFor<'a> {
     pub binding: &'a Binding,
     /// The job making the call, for accounting.
     pub job_id: Option<&'a str>,
+    /// A connection check: never answered from the cache nor stored in it.
+    pub check: bool,
 }
 
 /// How a gateway call failed.
@@ -103,6 +122,18 @@ pub async fn complete(
     call: CallFor<'_>,
     request: &CompletionRequest,
 ) -> Result<Completion, GatewayError> {
+    complete_with_stats(app, call, request)
+        .await
+        .map(|(c, _)| c)
+}
+
+/// One completion through the gateway, with what the host measured of the
+/// last attempt (nothing for a cache hit).
+pub async fn complete_with_stats(
+    app: &App,
+    call: CallFor<'_>,
+    request: &CompletionRequest,
+) -> Result<(Completion, CallStats), GatewayError> {
     let b = call.binding;
     let info = b.llm_adapter.as_ref().ok_or_else(|| {
         GatewayError::Host(ServiceError::bad_input(
@@ -139,7 +170,8 @@ pub async fn complete(
         }
     };
     let host = |e: sea_orm::DbErr| GatewayError::Host(e.into());
-    if cfg.cache
+    let use_cache = cfg.cache && !call.check;
+    if use_cache
         && let Some(hit) = llm_cache::Entity::find_by_id(key.as_str())
             .filter(llm_cache::Column::OrganizationId.eq(b.organization_id.as_str()))
             .one(&app.db)
@@ -151,7 +183,7 @@ pub async fn complete(
             .insert(&app.db)
             .await
             .map_err(host)?;
-        return Ok(c);
+        return Ok((c, CallStats::default()));
     }
 
     let limits = app
@@ -163,6 +195,10 @@ pub async fn complete(
         .acquire()
         .await
         .map_err(|e| GatewayError::Host(ServiceError::Internal(e.into())))?;
+    let organization = app
+        .llm
+        .organization(&b.organization_id, per_organization(app))
+        .await;
     let mut attempts = 0u32;
     loop {
         if cfg.requests_per_minute > 0 {
@@ -177,9 +213,17 @@ pub async fn complete(
             tokio::time::sleep(wait).await;
         }
         attempts += 1;
-        match super::complete(app, b, request).await {
-            Ok((c, _stats)) => {
-                if cfg.cache {
+        // Held for the attempt only, not across retry waits.
+        let attempt = {
+            let _turn = organization
+                .acquire()
+                .await
+                .map_err(|e| GatewayError::Host(ServiceError::Internal(e.into())))?;
+            super::complete(app, b, request).await
+        };
+        match attempt {
+            Ok((c, stats)) => {
+                if use_cache {
                     let row = llm_cache::ActiveModel {
                         key: Set(key.clone()),
                         organization_id: Set(b.organization_id.clone()),
@@ -195,7 +239,7 @@ pub async fn complete(
                     .insert(&app.db)
                     .await
                     .map_err(host)?;
-                return Ok(c);
+                return Ok((c, stats));
             }
             Err(ServiceError::Plugin(PluginError::Provider(f))) => {
                 let delay = match &f {
@@ -206,8 +250,11 @@ pub async fn complete(
                     LlmFailure::Transient(_) => Some(backoff(cfg.retry_base_ms, attempts)),
                     _ => None,
                 };
+                // A connection check reports the provider's verdict as it is.
                 let retry = delay.filter(|d| {
-                    attempts < cfg.max_attempts && *d <= Duration::from_millis(cfg.retry_max_ms)
+                    !call.check
+                        && attempts < cfg.max_attempts
+                        && *d <= Duration::from_millis(cfg.retry_max_ms)
                 });
                 match retry {
                     Some(d) => {

@@ -29,9 +29,12 @@ pub async fn complete(
         .adapter(&info.sha256, registry::bytes(app, info))
         .await?;
     let secrets = binding.secrets(app)?;
-    let policy = app
-        .plugins
-        .outbound_policy(&info.manifest, &binding.granted_hosts(), &secrets)?;
+    let policy = app.plugins.outbound_policy(
+        &info.manifest,
+        &binding.granted_hosts(),
+        &binding.credential_hosts(),
+        &secrets,
+    )?;
     let limits = app.plugins.adapter_limits(&info.manifest);
     let config = binding
         .llm_config
@@ -72,7 +75,9 @@ pub struct LlmCheck {
 }
 
 /// Sends a tiny completion through the project's adapter (ADMIN+): checks
-/// configuration, secrets and network access in one call.
+/// configuration, secrets and network access in one call. It goes through
+/// the gateway like an extraction's calls (per-project and per-organization
+/// limits, accounting), but never through its cache.
 pub async fn check(app: &App, access: &Access, project_id: &str) -> ServiceResult<LlmCheck> {
     let p = crate::projects::get(app, access, project_id, Role::Admin).await?;
     let binding = registry::binding::load(app, &p).await?;
@@ -86,7 +91,17 @@ pub async fn check(app: &App, access: &Access, project_id: &str) -> ServiceResul
         ..Default::default()
     };
     let started = Instant::now();
-    let (c, stats) = complete(app, &binding, &request).await?;
+    let call = gateway::CallFor {
+        binding: &binding,
+        job_id: None,
+        check: true,
+    };
+    let (c, stats) = gateway::complete_with_stats(app, call, &request)
+        .await
+        .map_err(|e| match e {
+            gateway::GatewayError::Provider(f) => PluginError::Provider(f).into(),
+            gateway::GatewayError::Host(e) => e,
+        })?;
     Ok(LlmCheck {
         text: c.text,
         model: c.model,

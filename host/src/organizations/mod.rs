@@ -109,6 +109,54 @@ pub async fn add_member(
     Ok((m, target))
 }
 
+/// Ends a membership (ADMIN+; an OWNER's only by an OWNER, never the last
+/// OWNER's). A user may also leave an organization themselves. It takes
+/// effect at once: every request, and every WebSocket operation, loads the
+/// caller's memberships anew.
+pub async fn remove_member(
+    app: &App,
+    access: &Access,
+    organization_id: &str,
+    user_id: &str,
+) -> ServiceResult<()> {
+    let leaving = access.principal.user_id() == Some(user_id);
+    let mine = if leaving {
+        access.require(organization_id, Role::Viewer, "organization")?
+    } else {
+        access.require(organization_id, Role::Admin, "organization")?
+    };
+    let txn = crate::db::write_txn(&app.db).await?;
+    let m = membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound("member"))?;
+    if Role::parse(&m.role) == Some(Role::Owner) {
+        if mine != Role::Owner {
+            return Err(ServiceError::forbidden("only an OWNER can remove an OWNER"));
+        }
+        ensure_another_owner(&txn, organization_id, &m.id).await?;
+    }
+    membership::Entity::delete_by_id(m.id.as_str())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord {
+            organization_id: Some(organization_id),
+            action: "member.remove",
+            object_type: "user",
+            object_id: user_id,
+            details: Some(serde_json::json!({ "role": m.role })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 async fn ensure_another_owner<C: sea_orm::ConnectionTrait>(
     conn: &C,
     org: &str,

@@ -204,11 +204,13 @@ impl PluginHost {
 
     /// The network policy of an adapter call: the hosts the binding granted
     /// that the manifest requested, the operator's private-network switch,
-    /// and the manifest's secret headers filled from `secrets`.
+    /// and the manifest's secret headers filled from `secrets`, sent only
+    /// toward `credential_hosts`.
     pub fn outbound_policy(
         &self,
         m: &Manifest,
         granted: &[String],
+        credential_hosts: &[String],
         secrets: &HashMap<String, String>,
     ) -> Result<OutboundPolicy, PluginError> {
         let allowed_hosts = granted
@@ -241,6 +243,10 @@ impl PluginHost {
             allowed_hosts,
             allow_private: self.config.allow_private_networks,
             inject,
+            credential_hosts: credential_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             request_timeout: Duration::from_secs(self.config.http_timeout_secs),
             max_requests: self.config.http_max_requests,
             max_request_bytes: self.config.http_max_request_mb << 20,

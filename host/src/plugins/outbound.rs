@@ -46,8 +46,11 @@ pub struct OutboundPolicy {
     pub allowed_hosts: Vec<String>,
     /// Reach private, loopback and link-local addresses.
     pub allow_private: bool,
-    /// Headers the host adds to every allowed request (secret values).
+    /// Headers the host adds to requests toward `credential_hosts` (secret values).
     pub inject: Vec<(HeaderName, HeaderValue)>,
+    /// The hosts (lower case, exact) the secrets were entered for: the only
+    /// ones that receive `inject`.
+    pub credential_hosts: Vec<String>,
     /// Deadline of one request, connect to last body byte.
     pub request_timeout: Duration,
     /// Requests one call may make.
@@ -65,6 +68,7 @@ impl OutboundPolicy {
             allowed_hosts: Vec::new(),
             allow_private: false,
             inject: Vec::new(),
+            credential_hosts: Vec::new(),
             request_timeout: Duration::from_secs(30),
             max_requests: 0,
             max_request_bytes: 0,
@@ -227,9 +231,11 @@ impl OutboundHooks {
         if !self.policy.allow_private
             && let Some(a) = addrs.iter().find(|a| !is_public(a.ip()))
         {
+            // The address itself stays in the log: telling a tenant how
+            // internal names resolve would map the operator's network.
+            tracing::info!(host, address = %a.ip(), "outbound request to a non-public address refused");
             return Err(self.deny(format!(
-                "`{host}` resolves to the non-public address {}; the operator has not allowed private networks (plugins.allow_private_networks)",
-                a.ip()
+                "`{host}` resolves to a non-public address; the operator has not allowed private networks (plugins.allow_private_networks)"
             )));
         }
         Ok(addrs)
@@ -242,8 +248,10 @@ impl OutboundHooks {
         let (host, port, tls) = self.admit(&req)?;
         let started = Instant::now();
         let addrs = self.resolve(&host, port).await?;
-        for (name, value) in &self.policy.inject {
-            req.headers_mut().insert(name.clone(), value.clone());
+        if self.policy.credential_hosts.contains(&host) {
+            for (name, value) in &self.policy.inject {
+                req.headers_mut().insert(name.clone(), value.clone());
+            }
         }
         let max_req = self.policy.max_request_bytes;
         let req = req.map(|b| {
@@ -414,18 +422,37 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            // Addresses that carry an IPv4 address inside: judge that one.
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let s = v6.segments();
+            // 6to4 2002::/16 routes to the IPv4 address in bits 16..48.
+            if s[0] == 0x2002 {
+                let v4 = std::net::Ipv4Addr::new(
+                    (s[1] >> 8) as u8,
+                    s[1] as u8,
+                    (s[2] >> 8) as u8,
+                    s[2] as u8,
+                );
+                return is_public(IpAddr::V4(v4));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                // Unique local fc00::/7, link-local fe80::/10, documentation 2001:db8::/32.
+                // IPv4-compatible ::/96 (deprecated; `::127.0.0.1` reaches loopback on some stacks).
+                || s[..6].iter().all(|&x| x == 0)
+                // Unique local fc00::/7, link-local fe80::/10, site-local fec0::/10,
+                // documentation 2001:db8::/32, discard 100::/64.
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
-                // NAT64 64:ff9b::/96 can reach any IPv4 address, private ones too.
+                || (s[0] == 0x0100 && s[1..4].iter().all(|&x| x == 0))
+                // Teredo 2001::/32 tunnels to an IPv4 address it hides.
+                || (s[0] == 0x2001 && s[1] == 0)
+                // NAT64 64:ff9b::/96 and local-use 64:ff9b:1::/48 can reach
+                // any IPv4 address, private ones too.
                 || (s[0] == 0x64 && s[1] == 0xff9b))
         }
     }
@@ -526,10 +553,22 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
+            "::127.0.0.1",
+            "::a00:1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

@@ -49,24 +49,24 @@ impl Binding {
     /// endpoint). An installed adapter gets no host it was not granted.
     pub fn granted_hosts(&self) -> Vec<String> {
         let mut hosts = self.llm_allowed_hosts.clone();
-        match self.llm_config.get("baseUrl").and_then(|u| url_host(u)) {
-            Some(h) => hosts.push(h),
-            None => {
-                if let Some(a) = self.llm_adapter.as_ref().filter(|a| a.built_in()) {
-                    hosts.extend(
-                        a.manifest
-                            .capabilities
-                            .outbound_hosts
-                            .iter()
-                            .filter(|h| !h.contains('*'))
-                            .cloned(),
-                    );
-                }
-            }
-        }
+        hosts.extend(self.credential_hosts());
         hosts.sort();
         hosts.dedup();
         hosts
+    }
+
+    /// The hosts the secrets were entered for, and the only ones they are
+    /// sent to: the host of `baseUrl`; without one, a built-in adapter's
+    /// provider hosts (from its manifest) or an installed adapter's
+    /// explicitly granted hosts. Beside a `baseUrl`, extra allowed hosts
+    /// never receive credentials; and any change of these hosts drops the
+    /// secrets (see [`configure`]).
+    pub fn credential_hosts(&self) -> Vec<String> {
+        credential_hosts(
+            self.llm_adapter.as_ref(),
+            &self.llm_config,
+            &self.llm_allowed_hosts,
+        )
     }
 
     /// The adapter's secrets, opened.
@@ -95,6 +95,29 @@ pub struct BindingInput {
     pub llm_secrets: Option<serde_json::Value>,
     /// Hosts granted to the adapter (beyond the host of `baseUrl`).
     pub llm_allowed_hosts: Option<Vec<String>>,
+}
+
+/// See [`Binding::credential_hosts`].
+fn credential_hosts(
+    adapter: Option<&PluginInfo>,
+    config: &BTreeMap<String, String>,
+    allowed: &[String],
+) -> Vec<String> {
+    let mut hosts = match (config.get("baseUrl").and_then(|u| url_host(u)), adapter) {
+        (Some(h), _) => vec![h],
+        (None, Some(a)) if a.built_in() => a
+            .manifest
+            .capabilities
+            .outbound_hosts
+            .iter()
+            .filter(|h| !h.contains('*'))
+            .cloned()
+            .collect(),
+        (None, _) => allowed.to_vec(),
+    };
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 fn aad(project_id: &str) -> String {
@@ -342,6 +365,12 @@ pub async fn configure(
         None => {}
     }
     let previous_adapter = row.llm_adapter_id.clone();
+    // Where the stored secrets may go today: any change of it drops them,
+    // so whoever may edit the binding cannot redirect another's key.
+    let previous_reach = match &existing {
+        Some(r) => Some(reach_of(app, org, r).await?),
+        None => None,
+    };
     match input.llm_adapter.as_deref().map(str::trim) {
         Some("") => {
             row.llm_adapter_id = None;
@@ -420,6 +449,14 @@ pub async fn configure(
             }
         }
     }
+    let mut secrets_dropped = false;
+    if input.llm_secrets.is_none()
+        && row.llm_secrets.is_some()
+        && previous_reach.is_some_and(|before| before != reach_of_adapter(adapter.as_ref(), &row))
+    {
+        row.llm_secrets = None;
+        secrets_dropped = true;
+    }
     row.updated_at = now_ms();
     let txn = crate::db::write_txn(&app.db).await?;
     let am = project_plugins::ActiveModel {
@@ -453,12 +490,63 @@ pub async fn configure(
                 "converter": row.converter_id, "extractor": row.extractor_id,
                 "llmAdapter": row.llm_adapter_id,
                 "secretsChanged": input.llm_secrets.is_some(),
+                "secretsDropped": secrets_dropped,
             })),
         },
     )
     .await?;
     txn.commit().await?;
     resolve(app, &p, Some(row)).await
+}
+
+/// Where a binding row's secrets can travel, and how: the adapter (id and
+/// version: another component may use them differently), the `baseUrl`'s
+/// scheme, host and port, the credential hosts and every granted host.
+#[derive(Debug, PartialEq, Eq)]
+struct Reach {
+    adapter: Option<(String, Option<String>)>,
+    origin: Option<String>,
+    credential: Vec<String>,
+    granted: Vec<String>,
+}
+
+/// `scheme://host:port` of a URL, lower case.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    ))
+}
+
+fn reach_of_adapter(adapter: Option<&PluginInfo>, row: &project_plugins::Model) -> Reach {
+    let config: BTreeMap<String, String> =
+        serde_json::from_str(&row.llm_config).unwrap_or_default();
+    let mut granted: Vec<String> = serde_json::from_str(&row.llm_allowed_hosts).unwrap_or_default();
+    let credential = credential_hosts(adapter, &config, &granted);
+    granted.extend(credential.iter().cloned());
+    granted.sort();
+    granted.dedup();
+    Reach {
+        adapter: row
+            .llm_adapter_id
+            .clone()
+            .map(|id| (id, row.llm_adapter_version.clone())),
+        origin: config.get("baseUrl").and_then(|u| origin(u)),
+        credential,
+        granted,
+    }
+}
+
+async fn reach_of(app: &App, org: &str, row: &project_plugins::Model) -> ServiceResult<Reach> {
+    let adapter = match &row.llm_adapter_id {
+        Some(id) => find(app, org, id, row.llm_adapter_version.as_deref()).await?,
+        None => None,
+    };
+    Ok(reach_of_adapter(adapter.as_ref(), row))
 }
 
 #[cfg(test)]
@@ -481,5 +569,13 @@ mod tests {
             Some("example.com")
         );
         assert_eq!(url_host("not a url"), None);
+        assert_eq!(
+            super::origin("HTTPS://Api.Example.com:8443/v1?x").as_deref(),
+            Some("https://api.example.com:8443")
+        );
+        assert_ne!(
+            super::origin("https://api.example.com/v1"),
+            super::origin("http://api.example.com/v1")
+        );
     }
 }

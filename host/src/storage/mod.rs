@@ -89,3 +89,91 @@ impl BlobStore {
         Ok(())
     }
 }
+
+/// Where staged blobs live until they are committed.
+const STAGING: &str = "staging/";
+/// Staged blobs older than this are left over from a crash and swept.
+const STAGING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A blob written under a temporary key and moved to its final key only
+/// once complete: a request killed mid-write (client gone, node stopped)
+/// leaves no object under a real key, and its staged bytes are deleted
+/// when the guard drops (or by [`BlobStore::sweep_staging`] after a crash).
+pub struct Staged {
+    op: Operator,
+    /// The temporary key.
+    pub key: String,
+    done: bool,
+}
+
+impl BlobStore {
+    /// A new staging key for a blob of `purpose`.
+    pub fn stage(&self, purpose: &str) -> Staged {
+        Staged {
+            op: self.op.clone(),
+            key: format!("{STAGING}{purpose}-{}", uuid::Uuid::now_v7()),
+            done: false,
+        }
+    }
+
+    /// Deletes staged blobs left by a crash (older than an hour).
+    pub async fn sweep_staging(&self) -> Result<usize, StorageError> {
+        let mut swept = 0;
+        let now = std::time::SystemTime::now();
+        for entry in self.op.list(STAGING).await? {
+            let old = match entry.metadata().last_modified() {
+                Some(t) => now
+                    .duration_since(std::time::SystemTime::from(t))
+                    .is_ok_and(|age| age > STAGING_MAX_AGE),
+                None => match self.op.stat(entry.path()).await {
+                    Ok(m) => m.last_modified().is_some_and(|t| {
+                        now.duration_since(std::time::SystemTime::from(t))
+                            .is_ok_and(|age| age > STAGING_MAX_AGE)
+                    }),
+                    Err(_) => false,
+                },
+            };
+            if old && self.op.delete(entry.path()).await.is_ok() {
+                swept += 1;
+            }
+        }
+        Ok(swept)
+    }
+}
+
+impl Staged {
+    /// Moves the staged blob to `key` (rename where the backend has it,
+    /// else server-side copy and delete).
+    pub async fn commit(mut self, key: &str) -> Result<(), opendal::Error> {
+        if self.op.info().capability().rename {
+            self.op.rename(&self.key, key).await?;
+        } else {
+            self.op.copy(&self.key, key).await?;
+            let _ = self.op.delete(&self.key).await;
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    /// Deletes the staged blob now.
+    pub async fn discard(mut self) {
+        let _ = self.op.delete(&self.key).await;
+        self.done = true;
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Dropped mid-way (the request was cancelled): delete in the background.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let op = self.op.clone();
+            let key = std::mem::take(&mut self.key);
+            rt.spawn(async move {
+                let _ = op.delete(&key).await;
+            });
+        }
+    }
+}
