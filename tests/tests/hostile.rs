@@ -11,6 +11,7 @@ use evistream::server::Roles;
 use evistream_tests::ws::WsConn;
 use evistream_tests::{
     DbKind, Session, TestDb, TestServer, assert_code, dual_db_test, error_code, ok, ops, refused,
+    rss_mib,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,16 +19,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Tests that measure this process's memory run alone (write lock); the
 /// others share (read lock), so their allocations do not count.
 static MEMORY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-/// Resident memory of this process (the server runs in it), in MiB.
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
 
 async fn server(kind: DbKind, tune: impl FnOnce(&mut Config)) -> (TestDb, TestServer) {
     let tdb = TestDb::new(kind).await.expect("test database");

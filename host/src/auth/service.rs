@@ -203,17 +203,7 @@ pub async fn login(
 /// the client is confused: either way every session of that family ends).
 pub async fn refresh(app: &App, token: &str) -> ServiceResult<TokenPair> {
     let invalid = || ServiceError::Unauthenticated("invalid or expired refresh token".into());
-    if !token.starts_with(secrets::REFRESH_PREFIX) || token.len() > 200 {
-        return Err(invalid());
-    }
-    let hash = secrets::digest(token);
-    let Some(row) = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
-        .one(&app.db)
-        .await?
-    else {
-        return Err(invalid());
-    };
+    let row = find_refresh(app, token).await?;
     let now = now_ms();
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Err(invalid());
@@ -228,7 +218,8 @@ pub async fn refresh(app: &App, token: &str) -> ServiceResult<TokenPair> {
         .await?;
     if spent.rows_affected == 0 {
         txn.rollback().await?;
-        revoke_family(app, &row).await?;
+        revoke_family(app, &row, "auth.refresh_reuse").await?;
+        tracing::warn!(user_id = %row.user_id, family = %row.family_id, "refresh token reused; family revoked");
         return Err(invalid());
     }
     let new_token = insert_refresh(&txn, app, &row.user_id, &row.family_id).await?;
@@ -243,45 +234,27 @@ pub async fn refresh(app: &App, token: &str) -> ServiceResult<TokenPair> {
 /// from the same login). Unknown tokens are UNAUTHENTICATED; a token already
 /// spent or revoked still signs its family out.
 pub async fn logout(app: &App, token: &str) -> ServiceResult<()> {
+    let row = find_refresh(app, token).await?;
+    revoke_family(app, &row, "auth.logout").await
+}
+
+/// The stored refresh token `token` stands for; unknown or malformed ones
+/// are UNAUTHENTICATED.
+async fn find_refresh(app: &App, token: &str) -> ServiceResult<refresh_token::Model> {
     let invalid = || ServiceError::Unauthenticated("invalid or expired refresh token".into());
     if !token.starts_with(secrets::REFRESH_PREFIX) || token.len() > 200 {
         return Err(invalid());
     }
     let hash = secrets::digest(token);
-    let Some(row) = refresh_token::Entity::find()
+    refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
         .one(&app.db)
         .await?
-    else {
-        return Err(invalid());
-    };
-    let now = now_ms();
-    let txn = crate::db::write_txn(&app.db).await?;
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-        .filter(refresh_token::Column::FamilyId.eq(row.family_id.as_str()))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    audit::record(
-        &txn,
-        Some(&Principal::User {
-            user_id: row.user_id.clone(),
-        }),
-        AuditRecord {
-            organization_id: None,
-            action: "auth.logout",
-            object_type: "refresh_token_family",
-            object_id: &row.family_id,
-            details: None,
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(())
+        .ok_or_else(invalid)
 }
 
-async fn revoke_family(app: &App, row: &refresh_token::Model) -> ServiceResult<()> {
+/// Revokes every token of `row`'s family, audited as `action`.
+async fn revoke_family(app: &App, row: &refresh_token::Model, action: &str) -> ServiceResult<()> {
     let now = now_ms();
     let txn = crate::db::write_txn(&app.db).await?;
     refresh_token::Entity::update_many()
@@ -297,7 +270,7 @@ async fn revoke_family(app: &App, row: &refresh_token::Model) -> ServiceResult<(
         }),
         AuditRecord {
             organization_id: None,
-            action: "auth.refresh_reuse",
+            action,
             object_type: "refresh_token_family",
             object_id: &row.family_id,
             details: None,
@@ -305,7 +278,6 @@ async fn revoke_family(app: &App, row: &refresh_token::Model) -> ServiceResult<(
     )
     .await?;
     txn.commit().await?;
-    tracing::warn!(user_id = %row.user_id, family = %row.family_id, "refresh token reused; family revoked");
     Ok(())
 }
 

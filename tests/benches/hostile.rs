@@ -1,0 +1,503 @@
+//! The hostile-tenant attacks at full size, against a real node with the
+//! production defaults (SQLite; release build under `cargo bench`), each
+//! beside a named baseline measured in the same run:
+//!
+//! - `parse`: a 2,000- and a 100,000-level nested literal, a fragment
+//!   fan-out of 2^30, 1,000 aliases; refusal time and memory growth, against
+//!   `{ __typename }` (baseline);
+//! - `cost`: 1,000 aliases of `document { text }` by a VIEWER on a converted
+//!   paper, against one `document { text }` (baseline);
+//! - `login`: 200 wrong passwords in a row (how many reached argon2), one
+//!   request with 200 `login` aliases, 64 concurrent logins (memory), against
+//!   one correct login (baseline);
+//! - `grounding`: a 400-word near-miss quote of a paper, capped as the host
+//!   caps it and uncapped, against an exact 80-word quote (baseline);
+//! - `starvation`: another organization's `checkLlmConnection` while one
+//!   organization holds 40 checks against a 3 s provider, against the same
+//!   check on an idle node (baseline);
+//! - `bodies`: a 90 MB multipart `operations` part, an 8 MB WebSocket
+//!   message, anonymous 95 MB uploads, 40 connections stalled in their
+//!   headers.
+//!
+//! Run: `cargo bench -p evistream-tests --bench hostile [-- PART…]`.
+
+use std::time::{Duration, Instant};
+
+use evistream::config::Config;
+use evistream::extraction::grounding::{Grounder, cap_quote};
+use evistream::jobs::JobRegistry;
+use evistream_tests::llm::FakeLlm;
+use evistream_tests::ws::WsConn;
+use evistream_tests::{DbKind, TestDb, TestServer, ok, ops, rss_mib};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn node(tune: impl FnOnce(&mut Config)) -> (TestDb, TestServer) {
+    let tdb = TestDb::new(DbKind::Sqlite).await.expect("db");
+    let mut c = tdb.config();
+    tune(&mut c);
+    let srv = TestServer::start(c, JobRegistry::new())
+        .await
+        .expect("node");
+    (tdb, srv)
+}
+
+/// Median wall time of `n` runs of `f`, and the last result.
+async fn time<F, Fut, T>(n: usize, mut f: F) -> (Duration, T)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut times = Vec::with_capacity(n);
+    let mut last = None;
+    for _ in 0..n {
+        let t = Instant::now();
+        last = Some(f().await);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    (times[n / 2], last.expect("n > 0"))
+}
+
+fn code(r: &Value) -> String {
+    r["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn row(what: &str, t: Duration, base: Duration, grew: f64, outcome: &str) {
+    println!(
+        "| {what} | {:.3} ms | {:.1}× | {grew:+.1} MiB | {outcome} |",
+        t.as_secs_f64() * 1e3,
+        t.as_secs_f64() / base.as_secs_f64().max(1e-9)
+    );
+}
+
+async fn parse() {
+    println!("\n## parse: refused before parsing (median of 20)\n");
+    println!("| request | time | vs `{{ __typename }}` | memory | answer |\n|---|---|---|---|---|");
+    let (tdb, srv) = node(|_| {}).await;
+    let (base, _) = time(20, || srv.gql(None, "{ __typename }", json!({}))).await;
+    row("`{ __typename }` (baseline)", base, base, 0.0, "data");
+    for levels in [2_000usize, 100_000] {
+        let q = format!(
+            "query {{ me(x: {}1{}) {{ id }} }}",
+            "[".repeat(levels),
+            "]".repeat(levels)
+        );
+        let before = rss_mib();
+        let (t, r) = time(20, || srv.gql(None, &q, json!({}))).await;
+        row(
+            &format!("{levels} nested `[`"),
+            t,
+            base,
+            rss_mib() - before,
+            &code(&r),
+        );
+    }
+    let mut q = String::from("query { ...f0 }\n");
+    for i in 0..30 {
+        q.push_str(&format!(
+            "fragment f{i} on Query {{ ...f{n} ...f{n} }}\n",
+            n = i + 1
+        ));
+    }
+    q.push_str("fragment f30 on Query { __typename }\n");
+    let before = rss_mib();
+    let (t, r) = time(20, || srv.gql(None, &q, json!({}))).await;
+    row(
+        "fragment fan-out 2^30",
+        t,
+        base,
+        rss_mib() - before,
+        &code(&r),
+    );
+    let aliases: String = (0..1_000).map(|i| format!("a{i}: __typename ")).collect();
+    let q = format!("{{ {aliases} }}");
+    let (t, r) = time(20, || srv.gql(None, &q, json!({}))).await;
+    row("1,000 aliases", t, base, 0.0, &code(&r));
+    srv.stop().await;
+    tdb.drop_db().await;
+}
+
+async fn cost() {
+    println!("\n## cost: data-sized fields (median of 5)\n");
+    println!("| request | time | vs one `text` | memory | answer |\n|---|---|---|---|---|");
+    let (tdb, srv) = node(|_| {}).await;
+    let owner = srv.register("owner").await;
+    let project = srv.project(&owner.token, &owner.org_id, "p").await;
+    let ids = srv
+        .converted_papers(&owner.token, &project, &["PMC3321528.pdf"])
+        .await;
+    let r = srv
+        .op(
+            Some(&owner.token),
+            "CreateApiKey",
+            json!({ "organizationId": owner.org_id, "name": "viewer", "role": "VIEWER" }),
+        )
+        .await;
+    let viewer = ok(&r, "createApiKey")["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let texts = |n: usize| -> String {
+        let f: String = (0..n)
+            .map(|i| format!("d{i}: document(id: \"{}\") {{ text }} ", ids[0]))
+            .collect();
+        format!("{{ {f} }}")
+    };
+    let one = texts(1);
+    let (base, r) = time(5, || srv.gql(Some(&viewer), &one, json!({}))).await;
+    let bytes = r.to_string().len();
+    row(
+        &format!("1 × `text` (baseline, {bytes} bytes)"),
+        base,
+        base,
+        0.0,
+        "data",
+    );
+    for n in [9usize, 1_000] {
+        let q = texts(n);
+        let before = rss_mib();
+        let (t, r) = time(5, || srv.gql(Some(&viewer), &q, json!({}))).await;
+        let answer = if r.get("errors").is_some() {
+            code(&r)
+        } else {
+            format!("data, {} bytes", r.to_string().len())
+        };
+        row(
+            &format!("{n} × `text`"),
+            t,
+            base,
+            rss_mib() - before,
+            &answer,
+        );
+    }
+    srv.stop().await;
+    tdb.drop_db().await;
+}
+
+async fn login_req(srv: &TestServer, email: &str, pw: &str) -> (u16, Value) {
+    let resp = srv
+        .http
+        .post(format!("{}/graphql", srv.base))
+        .json(&json!({ "query": ops::operation("Login"), "variables": { "email": email, "password": pw } }))
+        .send()
+        .await
+        .expect("sent");
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn login() {
+    println!("\n## login\n");
+    let (tdb, srv) = node(|_| {}).await;
+    let user = srv.register("victim").await;
+    let (base, _) = time(5, || login_req(&srv, &user.email, "correct horse")).await;
+    println!(
+        "- one correct login (baseline): {:.1} ms",
+        base.as_secs_f64() * 1e3
+    );
+    let started = Instant::now();
+    let mut checked = 0;
+    let mut throttled = 0;
+    for _ in 0..200 {
+        let (status, r) = login_req(&srv, &user.email, "wrong password").await;
+        match (status, code(&r).as_str()) {
+            (429, "RATE_LIMITED") => throttled += 1,
+            (_, "UNAUTHENTICATED") => checked += 1,
+            other => println!("  unexpected {other:?}"),
+        }
+    }
+    println!(
+        "- 200 wrong passwords in a row: {checked} checked, {throttled} refused RATE_LIMITED (429), {:.2} s ({:.1}× one login)",
+        started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64() / base.as_secs_f64()
+    );
+    let aliases: String = (0..200)
+        .map(|i| {
+            format!(
+                "a{i}: login(input: {{email: \"{}\", password: \"p{i}\"}}) {{ accessToken }} ",
+                user.email
+            )
+        })
+        .collect();
+    let q = format!("mutation {{ {aliases} }}");
+    let (t, r) = time(5, || srv.gql(None, &q, json!({}))).await;
+    println!(
+        "- one request with 200 `login` aliases: {} in {:.2} ms ({:.2}× one login)",
+        code(&r),
+        t.as_secs_f64() * 1e3,
+        t.as_secs_f64() / base.as_secs_f64()
+    );
+    srv.stop().await;
+    // A fresh node, so the backoff above does not answer for it.
+    let mut c = tdb.config();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    let srv = TestServer::start(c, JobRegistry::new())
+        .await
+        .expect("node");
+    let before = rss_mib();
+    let started = Instant::now();
+    let all =
+        futures::future::join_all((0..64).map(|_| login_req(&srv, &user.email, "correct horse")))
+            .await;
+    let ok_n = all.iter().filter(|(s, _)| *s == 200).count();
+    let busy = all.iter().filter(|(s, _)| *s == 429).count();
+    println!(
+        "- 64 concurrent logins: {ok_n} succeeded, {busy} refused as busy, {:.2} s, memory {:+.1} MiB",
+        started.elapsed().as_secs_f64(),
+        rss_mib() - before
+    );
+    srv.stop().await;
+    tdb.drop_db().await;
+}
+
+fn grounding() {
+    println!("\n## grounding (median of 5)\n");
+    // The corpus's reference text of one paper.
+    let text = std::fs::read_to_string(
+        ops::repo_root().join("../shared/corpus/rct/ei_txt/PMC3321528.txt"),
+    )
+    .unwrap_or_default();
+    if text.split_whitespace().count() < 1_000 {
+        println!("no corpus text found: skipped");
+        return;
+    }
+    let pages = vec![evistream::plugins::converter::PageRange {
+        number: 1,
+        start: 0,
+        end: text.chars().count() as u32,
+    }];
+    let g = Grounder::new(&text, &pages);
+    let words: Vec<&str> = text.split_whitespace().skip(200).take(400).collect();
+    let exact80 = words[..80].join(" ");
+    let near400: String = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| if i % 5 == 4 { "xyzzy" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let run = |q: &str| {
+        let mut t = Vec::new();
+        let mut v = None;
+        for _ in 0..5 {
+            let s = Instant::now();
+            v = Some(g.locate(q, None).verdict);
+            t.push(s.elapsed());
+        }
+        t.sort();
+        (t[2], v)
+    };
+    let (base, v) = run(&exact80);
+    println!(
+        "- exact 80-word quote (baseline): {:.2} ms, {v:?}",
+        base.as_secs_f64() * 1e3
+    );
+    let (capped, cut) = cap_quote(&near400);
+    let (t, v) = run(capped);
+    println!(
+        "- 400-word near miss, capped to 80 words as the host does (cut: {cut}): {:.2} ms ({:.1}×), {v:?}",
+        t.as_secs_f64() * 1e3,
+        t.as_secs_f64() / base.as_secs_f64()
+    );
+    let (t, v) = run(&near400);
+    println!(
+        "- 400-word near miss, uncapped (bounded matcher alone): {:.2} ms ({:.1}×), {v:?}",
+        t.as_secs_f64() * 1e3,
+        t.as_secs_f64() / base.as_secs_f64()
+    );
+}
+
+async fn starvation() {
+    println!("\n## starvation: checkLlmConnection of another organization\n");
+    let (tdb, srv) = node(|c| c.plugins.allow_private_networks = true).await;
+    let slow = FakeLlm::start().await;
+    slow.set_latency(Duration::from_secs(3));
+    let fast = FakeLlm::start().await;
+    let a = srv.register("flood").await;
+    let b = srv.register("victim").await;
+    let pb = srv.project(&b.token, &b.org_id, "b").await;
+    srv.bind_llm(&b.token, &pb, "openai-compatible", &fast.base_url, "m", "k")
+        .await;
+    let check = |token: String, project: String| {
+        let srv = &srv;
+        async move {
+            srv.op(
+                Some(&token),
+                "CheckLlmConnection",
+                json!({ "projectId": project }),
+            )
+            .await
+        }
+    };
+    let (base, _) = time(3, || check(b.token.clone(), pb.clone())).await;
+    println!(
+        "- B's check on an idle node (baseline): {:.1} ms",
+        base.as_secs_f64() * 1e3
+    );
+    let mut projects = Vec::new();
+    for i in 0..10 {
+        let p = srv.project(&a.token, &a.org_id, &format!("a{i}")).await;
+        srv.bind_llm(&a.token, &p, "openai-compatible", &slow.base_url, "m", "k")
+            .await;
+        projects.push(p);
+    }
+    let flood: Vec<_> = (0..40)
+        .map(|i| check(a.token.clone(), projects[i % 10].clone()))
+        .collect();
+    let flood = futures::future::join_all(flood);
+    let victim = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let t = Instant::now();
+        let r = check(b.token.clone(), pb.clone()).await;
+        (t.elapsed(), r, slow.request_count())
+    };
+    let (results, (t, r, at_slow)) = tokio::join!(flood, victim);
+    let ok_n = results.iter().filter(|r| r.get("errors").is_none()).count();
+    println!(
+        "- B's check while A holds 40 checks on a 3 s provider: {:.1} ms ({:.1}×), {}; A's calls at the provider then: {at_slow}; A's 40 checks: {ok_n} succeeded",
+        t.as_secs_f64() * 1e3,
+        t.as_secs_f64() / base.as_secs_f64(),
+        if r.get("errors").is_none() {
+            "ok".to_owned()
+        } else {
+            code(&r)
+        }
+    );
+    srv.stop().await;
+    tdb.drop_db().await;
+}
+
+async fn bodies() {
+    println!("\n## bodies and connections\n");
+    let (tdb, srv) = node(|_| {}).await;
+    let owner = srv.register("owner").await;
+    // 90 MB `operations` part.
+    let big = format!(
+        "{{\"query\":\"{{ __typename }}\",\"variables\":{{\"p\":\"{}\"}}}}",
+        "x".repeat(90 << 20)
+    );
+    let before = rss_mib();
+    let t = Instant::now();
+    let form = reqwest::multipart::Form::new()
+        .text("operations", big)
+        .text("map", "{}");
+    let resp = srv
+        .http
+        .post(format!("{}/graphql", srv.base))
+        .bearer_auth(&owner.token)
+        .multipart(form)
+        .send()
+        .await;
+    println!(
+        "- 90 MB multipart `operations` part: {} in {:.2} s, memory {:+.1} MiB (the client's copy included)",
+        resp.map(|r| r.status().as_u16().to_string())
+            .unwrap_or_else(|e| format!("cut off ({e})")),
+        t.elapsed().as_secs_f64(),
+        rss_mib() - before
+    );
+    // 8 MB WebSocket message.
+    let mut ws = WsConn::connect(&srv.ws_url(), Some(&owner.token))
+        .await
+        .expect("ws");
+    let t = Instant::now();
+    let _ = ws
+        .send_text(json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ __typename }", "variables": { "p": "x".repeat(8 << 20) } } }).to_string())
+        .await;
+    let closed = ws.closed(Duration::from_secs(10)).await;
+    println!(
+        "- 8 MB WebSocket message: closed ({closed:?}) in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    // Anonymous 95 MB uploads: answered before the body is read.
+    let t = Instant::now();
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://"))
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\napollo-require-preflight: 1\r\nContent-Length: {}\r\n\r\n",
+            95u64 << 20
+        );
+        s.write_all(head.as_bytes()).await.expect("write");
+        // The server may answer and close before this megabyte is through.
+        let sent = s.write_all(&vec![b'x'; 1 << 20]).await.is_ok();
+        let mut buf = vec![0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or(0);
+        answers.push(format!(
+            "{}{}",
+            String::from_utf8_lossy(&buf[..n.min(12)]),
+            if sent {
+                ""
+            } else {
+                " (closed before the first MB was read)"
+            }
+        ));
+    }
+    println!(
+        "- 4 anonymous 95 MB uploads (1 MB sent each): answered {answers:?} in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    // 40 connections stalled in their headers.
+    let mut stalled = Vec::new();
+    for _ in 0..40 {
+        let mut s = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://"))
+            .await
+            .expect("connect");
+        s.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        stalled.push(s);
+    }
+    let t = Instant::now();
+    let closed = futures::future::join_all(stalled.into_iter().map(|mut s| async move {
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
+            .await
+            .is_ok()
+    }))
+    .await;
+    println!(
+        "- 40 connections stalled in their headers: {} closed by the server within {:.1} s",
+        closed.iter().filter(|c| **c).count(),
+        t.elapsed().as_secs_f64()
+    );
+    srv.stop().await;
+    tdb.drop_db().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |p: &str| args.is_empty() || args.iter().any(|a| a == p);
+    if want("parse") {
+        parse().await;
+    }
+    if want("cost") {
+        cost().await;
+    }
+    if want("login") {
+        login().await;
+    }
+    if want("grounding") {
+        grounding();
+    }
+    if want("starvation") {
+        starvation().await;
+    }
+    if want("bodies") {
+        bodies().await;
+    }
+}
