@@ -6,8 +6,11 @@
 //!
 //! Expansion is counted with one memoised walk per fragment, so a document
 //! whose fragments spread each other exponentially costs linear time to
-//! refuse. This module depends on nothing but the GraphQL parser so that the
-//! fuzz target can include it as it is.
+//! refuse; and nesting is counted through fragment spreads, so a chain of
+//! fragments each nesting deep cannot drive the walk (or async-graphql's
+//! validators after it) into a stack overflow (found by fuzzing). This
+//! module depends on nothing but the GraphQL parser so that the fuzz target
+//! can include it as it is.
 
 use std::collections::HashMap;
 
@@ -133,17 +136,20 @@ pub fn parse_checked(
     Ok((doc, stats))
 }
 
-/// Size of a selection set after expansion: (selections, aliases).
+/// Size of a selection set after expansion: selections, aliases, and how
+/// many levels of selection sets it nests below itself.
 #[derive(Clone, Copy, Default)]
 struct Size {
     selections: u64,
     aliases: u64,
+    height: usize,
 }
 
 impl Size {
     fn add(&mut self, o: Size) {
         self.selections = self.selections.saturating_add(o.selections);
         self.aliases = self.aliases.saturating_add(o.aliases);
+        self.height = self.height.max(o.height);
     }
 }
 
@@ -159,24 +165,39 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    fn set(&mut self, set: &'a SelectionSet) -> Result<Size, LimitError> {
+    /// The expanded size of `set`, found at nesting `depth` (the walk never
+    /// recurses deeper than the nesting bound).
+    fn set(&mut self, set: &'a SelectionSet, depth: usize) -> Result<Size, LimitError> {
+        if depth > self.bounds.max_nesting {
+            return Err(LimitError::TooDeep(self.bounds.max_nesting));
+        }
         let mut size = Size::default();
         for item in &set.items {
             match &item.node {
                 Selection::Field(f) => {
+                    let child = &f.node.selection_set.node;
+                    let mut below = Size::default();
+                    if !child.items.is_empty() {
+                        below = self.set(child, depth + 1)?;
+                        below.height += 1;
+                    }
                     size.add(Size {
                         selections: 1,
                         aliases: u64::from(f.node.alias.is_some()),
+                        height: 0,
                     });
-                    size.add(self.set(&f.node.selection_set.node)?);
+                    size.add(below);
                 }
-                Selection::InlineFragment(f) => size.add(self.set(&f.node.selection_set.node)?),
+                Selection::InlineFragment(f) => {
+                    size.add(self.set(&f.node.selection_set.node, depth)?)
+                }
                 Selection::FragmentSpread(s) => {
                     size.add(Size {
                         selections: 1,
                         aliases: 0,
+                        height: 0,
                     });
-                    size.add(self.fragment(s.node.fragment_name.node.as_str())?);
+                    size.add(self.fragment(s.node.fragment_name.node.as_str(), depth)?);
                 }
             }
             // Stop as soon as a bound is passed: the rest cannot make it smaller.
@@ -185,19 +206,27 @@ impl<'a> Walker<'a> {
         Ok(size)
     }
 
-    fn fragment(&mut self, name: &'a str) -> Result<Size, LimitError> {
-        match self.memo.get(name) {
-            Some(Memo::Done(s)) => return Ok(*s),
+    /// A fragment's expanded size, walked once; spread at nesting `depth`.
+    fn fragment(&mut self, name: &'a str, depth: usize) -> Result<Size, LimitError> {
+        let s = match self.memo.get(name) {
+            Some(Memo::Done(s)) => *s,
             Some(Memo::Visiting) => return Err(LimitError::FragmentCycle(name.to_owned())),
-            None => {}
-        }
-        // An unknown fragment is the validator's to report.
-        let Some(def) = self.doc.fragments.get(name) else {
-            return Ok(Size::default());
+            None => {
+                // An unknown fragment is the validator's to report.
+                let Some(def) = self.doc.fragments.get(name) else {
+                    return Ok(Size::default());
+                };
+                self.memo.insert(name, Memo::Visiting);
+                let s = self.set(&def.node.selection_set.node, depth)?;
+                self.memo.insert(name, Memo::Done(s));
+                s
+            }
         };
-        self.memo.insert(name, Memo::Visiting);
-        let s = self.set(&def.node.selection_set.node)?;
-        self.memo.insert(name, Memo::Done(s));
+        // Its walk was measured from wherever it was first spread: here it
+        // must fit below `depth` too.
+        if depth + s.height > self.bounds.max_nesting {
+            return Err(LimitError::TooDeep(self.bounds.max_nesting));
+        }
         Ok(s)
     }
 
@@ -231,13 +260,13 @@ pub fn check_document(
     // Every fragment, spread or not: the validator visits each of them.
     let mut total = Size::default();
     for name in doc.fragments.keys() {
-        let s = w.fragment(name.as_str())?;
+        let s = w.fragment(name.as_str(), 1)?;
         total.add(s);
         w.within(total)?;
     }
     let mut stats = QueryStats::default();
     for (name, op) in doc.operations.iter() {
-        let s = w.set(&op.node.selection_set.node)?;
+        let s = w.set(&op.node.selection_set.node, 1)?;
         total.add(s);
         w.within(total)?;
         let runs = match (&doc.operations, operation_name) {
@@ -324,6 +353,53 @@ mod tests {
         let err = parse_checked(&q, None, &B).unwrap_err();
         assert_eq!(err, LimitError::TooManySelections(5_000));
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn nesting_through_fragment_chains_is_bounded_without_deep_recursion() {
+        // 256 fragments, each nesting 62 fields and spreading the next: a
+        // text nesting of 63, an expanded nesting of ~16,000 (this
+        // overflowed the walker's stack before the depth was counted).
+        let mut q = String::from("query { ...c0 }\n");
+        for i in 0..256 {
+            let open: String = (0..62).map(|_| "me { ").collect();
+            let close: String = (0..62).map(|_| "} ").collect();
+            let next = if i < 255 {
+                format!("...c{}", i + 1)
+            } else {
+                "id".into()
+            };
+            q.push_str(&format!(
+                "fragment c{i} on Query {{ {open}{next} {close}}}\n"
+            ));
+        }
+        // Parsed on a roomy stack (the parser has its own guard); the
+        // document walked on a small one.
+        let doc = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || async_graphql::parser::parse_query(&q).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        let r = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || check_document(&doc, None, &B).map(|_| ()))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(r, Err(LimitError::TooDeep(64)));
+        // A fragment used once shallow and once deep is judged at each place.
+        let deep_use: String = (0..60).map(|_| "me { ").collect();
+        let deep_end: String = (0..60).map(|_| "} ").collect();
+        let q = format!(
+            "query {{ ...f {deep_use}...f {deep_end}}} fragment f on Query {{ me {{ me {{ me {{ me {{ me {{ id }} }} }} }} }} }}"
+        );
+        assert_eq!(
+            parse_checked(&q, None, &B).unwrap_err(),
+            LimitError::TooDeep(64)
+        );
+        let ok = "query { ...f me { ...f } } fragment f on Query { me { id } }";
+        assert!(parse_checked(ok, None, &B).is_ok());
     }
 
     #[test]

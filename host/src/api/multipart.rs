@@ -180,6 +180,15 @@ pub async fn read(
         while let Some(c) = field.chunk().await.map_err(stopped)? {
             written += c.len() as u64;
             if written > max_file {
+                // Read the rest of a moderately oversized file (within the
+                // body cap) so an ordinary client sees the 413, not a reset.
+                let _ = tokio::time::timeout(DRAIN_TIME, async {
+                    while let Ok(Some(_)) = field.chunk().await {}
+                    while let Ok(Some(mut rest)) = multipart.next_field().await {
+                        while let Ok(Some(_)) = rest.chunk().await {}
+                    }
+                })
+                .await;
                 return Err(too_large("the upload", max_file));
             }
             out.write_all(&c)

@@ -469,7 +469,12 @@ fn font_is_readable(doc: &Document, font: &Object) -> bool {
                     })
                 })
         }
-        _ => true,
+        // pdf-extract reads any other ToUnicode as a stream or as the name
+        // Identity-H, and panics (or hits a `todo!`) on everything else:
+        // `null`, `/Identity-V`, a dictionary (found by fuzzing).
+        None => true,
+        Some(Object::Name(n)) => n.as_slice() == b"Identity-H",
+        _ => false,
     };
     let widths_ok = match get(b"Widths") {
         None => subtype.as_slice() != b"Type3",
@@ -567,4 +572,41 @@ fn font_files_parse(doc: &Document, descriptor: &Dictionary, subtype: &[u8]) -> 
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use lopdf::{Dictionary, Document, Object};
+
+    fn font(to_unicode: Option<Object>) -> Object {
+        let mut d = Dictionary::new();
+        d.set("Type", Object::Name(b"Font".to_vec()));
+        d.set("Subtype", Object::Name(b"Type1".to_vec()));
+        d.set("BaseFont", Object::Name(b"Helvetica".to_vec()));
+        if let Some(t) = to_unicode {
+            d.set("ToUnicode", t);
+        }
+        Object::Dictionary(d)
+    }
+
+    #[test]
+    fn a_to_unicode_that_pdf_extract_cannot_read_makes_the_font_unreadable() {
+        let doc = Document::with_version("1.5");
+        assert!(super::font_is_readable(&doc, &font(None)));
+        assert!(super::font_is_readable(
+            &doc,
+            &font(Some(Object::Name(b"Identity-H".to_vec())))
+        ));
+        for bad in [
+            Object::Null,
+            Object::Name(b"Identity-V".to_vec()),
+            Object::Dictionary(Dictionary::new()),
+            Object::Integer(3),
+        ] {
+            assert!(
+                !super::font_is_readable(&doc, &font(Some(bad.clone()))),
+                "{bad:?}"
+            );
+        }
+    }
 }
