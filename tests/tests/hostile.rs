@@ -142,6 +142,24 @@ dual_db_test!(fragment_fan_out_is_refused_cheaply, |kind| async move {
     let r = srv.gql(None, cycle, json!({})).await;
     assert_code(&r, "BAD_USER_INPUT");
 
+    // A chain of fragments each nesting 62 deep (found by fuzzing: the
+    // bounds walker followed it ~16,000 frames deep and overflowed).
+    let mut chain = String::from("query { ...c0 }\n");
+    for i in 0..256 {
+        let next = if i < 255 {
+            format!("...c{}", i + 1)
+        } else {
+            "id".into()
+        };
+        chain.push_str(&format!(
+            "fragment c{i} on Query {{ {}{next} {}}}\n",
+            "me { ".repeat(62),
+            "} ".repeat(62)
+        ));
+    }
+    let r = srv.gql(None, &chain, json!({})).await;
+    assert_code(&r, "BAD_USER_INPUT");
+
     // And 1,000 aliases.
     let aliases: String = (0..1_000).map(|i| format!("a{i}: __typename ")).collect();
     let r = srv.gql(None, &format!("{{ {aliases} }}"), json!({})).await;
