@@ -64,7 +64,31 @@ fn main() {
     std::fs::write(out.join("builtin_plugins.rs"), code).expect("write builtin_plugins.rs");
 }
 
+/// What to run when the toolchain cannot build for wasm32-wasip2.
+const MISSING_TARGET: &str = "the Rust target wasm32-wasip2 is not installed for this toolchain. \
+     The first-party plugins are built for it. Run:\n\n    rustup target add wasm32-wasip2\n\n\
+     (rust-toolchain.toml lists the target, but rustup adds it only when it installs the \
+     toolchain; a toolchain that was already installed does not get it by itself.)";
+
+/// Whether the compiler's sysroot has the standard library for wasm32-wasip2.
+fn wasm_target_installed() -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    // Unknown sysroot: let the build itself report.
+    sysroot.is_none_or(|s| s.join("lib/rustlib/wasm32-wasip2").is_dir())
+}
+
 fn build(plugins_dir: &Path, target: &Path) {
+    if !wasm_target_installed() {
+        // Printed by cargo under the build script's failure; one line, no backtrace.
+        eprintln!("error: {MISSING_TARGET}");
+        std::process::exit(1);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(plugins_dir)
@@ -89,11 +113,20 @@ fn build(plugins_dir: &Path, target: &Path) {
     ] {
         cmd.env_remove(v);
     }
-    let status = cmd.status().expect("running cargo for the plugins");
-    assert!(
-        status.success(),
-        "building plugins/ for wasm32-wasip2 failed"
-    );
+    let status = match cmd.status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: could not run cargo to build plugins/ for wasm32-wasip2: {e}");
+            std::process::exit(1);
+        }
+    };
+    if !status.success() {
+        eprintln!(
+            "error: building plugins/ for wasm32-wasip2 failed (its errors are above). \
+             If they say the target is missing: rustup target add wasm32-wasip2"
+        );
+        std::process::exit(1);
+    }
 }
 
 /// `<target dir>/wasm-plugins`, next to the host's own build output.

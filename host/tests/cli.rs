@@ -994,3 +994,51 @@ async fn extract_with_an_llm_adapter() {
     assert_eq!(sample["grounding"], "EXACT", "{sample}");
     assert!(seen.lock().unwrap().iter().all(|a| a == "Bearer sk-cli"));
 }
+
+/// A newcomer's first build on a toolchain without the wasm32-wasip2 target:
+/// the build script (compiled and run here on its own, as cargo would) stops
+/// with the command to run instead of a panic.
+#[test]
+fn the_build_script_says_how_to_add_a_missing_wasm_target() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = dir.path().join("build-script");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let compiled = std::process::Command::new(&rustc)
+        .args(["--edition", "2024", "-o"])
+        .arg(&script)
+        .arg(host.join("build.rs"))
+        .output()
+        .expect("rustc runs");
+    assert!(
+        compiled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    // A compiler whose sysroot has no wasm32-wasip2 standard library.
+    let sysroot = dir.path().join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu")).unwrap();
+    let fake = dir.path().join("fake-rustc");
+    std::fs::write(&fake, format!("#!/bin/sh\necho {}\n", sysroot.display())).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let run = std::process::Command::new(&script)
+        .env("CARGO_MANIFEST_DIR", host)
+        .env("OUT_DIR", &out_dir)
+        .env("RUSTC", &fake)
+        // Never reached: the check comes first.
+        .env("CARGO", "/nonexistent/cargo")
+        .output()
+        .expect("build script runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("rustup target add wasm32-wasip2") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
