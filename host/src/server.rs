@@ -1,6 +1,7 @@
 //! Starting and stopping a node: the HTTP API, in-process workers, or both.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -184,15 +185,14 @@ async fn serve_http(
     use hyper_util::server::conn::auto::Builder;
     use tower::ServiceExt;
 
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: detecting HTTP/2 would first read the connection
+    // preface with no timeout at all (a client sending nothing would hold
+    // the socket), and h2c is not needed behind TLS-terminating proxies.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -210,8 +210,13 @@ async fn serve_http(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        // hyper's header timeout starts with the first byte: a client that
+        // connects and sends nothing is cut off here instead.
+        let started = Arc::new(AtomicBool::new(false));
+        let seen = started.clone();
         let service = hyper::service::service_fn(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                seen.store(true, Ordering::Relaxed);
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 router.clone().oneshot(req.map(axum::body::Body::new))
@@ -221,9 +226,21 @@ async fn serve_http(
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
+        let first_request = Duration::from_secs(limits.header_read_timeout_secs.max(1));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            let silent = async {
+                tokio::time::sleep(first_request).await;
+                if started.load(Ordering::Relaxed) {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                r = conn => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                }
+                () = silent => tracing::debug!(%peer, "closed a connection that sent no request"),
             }
         });
     }

@@ -287,7 +287,10 @@ dual_db_test!(
             .await
             .unwrap();
         let r = ws.run(CREATE_KEY, json!({ "o": org })).await.unwrap();
-        assert!(r["data"]["createApiKey"]["secret"].is_string(), "{r}");
+        let members_key = r["data"]["createApiKey"]["secret"]
+            .as_str()
+            .expect("a key")
+            .to_owned();
         add("VIEWER").await;
         let r = ws.run(CREATE_KEY, json!({ "o": org })).await.unwrap();
         assert_eq!(error_code(&r), Some("FORBIDDEN"), "{r}");
@@ -307,6 +310,15 @@ dual_db_test!(
             .await
             .unwrap();
         assert_eq!(error_code(&r), Some("NOT_FOUND"), "{r}");
+        // The key the member made while ADMIN ends with the membership.
+        let r = srv
+            .gql(
+                Some(&members_key),
+                "query($o: ID!) { organization(id: $o) { id } }",
+                json!({ "o": org }),
+            )
+            .await;
+        assert_code(&r, "UNAUTHENTICATED");
         srv.stop().await;
         tdb.drop_db().await;
     }
@@ -692,6 +704,20 @@ dual_db_test!(stalled_requests_are_cut_off, |kind| async move {
         let _ = tokio::time::timeout(Duration::from_secs(6), s.read_to_end(&mut buf)).await;
         buf
     };
+    // A connection that sends nothing at all: closed too.
+    let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    let got = read_all(s).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "open for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        got.is_empty() || String::from_utf8_lossy(&got).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
     // Headers that never end: the connection is closed.
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     s.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")
@@ -753,6 +779,15 @@ dual_db_test!(
         );
         let r = srv.gql(Some(&owner.token), &literal, json!({})).await;
         refused(&r, "uploadDocument", "BAD_USER_INPUT");
+        // The same marker spelled with an escape (the parser resolves it), and
+        // without a credential: `Upload` parsing used to unwrap it.
+        let escaped = format!(
+            "mutation {{ uploadDocument(projectId: \"{project}\", file: \"\\u0023__graphql_file__:x\") {{ id }} }}"
+        );
+        for token in [Some(owner.token.as_str()), None] {
+            let r = srv.gql(token, &escaped, json!({})).await;
+            refused(&r, "uploadDocument", "BAD_USER_INPUT");
+        }
         still_serving(&srv).await;
         srv.stop().await;
         tdb.drop_db().await;

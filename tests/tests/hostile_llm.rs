@@ -411,6 +411,28 @@ evistream_tests::dual_db_test!(
             format!("200 authorization=Bearer {SECRET}").as_str()
         );
 
+        // Another port of the credential host is another origin: no key
+        // (the binding's `baseUrl` names scheme, host and port).
+        let other = echo_server().await;
+        let r = configure(
+            &srv,
+            &owner,
+            &project,
+            json!({
+                "llmConfig": {
+                    "baseUrl": format!("http://127.0.0.1:{port}/"),
+                    "url": format!("http://127.0.0.1:{other}/echo"),
+                },
+            }),
+        )
+        .await;
+        assert_eq!(
+            ok(&r, "configureProjectPlugins")["llmSecretNames"],
+            json!(["apiKey"])
+        );
+        let r = check(&srv, &owner, &project).await;
+        assert_eq!(ok(&r, "checkLlmConnection")["text"], "200 authorization=-");
+
         srv.stop().await;
         tdb.drop_db().await;
     }

@@ -64,6 +64,9 @@ pub fn check(request: &mut Request, l: &LimitsConfig) -> ServerResult<u64> {
     let op = request.operation_name.clone();
     let doc = request.parsed_query()?;
     let stats = limits::check_document(doc, op.as_deref(), &b).map_err(refuse)?;
+    if document_has_marker(doc) {
+        return Err(upload_marker_error());
+    }
     Ok(stats.credential_fields)
 }
 
@@ -90,14 +93,74 @@ fn check_upload_markers(request: &Request) -> ServerResult<()> {
         }
     }
     let files = request.uploads.len();
-    let vars_ok = request.variables.iter().all(|(_, v)| ok(v, files, 0));
-    if vars_ok && !request.query.contains(UPLOAD_MARKER) {
+    if request.variables.iter().all(|(_, v)| ok(v, files, 0)) {
         return Ok(());
     }
-    Err(coded_error(
+    Err(upload_marker_error())
+}
+
+fn upload_marker_error() -> ServerError {
+    coded_error(
         "BAD_USER_INPUT",
         "an Upload variable must be filled by a multipart file part",
-    ))
+    )
+}
+
+/// Whether a literal of the document (an argument, a directive argument, a
+/// variable's default), after the parser resolved its escapes, spells an
+/// upload marker: only the multipart reader sets them, through variables.
+fn document_has_marker(doc: &async_graphql::parser::types::ExecutableDocument) -> bool {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    use async_graphql_value::{ConstValue, Value};
+    fn value(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.starts_with(UPLOAD_MARKER),
+            Value::List(items) => items.iter().any(value),
+            Value::Object(m) => m.values().any(value),
+            _ => false,
+        }
+    }
+    fn constant(v: &ConstValue) -> bool {
+        match v {
+            ConstValue::String(s) => s.starts_with(UPLOAD_MARKER),
+            ConstValue::List(items) => items.iter().any(constant),
+            ConstValue::Object(m) => m.values().any(constant),
+            _ => false,
+        }
+    }
+    fn directives(
+        d: &[async_graphql::Positioned<async_graphql::parser::types::Directive>],
+    ) -> bool {
+        d.iter()
+            .any(|d| d.node.arguments.iter().any(|(_, v)| value(&v.node)))
+    }
+    // Nesting is bounded by the checks that ran before this walk.
+    fn set(s: &SelectionSet) -> bool {
+        s.items.iter().any(|i| match &i.node {
+            Selection::Field(f) => {
+                f.node.arguments.iter().any(|(_, v)| value(&v.node))
+                    || directives(&f.node.directives)
+                    || set(&f.node.selection_set.node)
+            }
+            Selection::FragmentSpread(f) => directives(&f.node.directives),
+            Selection::InlineFragment(f) => {
+                directives(&f.node.directives) || set(&f.node.selection_set.node)
+            }
+        })
+    }
+    doc.operations.iter().any(|(_, op)| {
+        set(&op.node.selection_set.node)
+            || directives(&op.node.directives)
+            || op.node.variable_definitions.iter().any(|v| {
+                v.node
+                    .default_value
+                    .as_ref()
+                    .is_some_and(|d| constant(&d.node))
+            })
+    }) || doc
+        .fragments
+        .values()
+        .any(|f| set(&f.node.selection_set.node) || directives(&f.node.directives))
 }
 
 /// The error for more than one credential mutation.

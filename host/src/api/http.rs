@@ -86,19 +86,24 @@ pub(crate) fn client_addr(
     if !trusted(app, peer) {
         return Some(ClientAddr(peer));
     }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<Option<IpAddr>> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|h| h.trim().parse().ok())
+        .map(|h| h.trim().parse().ok())
         .collect();
-    let client = hops
-        .iter()
-        .rev()
-        .find(|ip| !trusted(app, **ip))
-        .copied()
-        .unwrap_or(peer);
+    // From the right: skip our proxies; the first other hop is the client.
+    // A hop we cannot read ends the chain (what is left of it is the
+    // client's own say), and the last trusted proxy is then the client.
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop {
+            Some(ip) if trusted(app, *ip) => client = *ip,
+            Some(ip) => return Some(ClientAddr(*ip)),
+            None => break,
+        }
+    }
     Some(ClientAddr(client))
 }
 
@@ -244,6 +249,12 @@ fn rate_limited(resp: &BatchResponse) -> Option<u64> {
     let BatchResponse::Single(r) = resp else {
         return None;
     };
+    // Only when nothing else came through: a partial success stays a 200.
+    if !matches!(&r.data, async_graphql::Value::Null)
+        && !matches!(&r.data, async_graphql::Value::Object(m) if m.values().all(|v| matches!(v, async_graphql::Value::Null)))
+    {
+        return None;
+    }
     r.errors.iter().find_map(|e| {
         let ext = e.extensions.as_ref()?;
         (ext.get("code")? == &async_graphql::Value::from("RATE_LIMITED")).then(|| {

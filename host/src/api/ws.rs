@@ -27,6 +27,7 @@ use super::http::{GraphqlState, client_addr, peer};
 use crate::app::App;
 use crate::auth::secrets::API_KEY_PREFIX;
 use crate::auth::service::{authenticate, bearer_token};
+use crate::error::ServiceError;
 
 /// Upgrades GET /graphql to a WebSocket.
 pub async fn upgrade(st: GraphqlState, req: Request<Body>) -> Response {
@@ -135,7 +136,9 @@ async fn watch(app: Arc<App>, init: tokio::sync::oneshot::Receiver<Option<String
     };
     let recheck = Duration::from_secs(limits.ws_recheck_secs.max(1));
     loop {
-        if authenticate(&app, &token).await.is_err() {
+        // Only a verdict on the credential closes the socket; a database
+        // hiccup is tried again at the next check.
+        if let Err(ServiceError::Unauthenticated(_)) = authenticate(&app, &token).await {
             return (4403, "Forbidden: the credential is no longer valid");
         }
         // An access token is also checked right after it expires.

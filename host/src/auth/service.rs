@@ -162,28 +162,38 @@ pub async fn login(
     }
     let attempt = throttle::Attempt::new(&email, client);
     app.logins.admit(&attempt)?;
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(email.as_str()))
-        .one(&app.db)
-        .await?;
-    let (hash, user) = match found {
-        Some(u) => (u.password_hash.clone(), Some(u)),
-        None => (dummy_hash(app).await?, None),
+    let checked = async {
+        let found = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(&app.db)
+            .await?;
+        let (hash, user) = match found {
+            Some(u) => (u.password_hash.clone(), Some(u)),
+            None => (dummy_hash(app).await?, None),
+        };
+        let plain = password_plain.to_owned();
+        let ok = app
+            .logins
+            .hashing(move || password::verify(&plain, &hash))
+            .await??;
+        ServiceResult::Ok((ok, user))
+    }
+    .await;
+    let (ok, user) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            // No verdict on the password: not a failure.
+            app.logins.retract(&attempt);
+            return Err(e);
+        }
     };
-    let plain = password_plain.to_owned();
-    let ok = app
-        .logins
-        .hashing(move || password::verify(&plain, &hash))
-        .await??;
     let user = match (ok, user) {
         (true, Some(u)) => {
             app.logins.succeeded(&attempt);
             u
         }
-        _ => {
-            app.logins.failed(&attempt);
-            return Err(ServiceError::Unauthenticated(LOGIN_FAILED.into()));
-        }
+        // Already counted when admitted.
+        _ => return Err(ServiceError::Unauthenticated(LOGIN_FAILED.into())),
     };
     let txn = crate::db::write_txn(&app.db).await?;
     let refresh = insert_refresh(&txn, app, &user.id, &new_id()).await?;

@@ -100,10 +100,13 @@ impl LoginGuard {
         (f.last + backoff).saturating_duration_since(now)
     }
 
-    /// Refuses an attempt that comes before its backoff has passed.
+    /// Refuses an attempt that comes before its backoff has passed; else
+    /// counts it as a failure at once (under the same lock), so parallel
+    /// attempts cannot all slip in under the free allowance.
+    /// [`succeeded`](Self::succeeded) takes it back.
     pub fn admit(&self, a: &Attempt) -> ServiceResult<()> {
         let now = Instant::now();
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let wait = a
             .keys
             .iter()
@@ -114,6 +117,7 @@ impl LoginGuard {
             .max()
             .unwrap_or_default();
         if wait.is_zero() {
+            Self::count(&mut map, a, now, self.max);
             return Ok(());
         }
         Err(ServiceError::RateLimited {
@@ -122,12 +126,10 @@ impl LoginGuard {
         })
     }
 
-    /// Counts a failed attempt against each of its keys.
-    pub fn failed(&self, a: &Attempt) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    /// Counts a failure against each of the attempt's keys.
+    fn count(map: &mut HashMap<String, Failures>, a: &Attempt, now: Instant, max: Duration) {
         if map.len() >= PRUNE_AT {
-            let horizon = self.max.saturating_mul(2);
+            let horizon = max.saturating_mul(2);
             map.retain(|_, f| now.duration_since(f.last) < horizon);
             if map.len() >= MAX_ENTRIES {
                 let mut by_age: Vec<(String, Instant)> =
@@ -148,12 +150,28 @@ impl LoginGuard {
         }
     }
 
-    /// A correct password clears the account's count (not the address's:
+    /// Takes back an admitted attempt that got no verdict (the server was
+    /// busy, the database failed): it was not a wrong password.
+    pub fn retract(&self, a: &Attempt) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, _) in &a.keys {
+            if let Some(f) = map.get_mut(k) {
+                f.count = f.count.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A correct password clears the account's count and takes back this
+    /// attempt's count of the address (not the address's earlier failures:
     /// one good login must not reset a spray across accounts).
     pub fn succeeded(&self, a: &Attempt) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((k, _)) = a.keys.first() {
-            map.remove(k);
+        for (i, (k, _)) in a.keys.iter().enumerate() {
+            if i == 0 {
+                map.remove(k);
+            } else if let Some(f) = map.get_mut(k) {
+                f.count = f.count.saturating_sub(1);
+            }
         }
     }
 
@@ -260,7 +278,6 @@ mod tests {
         let a = Attempt::new("A@x.org", Some("10.0.0.1".parse().unwrap()));
         for _ in 0..3 {
             g.admit(&a).unwrap();
-            g.failed(&a);
         }
         let Err(ServiceError::RateLimited {
             retry_after_secs, ..
@@ -276,13 +293,24 @@ mod tests {
     }
 
     #[test]
+    fn parallel_attempts_count_before_their_passwords_are_checked() {
+        // Three attempts admitted at once, none finished yet: the fourth
+        // already waits (the count is taken at admission, not at failure).
+        let g = guard(3);
+        let a = Attempt::new("b@x.org", None);
+        for _ in 0..3 {
+            g.admit(&a).unwrap();
+        }
+        assert!(g.admit(&a).is_err());
+    }
+
+    #[test]
     fn an_address_spraying_accounts_is_throttled() {
         let g = guard(2);
         let ip: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
         for i in 0..8 {
             let a = Attempt::new(&format!("user{i}@x.org"), Some(ip));
             g.admit(&a).unwrap();
-            g.failed(&a);
         }
         // Another host in the same /64.
         let next = Attempt::new("fresh@x.org", Some("2001:db8:1:2::9".parse().unwrap()));

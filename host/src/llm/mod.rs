@@ -32,7 +32,7 @@ pub async fn complete(
     let policy = app.plugins.outbound_policy(
         &info.manifest,
         &binding.granted_hosts(),
-        &binding.credential_hosts(),
+        &binding.credential_targets(),
         &secrets,
     )?;
     let limits = app.plugins.adapter_limits(&info.manifest);

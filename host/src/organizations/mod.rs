@@ -1,5 +1,6 @@
 //! Organizations: members, API keys and the audit log.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::app::App;
@@ -141,6 +142,16 @@ pub async fn remove_member(
     membership::Entity::delete_by_id(m.id.as_str())
         .exec(&txn)
         .await?;
+    // Keys act with their own role: those the member made for this
+    // organization would outlive the membership.
+    let revoked = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now_ms()))
+        .filter(api_key::Column::OrganizationId.eq(organization_id))
+        .filter(api_key::Column::CreatedByUserId.eq(user_id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
     audit::record(
         &txn,
         Some(&access.principal),
@@ -149,7 +160,7 @@ pub async fn remove_member(
             action: "member.remove",
             object_type: "user",
             object_id: user_id,
-            details: Some(serde_json::json!({ "role": m.role })),
+            details: Some(serde_json::json!({ "role": m.role, "apiKeysRevoked": revoked })),
         },
     )
     .await?;

@@ -48,8 +48,9 @@ pub struct OutboundPolicy {
     pub allow_private: bool,
     /// Headers the host adds to requests toward `credential_hosts` (secret values).
     pub inject: Vec<(HeaderName, HeaderValue)>,
-    /// The hosts (lower case, exact) the secrets were entered for: the only
-    /// ones that receive `inject`.
+    /// Where the secrets were entered for, the only targets that receive
+    /// `inject`: `scheme://host:port` (exact), or a bare host name (any
+    /// scheme and port), lower case.
     pub credential_hosts: Vec<String>,
     /// Deadline of one request, connect to last body byte.
     pub request_timeout: Duration,
@@ -248,7 +249,13 @@ impl OutboundHooks {
         let (host, port, tls) = self.admit(&req)?;
         let started = Instant::now();
         let addrs = self.resolve(&host, port).await?;
-        if self.policy.credential_hosts.contains(&host) {
+        let target = format!("{}://{host}:{port}", if tls { "https" } else { "http" });
+        if self
+            .policy
+            .credential_hosts
+            .iter()
+            .any(|c| *c == host || *c == target)
+        {
             for (name, value) in &self.policy.inject {
                 req.headers_mut().insert(name.clone(), value.clone());
             }
@@ -427,6 +434,16 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
+            // IPv4-translated ::ffff:0:0/96 (SIIT) carries one in its last 32 bits.
+            if s[..4].iter().all(|&x| x == 0) && s[4] == 0xffff && s[5] == 0 {
+                let v4 = std::net::Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                );
+                return is_public(IpAddr::V4(v4));
+            }
             // 6to4 2002::/16 routes to the IPv4 address in bits 16..48.
             if s[0] == 0x2002 {
                 let v4 = std::net::Ipv4Addr::new(
@@ -556,6 +573,8 @@ mod tests {
             "::127.0.0.1",
             "::a00:1",
             "2002:7f00:1::",
+            "::ffff:0:7f00:1",
+            "::ffff:0:a00:1",
             "2002:a00:1::1",
             "2001:0:4136:e378::1",
             "fec0::1",

@@ -69,6 +69,27 @@ impl Binding {
         )
     }
 
+    /// Where the host injects the secrets, as narrowly as it is known:
+    /// `scheme://host:port` of `baseUrl`, or `https://host:443` of a
+    /// built-in adapter's provider hosts, or (an installed adapter without
+    /// `baseUrl`) the granted host names.
+    pub fn credential_targets(&self) -> Vec<String> {
+        if let Some(o) = self.llm_config.get("baseUrl").and_then(|u| origin(u)) {
+            return vec![o];
+        }
+        let built_in = self.llm_adapter.as_ref().is_some_and(|a| a.built_in());
+        self.credential_hosts()
+            .into_iter()
+            .map(|h| {
+                if built_in {
+                    format!("https://{h}:443")
+                } else {
+                    h
+                }
+            })
+            .collect()
+    }
+
     /// The adapter's secrets, opened.
     pub fn secrets(&self, app: &App) -> ServiceResult<HashMap<String, String>> {
         let Some(s) = &self.sealed_secrets else {
@@ -510,16 +531,26 @@ struct Reach {
     granted: Vec<String>,
 }
 
-/// `scheme://host:port` of a URL, lower case.
-fn origin(url: &str) -> Option<String> {
+/// `scheme://host:port` of an http(s) URL, lower case, the port explicit.
+pub fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let host = url_host(url)?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let authority = authority.rsplit('@').next()?;
-    Some(format!(
-        "{}://{}",
-        scheme.to_ascii_lowercase(),
-        authority.to_ascii_lowercase()
-    ))
+    let after_host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(_, p)| p)?,
+        None => authority.split_once(':').map_or("", |(_, p)| p),
+    };
+    let port: u16 = match after_host.trim_start_matches(':') {
+        "" => match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        },
+        p => p.parse().ok()?,
+    };
+    Some(format!("{scheme}://{host}:{port}"))
 }
 
 fn reach_of_adapter(adapter: Option<&PluginInfo>, row: &project_plugins::Model) -> Reach {
@@ -572,6 +603,14 @@ mod tests {
         assert_eq!(
             super::origin("HTTPS://Api.Example.com:8443/v1?x").as_deref(),
             Some("https://api.example.com:8443")
+        );
+        assert_eq!(
+            super::origin("https://api.example.com/v1").as_deref(),
+            Some("https://api.example.com:443")
+        );
+        assert_eq!(
+            super::origin("http://[::1]:11434/v1").as_deref(),
+            Some("http://::1:11434")
         );
         assert_ne!(
             super::origin("https://api.example.com/v1"),
