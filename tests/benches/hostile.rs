@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use evistream::config::Config;
 use evistream::extraction::grounding::{Grounder, cap_quote};
 use evistream::jobs::JobRegistry;
+use evistream_tests::attacks;
 use evistream_tests::llm::FakeLlm;
 use evistream_tests::ws::WsConn;
 use evistream_tests::{DbKind, TestDb, TestServer, ok, ops, rss_mib};
@@ -81,11 +82,7 @@ async fn parse() {
     let (base, _) = time(20, || srv.gql(None, "{ __typename }", json!({}))).await;
     row("`{ __typename }` (baseline)", base, base, 0.0, "data");
     for levels in [2_000usize, 100_000] {
-        let q = format!(
-            "query {{ me(x: {}1{}) {{ id }} }}",
-            "[".repeat(levels),
-            "]".repeat(levels)
-        );
+        let q = attacks::nested_literal(levels);
         let before = rss_mib();
         let (t, r) = time(20, || srv.gql(None, &q, json!({}))).await;
         row(
@@ -96,14 +93,7 @@ async fn parse() {
             &code(&r),
         );
     }
-    let mut q = String::from("query { ...f0 }\n");
-    for i in 0..30 {
-        q.push_str(&format!(
-            "fragment f{i} on Query {{ ...f{n} ...f{n} }}\n",
-            n = i + 1
-        ));
-    }
-    q.push_str("fragment f30 on Query { __typename }\n");
+    let q = attacks::fragment_fan_out(30);
     let before = rss_mib();
     let (t, r) = time(20, || srv.gql(None, &q, json!({}))).await;
     row(
@@ -113,8 +103,7 @@ async fn parse() {
         rss_mib() - before,
         &code(&r),
     );
-    let aliases: String = (0..1_000).map(|i| format!("a{i}: __typename ")).collect();
-    let q = format!("{{ {aliases} }}");
+    let q = attacks::aliases(1_000);
     let (t, r) = time(20, || srv.gql(None, &q, json!({}))).await;
     row("1,000 aliases", t, base, 0.0, &code(&r));
     srv.stop().await;

@@ -2,6 +2,7 @@
 //! a fresh SQLite file or a fresh PostgreSQL database, and clients that speak
 //! GraphQL over HTTP and graphql-transport-ws over WebSocket.
 
+pub mod attacks;
 pub mod fixtures;
 pub mod llm;
 pub mod ops;
@@ -504,4 +505,24 @@ pub fn rss_mib() -> f64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// A local server whose `/echo` answers with the `authorization` header it
+/// got (`authorization=-` without one); returns its loopback port.
+pub async fn echo_server() -> u16 {
+    async fn echo(h: axum::http::HeaderMap) -> String {
+        format!(
+            "authorization={}",
+            h.get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+        )
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let app = axum::Router::new().route("/echo", axum::routing::post(echo));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
 }

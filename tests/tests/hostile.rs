@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use evistream::config::Config;
 use evistream::jobs::JobRegistry;
 use evistream::server::Roles;
+use evistream_tests::attacks;
 use evistream_tests::ws::WsConn;
 use evistream_tests::{
     DbKind, Session, TestDb, TestServer, assert_code, dual_db_test, error_code, ok, ops, refused,
@@ -51,11 +52,7 @@ dual_db_test!(
         let _memory = MEMORY.write().await;
         let (tdb, srv) = server(kind, |_| {}).await;
         let owner = srv.register("deep").await;
-        let deep = format!(
-            "query {{ me(x: {}1{}) {{ id }} }}",
-            "[".repeat(5_000),
-            "]".repeat(5_000)
-        );
+        let deep = attacks::nested_literal(5_000);
         let rss = rss_mib();
         let started = Instant::now();
 
@@ -119,14 +116,7 @@ dual_db_test!(
 dual_db_test!(fragment_fan_out_is_refused_cheaply, |kind| async move {
     let _memory = MEMORY.write().await;
     let (tdb, srv) = server(kind, |_| {}).await;
-    let mut q = String::from("query { ...f0 }\n");
-    for i in 0..30 {
-        q.push_str(&format!(
-            "fragment f{i} on Query {{ ...f{n} ...f{n} }}\n",
-            n = i + 1
-        ));
-    }
-    q.push_str("fragment f30 on Query { __typename }\n");
+    let q = attacks::fragment_fan_out(30);
     let rss = rss_mib();
     let started = Instant::now();
     let r = srv.gql(None, &q, json!({})).await;
@@ -144,25 +134,12 @@ dual_db_test!(fragment_fan_out_is_refused_cheaply, |kind| async move {
 
     // A chain of fragments each nesting 62 deep (found by fuzzing: the
     // bounds walker followed it ~16,000 frames deep and overflowed).
-    let mut chain = String::from("query { ...c0 }\n");
-    for i in 0..256 {
-        let next = if i < 255 {
-            format!("...c{}", i + 1)
-        } else {
-            "id".into()
-        };
-        chain.push_str(&format!(
-            "fragment c{i} on Query {{ {}{next} {}}}\n",
-            "me { ".repeat(62),
-            "} ".repeat(62)
-        ));
-    }
+    let chain = attacks::fragment_chain(256, 62);
     let r = srv.gql(None, &chain, json!({})).await;
     assert_code(&r, "BAD_USER_INPUT");
 
     // And 1,000 aliases.
-    let aliases: String = (0..1_000).map(|i| format!("a{i}: __typename ")).collect();
-    let r = srv.gql(None, &format!("{{ {aliases} }}"), json!({})).await;
+    let r = srv.gql(None, &attacks::aliases(1_000), json!({})).await;
     assert_code(&r, "BAD_USER_INPUT");
     assert!(message(&r).contains("aliases"), "{r}");
 

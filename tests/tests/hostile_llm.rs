@@ -21,13 +21,13 @@
 
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::http::HeaderMap;
-use axum::routing::post;
 use evistream::config::Config;
 use evistream::jobs::JobRegistry;
 use evistream_tests::llm::FakeLlm;
-use evistream_tests::{DbKind, Session, TestDb, TestServer, eventually, fixtures, ok, refused};
+use evistream_tests::{
+    DbKind, Session, TestDb, TestServer, echo_server, eventually, fixtures, ok, refused,
+};
 use serde_json::{Value, json};
 
 /// Serializes the tests of this binary (see the module docs).
@@ -296,24 +296,6 @@ evistream_tests::dual_db_test!(
         tdb.drop_db().await;
     }
 );
-
-/// A local server: `/echo` answers the `authorization` header it got.
-async fn echo_server() -> u16 {
-    async fn echo(h: HeaderMap) -> String {
-        format!(
-            "authorization={}",
-            h.get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-        )
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(
-        async move { axum::serve(listener, Router::new().route("/echo", post(echo))).await },
-    );
-    port
-}
 
 /// An installed adapter that posts to whatever `url` its config names
 /// (tests/fixtures/plugins/hostile-adapter), allowed loopback by name and

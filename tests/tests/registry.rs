@@ -10,13 +10,10 @@
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::HeaderMap;
-use axum::routing::post;
 use evistream::db::entities::project_plugins;
 use evistream::jobs::JobRegistry;
 use evistream::plugins::cache::sha256_hex;
-use evistream_tests::{DbKind, TestDb, TestServer, eventually, fixtures, ok, refused};
+use evistream_tests::{DbKind, TestDb, TestServer, echo_server, eventually, fixtures, ok, refused};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
@@ -259,24 +256,6 @@ evistream_tests::dual_db_test!(
         tdb.drop_db().await;
     }
 );
-
-/// A local server: `/echo` answers the authorization header it got.
-async fn echo_server() -> u16 {
-    async fn echo(h: HeaderMap) -> String {
-        format!(
-            "authorization={}",
-            h.get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-        )
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(
-        async move { axum::serve(listener, Router::new().route("/echo", post(echo))).await },
-    );
-    port
-}
 
 evistream_tests::dual_db_test!(
     an_llm_adapter_gets_its_secret_only_through_the_host_and_only_granted_hosts,
