@@ -34,6 +34,10 @@ pub enum ServiceError {
     /// A plugin failed its call or was refused (subkind in `extensions.reason`).
     #[error("{0}")]
     Plugin(#[from] crate::plugins::PluginError),
+    /// The LLM provider refused or failed a request (the adapter's verdict;
+    /// subkind in `extensions.reason`).
+    #[error("LLM provider error: {0}")]
+    Llm(crate::plugins::llm::LlmFailure),
     /// A bug or an infrastructure failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -50,7 +54,7 @@ impl ServiceError {
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Plugin(_) => "PLUGIN_FAILED",
+            Self::Plugin(_) | Self::Llm(_) => "PLUGIN_FAILED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -63,6 +67,15 @@ impl ServiceError {
     /// Shorthand for a forbidden error.
     pub fn forbidden(msg: impl Into<String>) -> Self {
         Self::Forbidden(msg.into())
+    }
+}
+
+impl From<crate::plugins::llm::LlmError> for ServiceError {
+    fn from(e: crate::plugins::llm::LlmError) -> Self {
+        match e {
+            crate::plugins::llm::LlmError::Provider(f) => Self::Llm(f),
+            crate::plugins::llm::LlmError::Plugin(p) => Self::Plugin(p),
+        }
     }
 }
 
@@ -100,6 +113,7 @@ pub fn assign_code(e: &mut async_graphql::ServerError) {
             match se {
                 ServiceError::Internal(inner) => tracing::error!(error = ?inner, "internal error"),
                 ServiceError::Plugin(p) => reason = Some(p.kind()),
+                ServiceError::Llm(f) => reason = Some(f.kind()),
                 ServiceError::RateLimited {
                     retry_after_secs, ..
                 } => retry_after = Some(*retry_after_secs),

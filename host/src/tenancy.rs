@@ -1,16 +1,120 @@
 //! The one tenant-scoped path. A request's [`Access`] knows the
-//! organizations the caller may see; every lookup of a tenant-owned row goes
-//! through [`Access::require`] after loading the row *filtered by those
-//! organizations*, so an id from another organization is indistinguishable
-//! from an id that does not exist (both: NOT_FOUND).
+//! organizations the caller may see; every lookup of a tenant-owned row
+//! goes through [`find_scoped`] / [`get_scoped`] (or a [`scoped`] query),
+//! which filter by those organizations, then [`Access::require`] checks the
+//! role. An id from another organization is indistinguishable from an id
+//! that does not exist (both: NOT_FOUND). Jobs look up within their own
+//! organization the same way ([`Scope::Organization`]).
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PrimaryKeyTrait,
+    QueryFilter, Select,
+};
 
 use crate::auth::{Principal, Role};
-use crate::db::entities::membership;
+use crate::db::entities::{self, membership};
 use crate::error::{ServiceError, ServiceResult};
+
+/// A tenant-owned entity: every row names its organization.
+pub trait TenantOwned: EntityTrait {
+    /// What the entity is called in NOT_FOUND errors.
+    const WHAT: &'static str;
+    /// The column holding the owning organization.
+    fn organization_column() -> Self::Column;
+}
+
+macro_rules! tenant_owned {
+    ($($module:ident => $what:literal),* $(,)?) => {$(
+        impl TenantOwned for entities::$module::Entity {
+            const WHAT: &'static str = $what;
+            fn organization_column() -> Self::Column {
+                entities::$module::Column::OrganizationId
+            }
+        }
+    )*};
+}
+
+tenant_owned!(
+    project => "project",
+    plugin => "plugin",
+    project_plugins => "project plugins",
+    document => "document",
+    document_text => "document text",
+    form => "form",
+    form_version => "form version",
+    extraction_run => "extraction run",
+    extraction_result => "extraction result",
+    extraction_value => "extraction value",
+    ground_truth => "ground truth",
+    export => "export",
+    llm_cache => "LLM cache entry",
+    llm_call => "LLM call",
+    job => "job",
+    api_key => "API key",
+);
+
+/// Whose rows a lookup may return.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Any organization the caller can see.
+    Caller(&'a Access),
+    /// One organization (a job's, or one the caller was already checked in).
+    Organization(&'a str),
+}
+
+impl<'a> From<&'a Access> for Scope<'a> {
+    fn from(a: &'a Access) -> Self {
+        Self::Caller(a)
+    }
+}
+
+/// Every row of `E` within `scope`: the start of any tenant-owned query.
+pub fn scoped<'a, E: TenantOwned>(scope: impl Into<Scope<'a>>) -> Select<E> {
+    let column = E::organization_column();
+    match scope.into() {
+        Scope::Caller(a) => E::find().filter(column.is_in(a.organization_ids())),
+        Scope::Organization(org) => E::find().filter(column.eq(org)),
+    }
+}
+
+/// The row `id` of `E` within `scope`, if there is one.
+pub async fn find_scoped<'a, E, C>(
+    db: &C,
+    scope: impl Into<Scope<'a>>,
+    id: &str,
+) -> Result<Option<E::Model>, DbErr>
+where
+    E: TenantOwned,
+    C: ConnectionTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
+{
+    let column = E::organization_column();
+    let q = E::find_by_id(id.to_owned());
+    match scope.into() {
+        Scope::Caller(a) => q.filter(column.is_in(a.organization_ids())),
+        Scope::Organization(org) => q.filter(column.eq(org)),
+    }
+    .one(db)
+    .await
+}
+
+/// The row `id` of `E` within `scope`, else NOT_FOUND.
+pub async fn get_scoped<'a, E, C>(
+    db: &C,
+    scope: impl Into<Scope<'a>>,
+    id: &str,
+) -> ServiceResult<E::Model>
+where
+    E: TenantOwned,
+    C: ConnectionTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
+{
+    find_scoped::<E, C>(db, scope, id)
+        .await?
+        .ok_or(ServiceError::NotFound(E::WHAT))
+}
 
 /// The caller and its role in every organization it can see.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ mod m20261126_000004_form_versions;
 mod m20261126_000005_extraction;
 mod m20261126_000006_evaluation_export;
 mod m20261126_000007_llm_gateway;
+mod m20261130_000008_json_columns;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_extraction::Migration),
             Box::new(m20261126_000006_evaluation_export::Migration),
             Box::new(m20261126_000007_llm_gateway::Migration),
+            Box::new(m20261130_000008_json_columns::Migration),
         ]
     }
 }

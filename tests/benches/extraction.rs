@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use evistream::config::Config;
 use evistream::jobs::JobRegistry;
-use evistream::plugins::adapter::{CompletionRequest, Message, Role};
+use evistream::plugins::llm::{CompletionRequest, Message, Role};
 use evistream_tests::llm::FakeLlm;
 use evistream_tests::{DbKind, Session, TestDb, TestServer, corpus_pdf, eventually, ok};
 use serde_json::{Value, json};

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use evistream::plugins::converter::Converter;
-use evistream::plugins::engine::{self, EngineSettings};
-use evistream::plugins::{CallLimits, PluginRuntime, builtin};
+use evistream::plugins::converter::PdfConverter;
+use evistream::plugins::runtime::engine::{self, EngineSettings};
+use evistream::plugins::{CallLimits, PluginError, PluginRuntime, builtin, sha256_hex};
 use evistream_tests::fixtures;
 
 const CALLS: usize = 2_000;
@@ -19,25 +19,29 @@ fn leak<T>(t: T) -> &'static T {
     Box::leak(Box::new(t))
 }
 
-async fn per_call(rt: &PluginRuntime, c: &Converter) -> Duration {
+/// A fresh runtime's load of `bytes` (nothing loaded in memory yet).
+async fn load(
+    rt: &PluginRuntime,
+    bytes: &Arc<Vec<u8>>,
+) -> Result<Arc<dyn PdfConverter>, PluginError> {
     let limits = CallLimits {
         memory_bytes: 64 << 20,
         timeout: Duration::from_secs(10),
         max_output_bytes: 1 << 20,
     };
+    let b = bytes.clone();
+    rt.converter(&sha256_hex(bytes), async { Ok(b) }, limits)
+        .await
+}
+
+async fn per_call(c: &dyn PdfConverter) -> Duration {
     // Warm up, then measure: one fresh store + instance + call each time.
     for _ in 0..100 {
-        c.convert(rt, b"%PDF".to_vec(), vec![], limits)
-            .await
-            .unwrap()
-            .unwrap();
+        c.convert(b"%PDF".to_vec(), vec![]).await.unwrap();
     }
     let t = Instant::now();
     for _ in 0..CALLS {
-        c.convert(rt, b"%PDF".to_vec(), vec![], limits)
-            .await
-            .unwrap()
-            .unwrap();
+        c.convert(b"%PDF".to_vec(), vec![]).await.unwrap();
     }
     t.elapsed() / CALLS as u32
 }
@@ -59,8 +63,8 @@ async fn main() {
     let mut results = Vec::new();
     for (name, eng) in [("on-demand (baseline)", on_demand), ("pooling", pooled)] {
         let rt = PluginRuntime::with_engine(eng, &dir.path().join(name.replace(' ', "_")));
-        let c = Converter::load(&rt, fixture.clone()).await.unwrap();
-        let d = per_call(&rt, &c).await;
+        let c = load(&rt, &fixture).await.unwrap();
+        let d = per_call(c.as_ref()).await;
         println!(
             "{name:<24} {:>8.1} µs/call  allocation={:?}",
             d.as_secs_f64() * 1e6,
@@ -84,14 +88,16 @@ async fn main() {
     }
     for (name, bytes) in components {
         let cache = dir.path().join(format!("cache-{}", name.len()));
-        let rt = PluginRuntime::with_engine(on_demand, &cache);
         let t = Instant::now();
-        Converter::load(&rt, bytes.clone()).await.unwrap();
+        load(&PluginRuntime::with_engine(on_demand, &cache), &bytes)
+            .await
+            .unwrap();
         let compile = t.elapsed();
         let mut loads = Vec::new();
         for _ in 0..20 {
+            let rt = PluginRuntime::with_engine(on_demand, &cache);
             let t = Instant::now();
-            Converter::load(&rt, bytes.clone()).await.unwrap();
+            load(&rt, &bytes).await.unwrap();
             loads.push(t.elapsed());
         }
         loads.sort();

@@ -442,7 +442,7 @@ evistream_tests::dual_db_test!(
         // alone could fill. Where the pool cannot be reserved (a small VM)
         // the engine allocates on demand and caps nothing: B could not
         // starve, and only the organization cap below is still proven.
-        let allocation = evistream::plugins::engine::shared(&Default::default())
+        let allocation = evistream::plugins::runtime::engine::shared(&Default::default())
             .map(|e| format!("{:?}", e.allocation))
             .unwrap_or_else(|e| e);
         eprintln!("plugin engine allocation: {allocation}");

@@ -481,6 +481,16 @@ async fn events_cross_nodes_on_postgres() {
     tdb.drop_db().await;
 }
 
+/// The payload of the `test.unit` jobs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TestUnit {
+    fail: bool,
+}
+
+impl evistream::jobs::JobPayload for TestUnit {
+    const KIND: &'static str = "test.unit";
+}
+
 evistream_tests::dual_db_test!(
     a_parent_ends_once_all_its_units_do_even_when_they_finish_together,
     |db: DbKind| async move {
@@ -491,7 +501,7 @@ evistream_tests::dual_db_test!(
         // Units that finish at the same moment: the parent's aggregation must
         // not let an older view of the family overwrite a newer one.
         let jobs = registry("test.unit", |ctx: JobContext| async move {
-            let fail = ctx.payload()["fail"].as_bool().unwrap_or(false);
+            let fail = ctx.payload::<TestUnit>()?.fail;
             // All at once: the units wait for the same instant, then end.
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -528,12 +538,14 @@ evistream_tests::dual_db_test!(
                 evistream::jobs::queue::enqueue(
                     &txn,
                     NewJob {
-                        organization_id: owner.org_id.clone(),
-                        project_id: None,
                         parent_id: Some(parent.id.clone()),
-                        kind: "test.unit".into(),
-                        payload: json!({ "fail": round % 2 == 1 && i == 3 }),
-                        max_attempts: 1,
+                        ..NewJob::of(
+                            &owner.org_id,
+                            &TestUnit {
+                                fail: round % 2 == 1 && i == 3,
+                            },
+                            1,
+                        )
                     },
                 )
                 .await

@@ -14,10 +14,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use evistream::plugins::adapter::{Adapter, CompletionRequest, LlmFailure, Message, Role};
-use evistream::plugins::engine::EngineSettings;
-use evistream::plugins::outbound::OutboundPolicy;
-use evistream::plugins::{CallLimits, PluginError, PluginRuntime};
+use evistream::plugins::llm::{CompletionRequest, LlmAdapter, LlmError, LlmFailure, Message, Role};
+use evistream::plugins::policy::OutboundPolicy;
+use evistream::plugins::runtime::engine::EngineSettings;
+use evistream::plugins::{CallLimits, PluginError, PluginRuntime, sha256_hex};
 use evistream_tests::fixtures;
 
 #[derive(Clone, Default)]
@@ -90,22 +90,19 @@ fn limits() -> CallLimits {
 }
 
 struct Fixture {
-    rt: PluginRuntime,
-    adapter: Adapter,
+    adapter: Arc<dyn LlmAdapter>,
     _dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let rt = PluginRuntime::new(&EngineSettings::default(), &dir.path().join("cache")).unwrap();
-    let adapter = Adapter::load(&rt, Arc::new(fixtures::wasm("hostile_adapter")))
+    let wasm = fixtures::wasm("hostile_adapter");
+    let adapter = rt
+        .adapter(&sha256_hex(&wasm), async { Ok(Arc::new(wasm)) }, limits())
         .await
         .expect("the adapter fixture loads");
-    Fixture {
-        rt,
-        adapter,
-        _dir: dir,
-    }
+    Fixture { adapter, _dir: dir }
 }
 
 fn request(text: &str) -> CompletionRequest {
@@ -127,11 +124,12 @@ async fn call(
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    let (r, _) = f
-        .adapter
-        .complete(&f.rt, config, &request("hello"), limits(), policy)
-        .await;
-    r.map(|c| c.map(|c| c.text))
+    let (r, _) = f.adapter.complete(config, &request("hello"), policy).await;
+    match r {
+        Ok(c) => Ok(Ok(c.text)),
+        Err(LlmError::Provider(f)) => Ok(Err(f)),
+        Err(LlmError::Plugin(p)) => Err(p),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

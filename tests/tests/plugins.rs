@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use evistream::jobs::JobRegistry;
-use evistream::plugins::converter::{ConvertFailure, Converter};
-use evistream::plugins::engine::EngineSettings;
-use evistream::plugins::{CallLimits, PluginError, PluginRuntime};
+use evistream::plugins::converter::{ConvertError, PdfConverter};
+use evistream::plugins::runtime::engine::{self, EngineSettings};
+use evistream::plugins::{CallLimits, PluginError, PluginRuntime, sha256_hex};
 use evistream_tests::{DbKind, TestDb, TestServer, fixtures};
 
 fn runtime(dir: &std::path::Path) -> PluginRuntime {
@@ -25,25 +25,38 @@ fn limits() -> CallLimits {
     }
 }
 
-async fn hostile(rt: &PluginRuntime) -> Converter {
-    Converter::load(rt, Arc::new(fixtures::wasm("hostile_converter")))
+/// The converter in `bytes`, its calls under `limits`.
+async fn load(
+    rt: &PluginRuntime,
+    bytes: Vec<u8>,
+    limits: CallLimits,
+) -> Result<Arc<dyn PdfConverter>, PluginError> {
+    rt.converter(&sha256_hex(&bytes), async { Ok(Arc::new(bytes)) }, limits)
+        .await
+}
+
+async fn hostile(rt: &PluginRuntime) -> Arc<dyn PdfConverter> {
+    load(rt, fixtures::wasm("hostile_converter"), limits())
         .await
         .expect("hostile converter loads")
 }
 
+/// The sandbox's verdict apart from the converter's own.
 async fn run(
-    rt: &PluginRuntime,
-    c: &Converter,
+    c: &dyn PdfConverter,
     mode: &str,
-) -> Result<Result<String, ConvertFailure>, PluginError> {
-    c.convert(
-        rt,
-        b"%PDF-1.7 fake".to_vec(),
-        vec![("mode".into(), mode.into())],
-        limits(),
-    )
-    .await
-    .map(|r| r.map(|d| d.markdown))
+) -> Result<Result<String, ConvertError>, PluginError> {
+    match c
+        .convert(
+            b"%PDF-1.7 fake".to_vec(),
+            vec![("mode".into(), mode.into())],
+        )
+        .await
+    {
+        Ok(d) => Ok(Ok(d.markdown)),
+        Err(ConvertError::Plugin(p)) => Err(p),
+        Err(refused) => Ok(Err(refused)),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,14 +64,17 @@ async fn a_well_behaved_call_returns_the_document() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
-    let out = run(&rt, &c, "ok")
+    let out = run(&*c, "ok")
         .await
         .expect("no plugin error")
         .expect("converted");
     assert_eq!(out, "# Echo\n\n13 bytes");
     // The converter's own verdict is not a crash.
-    let r = run(&rt, &c, "malformed").await.expect("no plugin error");
-    assert_eq!(r, Err(ConvertFailure::Malformed("not a PDF at all".into())));
+    let r = run(&*c, "malformed").await.expect("no plugin error");
+    assert!(
+        matches!(r, Err(ConvertError::Malformed(ref m)) if m == "not a PDF at all"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,12 +84,12 @@ async fn an_infinite_loop_times_out_while_the_server_keeps_serving() {
         .await
         .unwrap();
     let rt = runtime(&tdb.path());
-    let c = Arc::new(hostile(&rt).await);
-    let (rt2, c2) = (rt.clone(), c.clone());
-    let looping = tokio::spawn(async move { run(&rt2, &c2, "loop").await });
+    let c = hostile(&rt).await;
+    let c2 = c.clone();
+    let looping = tokio::spawn(async move { run(&*c2, "loop").await });
     // Two loops at once occupy every plugin thread; the API must not notice.
-    let (rt3, c3) = (rt.clone(), c.clone());
-    let looping2 = tokio::spawn(async move { run(&rt3, &c3, "loop").await });
+    let c3 = c.clone();
+    let looping2 = tokio::spawn(async move { run(&*c3, "loop").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut served = 0;
     while !looping.is_finished() {
@@ -100,7 +116,7 @@ async fn an_infinite_loop_times_out_while_the_server_keeps_serving() {
         }
     }
     // The runtime is still healthy afterwards.
-    assert!(run(&rt, &c, "ok").await.unwrap().is_ok());
+    assert!(run(&*c, "ok").await.unwrap().is_ok());
     srv.stop().await;
 }
 
@@ -109,11 +125,11 @@ async fn a_memory_bomb_hits_the_cap() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
-    match run(&rt, &c, "membomb").await {
+    match run(&*c, "membomb").await {
         Err(PluginError::OutOfMemory { limit_bytes }) => assert_eq!(limit_bytes, 128 << 20),
         other => panic!("expected out of memory, got {other:?}"),
     }
-    assert!(run(&rt, &c, "ok").await.unwrap().is_ok());
+    assert!(run(&*c, "ok").await.unwrap().is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,14 +137,14 @@ async fn a_panic_is_a_trap_with_its_message() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
-    match run(&rt, &c, "panic").await {
+    match run(&*c, "panic").await {
         Err(PluginError::Trap(msg)) => {
             assert!(msg.contains("hostile converter panics on purpose"), "{msg}")
         }
         other => panic!("expected a trap, got {other:?}"),
     }
     // A fresh store per call: the next call is unaffected.
-    assert!(run(&rt, &c, "ok").await.unwrap().is_ok());
+    assert!(run(&*c, "ok").await.unwrap().is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,11 +152,11 @@ async fn oversize_or_inconsistent_output_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
-    match run(&rt, &c, "oversize").await {
+    match run(&*c, "oversize").await {
         Err(PluginError::InvalidOutput(m)) => assert!(m.contains("exceeds the limit"), "{m}"),
         other => panic!("expected invalid output, got {other:?}"),
     }
-    match run(&rt, &c, "badpages").await {
+    match run(&*c, "badpages").await {
         Err(PluginError::InvalidOutput(m)) => assert!(m.contains("outside the text"), "{m}"),
         other => panic!("expected invalid output, got {other:?}"),
     }
@@ -150,12 +166,12 @@ async fn oversize_or_inconsistent_output_is_refused() {
 async fn the_wrong_world_and_garbage_are_refused_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    match Converter::load(&rt, Arc::new(fixtures::wasm("wrong_world"))).await {
+    match load(&rt, fixtures::wasm("wrong_world"), limits()).await {
         Err(PluginError::Incompatible(m)) => assert!(m.contains("pdf-converter"), "{m}"),
         Err(e) => panic!("expected incompatible, got {e:?}"),
         Ok(_) => panic!("a form-extractor loaded as a converter"),
     }
-    match Converter::load(&rt, Arc::new(b"\0asm garbage".to_vec())).await {
+    match load(&rt, b"\0asm garbage".to_vec(), limits()).await {
         Err(PluginError::Incompatible(m)) => assert!(m.contains("not a valid component"), "{m}"),
         Err(e) => panic!("expected incompatible, got {e:?}"),
         Ok(_) => panic!("garbage loaded"),
@@ -167,24 +183,29 @@ async fn compiled_components_are_cached_by_content_hash() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let bytes = fixtures::wasm("hostile_converter");
-    let first = Converter::load(&rt, Arc::new(bytes.clone())).await.unwrap();
+    let first = load(&rt, bytes.clone(), limits()).await.unwrap();
     let cached: Vec<_> = std::fs::read_dir(dir.path().join("plugin-cache"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
-    assert!(cached[0].starts_with(&first.sha256), "{cached:?}");
-    assert_eq!(first.sha256, evistream::plugins::cache::sha256_hex(&bytes));
-    let second = Converter::load(&rt, Arc::new(bytes)).await.unwrap();
-    assert_eq!(second.sha256, first.sha256);
-    assert!(run(&rt, &second, "ok").await.unwrap().is_ok());
+    assert!(cached[0].starts_with(first.sha256()), "{cached:?}");
+    assert_eq!(first.sha256(), sha256_hex(&bytes));
+    // A second runtime (another node's, or after a restart) loads it from disk.
+    let second = load(&runtime(dir.path()), bytes, limits()).await.unwrap();
+    assert_eq!(second.sha256(), first.sha256());
+    assert!(run(&*second, "ok").await.unwrap().is_ok());
     // A corrupt cache entry is recompiled, not trusted.
     let path = dir.path().join("plugin-cache").join(&cached[0]);
     std::fs::write(&path, b"corrupt").unwrap();
-    let third = Converter::load(&rt, Arc::new(fixtures::wasm("hostile_converter")))
-        .await
-        .unwrap();
-    assert!(run(&rt, &third, "ok").await.unwrap().is_ok());
+    let third = load(
+        &runtime(dir.path()),
+        fixtures::wasm("hostile_converter"),
+        limits(),
+    )
+    .await
+    .unwrap();
+    assert!(run(&*third, "ok").await.unwrap().is_ok());
     assert!(
         std::fs::metadata(&path).unwrap().len() > 1000,
         "entry rewritten"
@@ -202,9 +223,12 @@ async fn the_builtin_converter_converts_every_corpus_paper() {
         b.manifest.kind,
         evistream::plugins::manifest::PluginKind::PdfConverter
     );
-    let c = Converter::load(&rt, Arc::new(b.wasm.to_vec()))
-        .await
-        .unwrap();
+    let limits = CallLimits {
+        memory_bytes: 512 << 20,
+        timeout: Duration::from_secs(60),
+        max_output_bytes: 64 << 20,
+    };
+    let c = load(&rt, b.wasm.to_vec(), limits).await.unwrap();
     let corpus = evistream_tests::ops::repo_root().join("../shared/corpus/rct");
     let manifest = std::fs::read_to_string(corpus.join("manifest.csv")).expect("corpus manifest");
     let mut n = 0;
@@ -214,15 +238,9 @@ async fn the_builtin_converter_converts_every_corpus_paper() {
         let doi = fields.iter().position(|f| f.starts_with("10.")).unwrap();
         let pages: u32 = fields[doi + 1].parse().unwrap();
         let pdf = std::fs::read(corpus.join(format!("pdf/{pmcid}.pdf"))).unwrap();
-        let limits = CallLimits {
-            memory_bytes: 512 << 20,
-            timeout: Duration::from_secs(60),
-            max_output_bytes: 64 << 20,
-        };
         let doc = c
-            .convert(&rt, pdf, vec![], limits)
+            .convert(pdf, vec![])
             .await
-            .unwrap_or_else(|e| panic!("{pmcid}: {e}"))
             .unwrap_or_else(|e| panic!("{pmcid}: {e}"));
         let chars = doc.markdown.chars().count() as u32;
         assert!(chars > 5_000, "{pmcid}: {chars} characters");
@@ -246,34 +264,28 @@ async fn calls_beyond_the_pool_wait_for_a_slot_instead_of_failing() {
     // queue instead, and each ends the way it would alone.
     let dir = tempfile::tempdir().unwrap();
     let engine: &'static _ = Box::leak(Box::new(
-        evistream::plugins::engine::create(&EngineSettings {
+        engine::create(&EngineSettings {
             pool_instances: 2,
             ..EngineSettings::default()
         })
         .expect("engine"),
     ));
-    if engine.allocation != evistream::plugins::engine::Allocation::Pooling {
+    if engine.allocation != engine::Allocation::Pooling {
         eprintln!("pooling allocator unavailable here; nothing to exhaust");
         return;
     }
     let rt = PluginRuntime::with_engine(engine, &dir.path().join("cache"));
-    let c = Arc::new(hostile(&rt).await);
     let short = CallLimits {
         timeout: Duration::from_millis(300),
         ..limits()
     };
+    let c = load(&rt, fixtures::wasm("hostile_converter"), short)
+        .await
+        .expect("hostile converter loads");
     let calls: Vec<_> = (0..4)
         .map(|_| {
-            let (rt, c) = (rt.clone(), c.clone());
-            tokio::spawn(async move {
-                c.convert(
-                    &rt,
-                    b"%PDF".to_vec(),
-                    vec![("mode".into(), "loop".into())],
-                    short,
-                )
-                .await
-            })
+            let c = c.clone();
+            tokio::spawn(async move { run(&*c, "loop").await })
         })
         .collect();
     let started = std::time::Instant::now();
@@ -287,7 +299,7 @@ async fn calls_beyond_the_pool_wait_for_a_slot_instead_of_failing() {
     // One at a time: four deadlines back to back.
     assert!(started.elapsed() >= Duration::from_millis(1200));
     assert_eq!(
-        run(&rt, &c, "ok")
+        run(&*c, "ok")
             .await
             .expect("no plugin error")
             .expect("converted"),

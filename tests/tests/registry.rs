@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use evistream::db::entities::project_plugins;
 use evistream::jobs::JobRegistry;
-use evistream::plugins::cache::sha256_hex;
+use evistream::plugins::sha256_hex;
 use evistream_tests::{DbKind, TestDb, TestServer, echo_server, eventually, fixtures, ok, refused};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};

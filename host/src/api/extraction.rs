@@ -5,7 +5,8 @@ use async_graphql::{ID, InputObject, Json, Object, SimpleObject};
 use super::types::Document;
 use crate::extraction::ResultRow;
 use crate::extraction::grounding::Verdict;
-use crate::extraction::unit::StoredEvidence;
+use crate::extraction::pipeline::{self, StoredEvidence};
+use crate::plugins::extractor as face;
 
 /// Input of `startExtraction`.
 #[derive(InputObject)]
@@ -96,11 +97,11 @@ impl ResultValue {
         Json(serde_json::from_str(&self.0.value).unwrap_or(serde_json::Value::Null))
     }
     async fn status(&self) -> ValueStatus {
-        match self.0.status.as_str() {
-            "found" => ValueStatus::Found,
-            "not_reported" => ValueStatus::NotReported,
-            "not_applicable" => ValueStatus::NotApplicable,
-            _ => ValueStatus::Unclear,
+        match self.0.status {
+            face::ValueStatus::Found => ValueStatus::Found,
+            face::ValueStatus::NotReported => ValueStatus::NotReported,
+            face::ValueStatus::NotApplicable => ValueStatus::NotApplicable,
+            face::ValueStatus::Unclear => ValueStatus::Unclear,
         }
     }
     /// 0..1, as the extractor judged.
@@ -108,24 +109,26 @@ impl ResultValue {
         self.0.confidence
     }
     async fn evidence(&self) -> Vec<Evidence> {
-        serde_json::from_str::<Vec<StoredEvidence>>(&self.0.evidence)
-            .unwrap_or_default()
-            .into_iter()
+        self.0
+            .evidence
+            .0
+            .iter()
+            .cloned()
             .map(Evidence::from)
             .collect()
     }
     /// The best verdict over its evidence; null when it has none.
     async fn grounding(&self) -> Option<Grounding> {
-        match self.0.grounding.as_str() {
-            "exact" => Some(Grounding::Exact),
-            "fuzzy" => Some(Grounding::Fuzzy),
-            "not_found" => Some(Grounding::NotFound),
-            _ => None,
+        match self.0.grounding {
+            pipeline::Grounding::Exact => Some(Grounding::Exact),
+            pipeline::Grounding::Fuzzy => Some(Grounding::Fuzzy),
+            pipeline::Grounding::NotFound => Some(Grounding::NotFound),
+            pipeline::Grounding::None => None,
         }
     }
     /// A FOUND value whose evidence the host could not find in the text.
     async fn ungrounded(&self) -> bool {
-        self.0.status == "found" && self.0.grounding != "exact" && self.0.grounding != "fuzzy"
+        self.0.status == face::ValueStatus::Found && !self.0.grounding.is_grounded()
     }
 }
 
@@ -164,7 +167,7 @@ impl ExtractionResult {
     }
     /// Reviewer-facing warnings of the extractor.
     async fn warnings(&self) -> Vec<String> {
-        serde_json::from_str(&self.0.result.warnings).unwrap_or_default()
+        self.0.result.warnings.0.clone()
     }
     async fn provenance(&self) -> Provenance {
         let p = self.0.provenance();

@@ -1,7 +1,8 @@
 //! GraphQL types of the plugin registry and project bindings.
 
-use async_graphql::{Json, Object, SimpleObject};
+use async_graphql::{Context, Json, Object, SimpleObject};
 
+use super::app;
 use super::types::timestamp;
 use crate::plugins::manifest::PluginKind;
 use crate::registry::PluginInfo;
@@ -113,8 +114,8 @@ impl ProjectPlugins {
         self.0.granted_hosts()
     }
     /// Names of the secrets that are set.
-    async fn llm_secret_names(&self) -> Vec<String> {
-        self.0.llm_secret_names.clone()
+    async fn llm_secret_names(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        Ok(self.0.secret_names(app(ctx))?)
     }
 }
 

@@ -358,7 +358,7 @@ impl Document {
     async fn warnings(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         Ok(documents::text(app(ctx), &self.0)
             .await?
-            .and_then(|t| serde_json::from_str(&t.warnings).ok())
+            .map(|t| t.warnings.0)
             .unwrap_or_default())
     }
     /// Which converter produced `text`: `id@version#sha256`.

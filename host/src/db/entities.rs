@@ -208,10 +208,10 @@ pub mod document_text {
         pub document_id: String,
         pub organization_id: String,
         pub markdown: String,
-        /// JSON array of `{number, start, end}` (code points).
-        pub pages: String,
-        /// JSON array of strings.
-        pub warnings: String,
+        /// Page ranges `{number, start, end}` (code points).
+        pub pages: super::super::types::Pages,
+        /// Reviewer-facing warnings of the conversion.
+        pub warnings: super::super::types::Strings,
         pub converter_id: String,
         pub converter_version: String,
         pub converter_sha256: String,
@@ -314,10 +314,10 @@ pub mod extraction_result {
         pub form_version_id: String,
         /// `id@version#sha256` of the converter that made the text.
         pub converter: String,
-        /// JSON array of model names.
-        pub models: String,
-        /// JSON array of warnings.
-        pub warnings: String,
+        /// Model names.
+        pub models: super::super::types::Strings,
+        /// Reviewer-facing warnings.
+        pub warnings: super::super::types::Strings,
         pub created_at: i64,
     }
     entity_common!();
@@ -339,12 +339,12 @@ pub mod extraction_value {
         pub path: String,
         /// JSON.
         pub value: String,
-        pub status: String,
+        pub status: crate::plugins::extractor::ValueStatus,
         pub confidence: f64,
-        /// JSON array of grounded evidence.
-        pub evidence: String,
-        /// Best verdict over the evidence: exact, fuzzy, not_found, none.
-        pub grounding: String,
+        /// Grounded evidence.
+        pub evidence: super::super::types::EvidenceList,
+        /// Best verdict over the evidence.
+        pub grounding: crate::extraction::pipeline::Grounding,
         /// Set for a person's edit; null for the extractor's value.
         pub author_user_id: Option<String>,
         pub created_at: i64,

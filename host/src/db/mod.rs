@@ -1,6 +1,7 @@
 //! Persistence: the connection (SQLite or PostgreSQL) and the sea-orm entities.
 
 pub mod entities;
+pub mod types;
 
 use std::time::Duration;
 

@@ -2,13 +2,14 @@
 //! into text with page ranges. Idempotent: a re-run replaces the document's
 //! one text row and rewrites the same columns.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
-use super::status;
-use crate::db::entities::{document, document_text};
+use super::{ConvertJob, status};
+use crate::db::entities::{document, document_text, project};
 use crate::db::now_ms;
 use crate::jobs::{JobContext, JobError, JobHandler};
-use crate::plugins::converter::ConvertedDocument;
+use crate::plugins::converter::{ConvertError, ConvertedDocument};
+use crate::tenancy::{Scope, find_scoped};
 
 /// Handler of [`super::CONVERT_JOB`].
 pub struct ConvertHandler;
@@ -27,15 +28,12 @@ impl JobHandler for ConvertHandler {
             Err(JobError::Cancelled) => Some("conversion cancelled".to_owned()),
             _ => None,
         };
-        let payload = ctx.payload();
         if let Some(msg) = final_failure
-            && let Some(doc_id) = payload["document_id"].as_str()
+            && let Ok(job) = ctx.payload::<ConvertJob>()
         {
-            let found = document::Entity::find_by_id(doc_id)
-                .filter(document::Column::OrganizationId.eq(ctx.job.organization_id.as_str()))
-                .one(&ctx.db)
-                .await
-                .map_err(|e| JobError::Retryable(format!("database: {e}")))?;
+            let scope = Scope::Organization(&ctx.job.organization_id);
+            let found =
+                find_scoped::<document::Entity, _>(&ctx.db, scope, &job.document_id).await?;
             if let Some(doc) = found {
                 set_status(&ctx, &doc, status::FAILED, Some(&msg)).await?;
             }
@@ -45,17 +43,10 @@ impl JobHandler for ConvertHandler {
 }
 
 async fn convert(ctx: &JobContext) -> Result<(), JobError> {
-    let doc_id = ctx.payload()["document_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| JobError::Permanent("payload has no document_id".into()))?;
+    let job: ConvertJob = ctx.payload()?;
     let app = ctx.app.clone();
-    let db_err = |e: sea_orm::DbErr| JobError::Retryable(format!("database: {e}"));
-    let Some(doc) = document::Entity::find_by_id(doc_id.as_str())
-        .filter(document::Column::OrganizationId.eq(ctx.job.organization_id.as_str()))
-        .one(&app.db)
-        .await
-        .map_err(db_err)?
+    let scope = Scope::Organization(&ctx.job.organization_id);
+    let Some(doc) = find_scoped::<document::Entity, _>(&app.db, scope, &job.document_id).await?
     else {
         return Err(JobError::Permanent("the document was deleted".into()));
     };
@@ -69,10 +60,8 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
         .to_vec();
     ctx.set_progress(0.1).await;
     ctx.check_cancelled()?;
-    let project = crate::db::entities::project::Entity::find_by_id(doc.project_id.as_str())
-        .one(&app.db)
-        .await
-        .map_err(db_err)?
+    let project = find_scoped::<project::Entity, _>(&app.db, scope, &doc.project_id)
+        .await?
         .ok_or_else(|| JobError::Permanent("the project was deleted".into()))?;
     let binding = crate::registry::binding::load(&app, &project)
         .await
@@ -81,7 +70,7 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
     let manifest = info.manifest.clone();
     let converter = app
         .plugins
-        .converter(&info.sha256, crate::registry::bytes(&app, info))
+        .converter(&manifest, &info.sha256, crate::registry::bytes(&app, info))
         .await
         .map_err(|e| {
             JobError::Permanent(format!(
@@ -91,16 +80,11 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
                 e.kind()
             ))
         })?;
-    let limits = app.plugins.convert_limits(&manifest);
-    let outcome = converter
-        .convert(&app.plugins.runtime, bytes, Vec::new(), limits)
-        .await;
-    let converted = match outcome {
-        Ok(Ok(d)) => d,
-        Ok(Err(failure)) => return Err(JobError::Permanent(failure.to_string())),
-        Err(e) => {
+    let converted = match converter.convert(bytes, Vec::new()).await {
+        Ok(d) => d,
+        Err(ConvertError::Plugin(e)) => {
             tracing::warn!(
-                plugin = %manifest.id, version = %manifest.version, sha256 = %converter.sha256,
+                plugin = %manifest.id, version = %manifest.version, sha256 = %converter.sha256(),
                 kind = e.kind(), error = %e, "converter plugin failed"
             );
             return Err(JobError::Permanent(format!(
@@ -110,6 +94,8 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
                 e.kind()
             )));
         }
+        // The converter's own verdict on the PDF.
+        Err(refused) => return Err(JobError::Permanent(refused.to_string())),
     };
     ctx.set_progress(0.9).await;
     store(
@@ -118,10 +104,9 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
         &converted,
         &manifest.id,
         &manifest.version,
-        &converter.sha256,
+        converter.sha256(),
     )
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -135,10 +120,8 @@ async fn set_status(
     am.status = Set(to.into());
     am.error = Set(error.map(str::to_owned));
     am.updated_at = Set(now_ms());
-    am.update(&ctx.db)
-        .await
-        .map(|_| ())
-        .map_err(|e| JobError::Retryable(format!("database: {e}")))
+    am.update(&ctx.db).await?;
+    Ok(())
 }
 
 async fn store(
@@ -157,8 +140,8 @@ async fn store(
         document_id: Set(doc.id.clone()),
         organization_id: Set(doc.organization_id.clone()),
         markdown: Set(c.markdown.clone()),
-        pages: Set(serde_json::to_string(&c.pages).unwrap_or_else(|_| "[]".into())),
-        warnings: Set(serde_json::to_string(&c.warnings).unwrap_or_else(|_| "[]".into())),
+        pages: Set(c.pages.clone().into()),
+        warnings: Set(c.warnings.clone().into()),
         converter_id: Set(converter_id.to_owned()),
         converter_version: Set(converter_version.to_owned()),
         converter_sha256: Set(converter_sha.to_owned()),

@@ -22,6 +22,17 @@ use crate::tenancy::Access;
 /// Job kind of a document conversion.
 pub const CONVERT_JOB: &str = "document.convert";
 
+/// The payload of a conversion job.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ConvertJob {
+    /// The document to convert.
+    pub document_id: String,
+}
+
+impl crate::jobs::JobPayload for ConvertJob {
+    const KIND: &'static str = CONVERT_JOB;
+}
+
 /// Document states as stored.
 pub mod status {
     /// Uploaded; conversion queued.
@@ -152,12 +163,14 @@ pub async fn upload(
     let job = queue::enqueue(
         &txn,
         NewJob {
-            organization_id: project.organization_id.clone(),
             project_id: Some(project.id.clone()),
-            parent_id: None,
-            kind: CONVERT_JOB.into(),
-            payload: serde_json::json!({ "document_id": id }),
-            max_attempts: 3,
+            ..NewJob::of(
+                &project.organization_id,
+                &ConvertJob {
+                    document_id: id.clone(),
+                },
+                3,
+            )
         },
     )
     .await?;
@@ -317,5 +330,5 @@ pub async fn open_original(
 
 /// Page ranges stored with a text.
 pub fn pages(t: &document_text::Model) -> Vec<crate::plugins::converter::PageRange> {
-    serde_json::from_str(&t.pages).unwrap_or_default()
+    t.pages.0.clone()
 }

@@ -13,7 +13,6 @@ use crate::auth::Role;
 use crate::db::entities::export;
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
-use crate::extraction::unit::StoredEvidence;
 use crate::extraction::{self, ResultRow};
 use crate::forms::{self, Field, FieldType, fields};
 use crate::tenancy::Access;
@@ -297,21 +296,20 @@ fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
             p.models.join(","),
         ];
         for v in &r.values {
-            let ev: Vec<StoredEvidence> = serde_json::from_str(&v.evidence).unwrap_or_default();
-            let first = ev.first();
+            let first = v.evidence.0.first();
             let opt = |x: Option<u32>| x.map(|n| n.to_string()).unwrap_or_default();
             let mut rec = vec![
                 r.document.id.clone(),
                 r.document.filename.clone(),
                 v.path.clone(),
                 cell(&value_of(&v.value)),
-                v.status.to_uppercase(),
+                v.status.as_str().to_owned(),
                 format!("{:.3}", v.confidence),
                 first.map(|e| e.quote.clone()).unwrap_or_default(),
                 opt(first.and_then(|e| e.page)),
                 opt(first.and_then(|e| e.start)),
                 opt(first.and_then(|e| e.end)),
-                v.grounding.to_uppercase(),
+                v.grounding.as_str().to_owned(),
             ];
             rec.extend(prov.iter().cloned());
             w.write_record(&rec).map_err(internal)?;
@@ -333,10 +331,10 @@ fn document_json(r: &ResultRow) -> Value {
         "values": r.values.iter().map(|v| json!({
             "path": v.path,
             "value": value_of(&v.value),
-            "status": v.status.to_uppercase(),
+            "status": v.status.as_str(),
             "confidence": v.confidence,
-            "grounding": v.grounding.to_uppercase(),
-            "evidence": serde_json::from_str::<Value>(&v.evidence).unwrap_or(Value::Null),
+            "grounding": v.grounding.as_str(),
+            "evidence": v.evidence,
         })).collect::<Vec<_>>(),
     })
 }

@@ -4,6 +4,7 @@
 //! host's grounding verdict and its provenance.
 
 pub mod grounding;
+pub mod pipeline;
 pub mod unit;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -30,6 +31,32 @@ use crate::tenancy::Access;
 pub const RUN_JOB: &str = "extraction.run";
 /// Kind of a run's per-document unit.
 pub const UNIT_JOB: &str = "extraction.document";
+
+/// The payload of a run's parent job.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunJob {
+    /// The run.
+    pub run_id: String,
+    /// The form version it extracts.
+    pub form_version_id: String,
+}
+
+impl crate::jobs::JobPayload for RunJob {
+    const KIND: &'static str = RUN_JOB;
+}
+
+/// The payload of one document of a run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct UnitJob {
+    /// The run.
+    pub run_id: String,
+    /// The document.
+    pub document_id: String,
+}
+
+impl crate::jobs::JobPayload for UnitJob {
+    const KIND: &'static str = UNIT_JOB;
+}
 
 /// Attempts of a unit (transient failures: database, blob store, LLM).
 const UNIT_ATTEMPTS: i32 = 3;
@@ -119,12 +146,15 @@ pub async fn start(
     let parent = family::create_parent(
         &txn,
         NewJob {
-            organization_id: p.organization_id.clone(),
             project_id: Some(p.id.clone()),
-            parent_id: None,
-            kind: RUN_JOB.into(),
-            payload: serde_json::json!({ "run_id": run_id, "form_version_id": v.id }),
-            max_attempts: 1,
+            ..NewJob::of(
+                &p.organization_id,
+                &RunJob {
+                    run_id: run_id.clone(),
+                    form_version_id: v.id.clone(),
+                },
+                1,
+            )
         },
     )
     .await?;
@@ -152,12 +182,16 @@ pub async fn start(
         queue::enqueue(
             &txn,
             NewJob {
-                organization_id: p.organization_id.clone(),
                 project_id: Some(p.id.clone()),
                 parent_id: Some(parent.id.clone()),
-                kind: UNIT_JOB.into(),
-                payload: serde_json::json!({ "run_id": run_id, "document_id": d.id }),
-                max_attempts: UNIT_ATTEMPTS,
+                ..NewJob::of(
+                    &p.organization_id,
+                    &UnitJob {
+                        run_id: run_id.clone(),
+                        document_id: d.id.clone(),
+                    },
+                    UNIT_ATTEMPTS,
+                )
             },
         )
         .await?;
@@ -238,7 +272,7 @@ impl ResultRow {
                     run.adapter_sha256.as_deref().unwrap_or_default(),
                 )
             }),
-            models: serde_json::from_str(&self.result.models).unwrap_or_default(),
+            models: self.result.models.0.clone(),
             job_id: run.job_id.clone(),
         }
     }

@@ -89,6 +89,20 @@ pub enum JobError {
     Cancelled,
 }
 
+impl From<sea_orm::DbErr> for JobError {
+    /// A database error is worth another attempt.
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Retryable(format!("database: {e}"))
+    }
+}
+
+/// A job kind's payload: what a handler reads with [`JobContext::payload`]
+/// and what [`queue::NewJob::of`] writes.
+pub trait JobPayload: serde::Serialize + serde::de::DeserializeOwned {
+    /// The job kind this payload belongs to.
+    const KIND: &'static str;
+}
+
 /// What a handler gets: its job row and the means to report and to notice cancellation.
 #[derive(Clone)]
 pub struct JobContext {
@@ -103,9 +117,15 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    /// The payload as JSON.
-    pub fn payload(&self) -> serde_json::Value {
-        serde_json::from_str(&self.job.payload).unwrap_or(serde_json::Value::Null)
+    /// The payload, typed: a payload that does not parse fails the job for
+    /// good (no attempt could read it either).
+    pub fn payload<P: JobPayload>(&self) -> Result<P, JobError> {
+        serde_json::from_str(&self.job.payload).map_err(|e| {
+            JobError::Permanent(format!(
+                "the payload of this {} job is unreadable: {e}",
+                P::KIND
+            ))
+        })
     }
 
     /// Reports progress in 0..=1 (throttled before it reaches the database and subscribers).

@@ -40,6 +40,21 @@ pub struct NewJob {
     pub max_attempts: i32,
 }
 
+impl NewJob {
+    /// A job of `payload`'s kind in `organization_id`, with up to `max_attempts`.
+    pub fn of<P: super::JobPayload>(organization_id: &str, payload: &P, max_attempts: i32) -> Self {
+        Self {
+            organization_id: organization_id.to_owned(),
+            project_id: None,
+            parent_id: None,
+            kind: P::KIND.to_owned(),
+            // A payload is plain data: serializing it cannot fail.
+            payload: serde_json::to_value(payload).unwrap_or_default(),
+            max_attempts,
+        }
+    }
+}
+
 /// Inserts a queued job, runnable now.
 pub async fn enqueue<C: ConnectionTrait>(conn: &C, new: NewJob) -> ServiceResult<job::Model> {
     let now = now_ms();

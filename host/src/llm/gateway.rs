@@ -25,8 +25,7 @@ use crate::db::entities::{llm_cache, llm_call};
 use crate::db::{new_id, now_ms};
 use crate::error::ServiceError;
 use crate::forms::program::canonical_json;
-use crate::plugins::PluginError;
-use crate::plugins::adapter::{CallStats, Completion, CompletionRequest, LlmFailure};
+use crate::plugins::llm::{CallStats, Completion, CompletionRequest, LlmError, LlmFailure};
 use crate::registry::binding::Binding;
 
 /// Per-project limits, created on first use.
@@ -241,28 +240,18 @@ pub async fn complete_with_stats(
                     .map_err(host)?;
                 return Ok((c, stats));
             }
-            Err(ServiceError::Plugin(PluginError::Provider(f))) => {
-                let delay = match &f {
-                    LlmFailure::RateLimited(ms) => Some(
-                        ms.map(Duration::from_millis)
-                            .unwrap_or_else(|| backoff(cfg.retry_base_ms, attempts)),
-                    ),
-                    LlmFailure::Transient(_) => Some(backoff(cfg.retry_base_ms, attempts)),
-                    _ => None,
-                };
+            Err(super::CallError::Adapter(LlmError::Provider(f))) => {
                 // A connection check reports the provider's verdict as it is.
-                let retry = delay.filter(|d| {
-                    !call.check
-                        && attempts < cfg.max_attempts
-                        && *d <= Duration::from_millis(cfg.retry_max_ms)
-                });
+                let retry = (!call.check)
+                    .then(|| RetryPolicy::from(cfg).delay(&f, attempts))
+                    .flatten();
                 match retry {
                     Some(d) => {
                         tracing::info!(project = %b.project_id, attempt = attempts, delay_ms = d.as_millis() as u64, failure = %f, "LLM call will be retried");
                         tokio::time::sleep(d).await;
                     }
                     None => {
-                        let outcome = PluginError::Provider(f.clone()).kind().to_lowercase();
+                        let outcome = f.kind().to_lowercase();
                         record(None, false, attempts, &outcome)
                             .insert(&app.db)
                             .await
@@ -273,21 +262,59 @@ pub async fn complete_with_stats(
             }
             Err(e) => {
                 let outcome = match &e {
-                    ServiceError::Plugin(p) => p.kind().to_lowercase(),
-                    _ => "error".into(),
+                    super::CallError::Adapter(a) => a.kind().to_lowercase(),
+                    super::CallError::Host(ServiceError::Plugin(p)) => p.kind().to_lowercase(),
+                    super::CallError::Host(_) => "error".into(),
                 };
                 record(None, false, attempts, &outcome)
                     .insert(&app.db)
                     .await
                     .map_err(host)?;
-                return Err(GatewayError::Host(e));
+                return Err(GatewayError::Host(e.into()));
             }
         }
     }
 }
 
-fn backoff(base_ms: u64, attempt: u32) -> Duration {
-    Duration::from_millis(base_ms.saturating_mul(1 << attempt.saturating_sub(1).min(10)))
+/// When a failed LLM call is tried again: rate-limited and transient
+/// failures only, after the provider's Retry-After or an exponential
+/// backoff, up to `max_attempts` and never after a wait longer than `max`.
+/// The gateway and `evistream extract` share it.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all.
+    pub max_attempts: u32,
+    /// The first backoff; it doubles per attempt.
+    pub base: Duration,
+    /// The longest wait worth making.
+    pub max: Duration,
+}
+
+impl From<&crate::config::LlmConfig> for RetryPolicy {
+    fn from(c: &crate::config::LlmConfig) -> Self {
+        Self {
+            max_attempts: c.max_attempts,
+            base: Duration::from_millis(c.retry_base_ms),
+            max: Duration::from_millis(c.retry_max_ms),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait before attempt `attempt + 1` after `failure`, or
+    /// `None` to give up.
+    pub fn delay(&self, failure: &LlmFailure, attempt: u32) -> Option<Duration> {
+        let backoff = || {
+            let base = self.base.as_millis() as u64;
+            Duration::from_millis(base.saturating_mul(1 << attempt.saturating_sub(1).min(10)))
+        };
+        let d = match failure {
+            LlmFailure::RateLimited(ms) => ms.map(Duration::from_millis).unwrap_or_else(backoff),
+            LlmFailure::Transient(_) => backoff(),
+            _ => return None,
+        };
+        (attempt < self.max_attempts && d <= self.max).then_some(d)
+    }
 }
 
 /// Token and cost totals.

@@ -9,44 +9,66 @@ use std::time::Instant;
 use crate::app::App;
 use crate::auth::Role;
 use crate::error::{ServiceError, ServiceResult};
-use crate::plugins::PluginError;
-use crate::plugins::adapter::{CallStats, Completion, CompletionRequest, Message, Role as MsgRole};
+use crate::plugins::llm::{
+    CallStats, Completion, CompletionRequest, LlmError, Message, Role as MsgRole,
+};
 use crate::registry::{self, binding::Binding};
 use crate::tenancy::Access;
+
+/// How a call through a binding's adapter failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The adapter answered with a failure, or the sandbox ended it.
+    #[error(transparent)]
+    Adapter(#[from] LlmError),
+    /// The host could not make the call (no adapter bound, secrets, loading).
+    #[error(transparent)]
+    Host(#[from] ServiceError),
+}
+
+impl From<CallError> for ServiceError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Adapter(e) => e.into(),
+            CallError::Host(e) => e,
+        }
+    }
+}
 
 /// One completion through a binding's adapter, with what the host measured.
 pub async fn complete(
     app: &App,
     binding: &Binding,
     request: &CompletionRequest,
-) -> ServiceResult<(Completion, CallStats)> {
+) -> Result<(Completion, CallStats), CallError> {
     let info = binding
         .llm_adapter
         .as_ref()
         .ok_or_else(|| ServiceError::bad_input("the project has no LLM adapter bound"))?;
     let adapter = app
         .plugins
-        .adapter(&info.sha256, registry::bytes(app, info))
-        .await?;
+        .adapter(&info.manifest, &info.sha256, registry::bytes(app, info))
+        .await
+        .map_err(ServiceError::from)?;
     let secrets = binding.secrets(app)?;
-    let policy = app.plugins.outbound_policy(
-        &info.manifest,
-        &binding.granted_hosts(),
-        &binding.credential_targets(),
-        &secrets,
-    )?;
-    let limits = app.plugins.adapter_limits(&info.manifest);
+    let policy = app
+        .plugins
+        .outbound_policy(
+            &info.manifest,
+            &binding.granted_hosts(),
+            &binding.credential_targets(),
+            &secrets,
+        )
+        .map_err(ServiceError::from)?;
     let config = binding
         .llm_config
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let (result, stats) = adapter
-        .complete(&app.plugins.runtime, config, request, limits, policy)
-        .await;
+    let (result, stats) = adapter.complete(config, request, policy).await;
     match result {
-        Ok(Ok(c)) => Ok((c, stats)),
-        Ok(Err(f)) => Err(PluginError::Provider(f).into()),
+        Ok(c) => Ok((c, stats)),
+        Err(LlmError::Provider(f)) => Err(LlmError::Provider(f).into()),
         Err(e) => {
             tracing::warn!(
                 plugin = %info.manifest.id, version = %info.manifest.version, sha256 = %info.sha256,
@@ -99,7 +121,7 @@ pub async fn check(app: &App, access: &Access, project_id: &str) -> ServiceResul
     let (c, stats) = gateway::complete_with_stats(app, call, &request)
         .await
         .map_err(|e| match e {
-            gateway::GatewayError::Provider(f) => PluginError::Provider(f).into(),
+            gateway::GatewayError::Provider(f) => ServiceError::Llm(f),
             gateway::GatewayError::Host(e) => e,
         })?;
     Ok(LlmCheck {

@@ -1,20 +1,7 @@
-//! The `pdf-converter` world: loading a converter component and calling it.
+//! The face of a PDF converter: what the documents code calls, with
+//! plugin-neutral types. The wasm implementation is `runtime::since_*`.
 
-use std::sync::Arc;
-
-use super::sandbox::{self, CallLimits, HostState};
-use super::{PluginError, PluginRuntime};
-
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "pdf-converter",
-        exports: { default: async },
-    });
-}
-
-use bindings::evistream::plugin::converter_types::ConvertError as WitConvertError;
-use bindings::evistream::plugin::types::ConfigEntry;
+use super::PluginError;
 
 /// One page's range in the markdown, in code points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,9 +33,10 @@ pub struct ConvertedDocument {
     pub warnings: Vec<String>,
 }
 
-/// Why the converter refused the PDF (its own verdict, not a crash).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConvertFailure {
+/// Why a conversion failed: the converter's own verdict on the PDF, or the
+/// sandbox's on the converter.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
     /// Encrypted PDF.
     #[error("the PDF is encrypted: {0}")]
     Encrypted(String),
@@ -58,84 +46,48 @@ pub enum ConvertFailure {
     /// Valid but unsupported.
     #[error("the PDF is not supported: {0}")]
     Unsupported(String),
-    /// Converter bug.
+    /// The converter reported a bug of its own.
     #[error("the converter failed: {0}")]
-    Internal(String),
+    Failed(String),
+    /// The plugin crashed, ran out of time or memory, or returned something unusable.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
 }
 
-/// A loaded converter, ready to instantiate per call.
-pub struct Converter {
-    /// sha256 of the component.
-    pub sha256: String,
-    pre: bindings::PdfConverterPre<HostState>,
-}
-
-impl Converter {
-    /// Compiles (or loads from cache) and links a converter component. Fails
-    /// with `Incompatible` when it does not implement `pdf-converter`, and
-    /// `CapabilityDenied` when it imports what converters may not have.
-    pub async fn load(rt: &PluginRuntime, bytes: Arc<Vec<u8>>) -> Result<Self, PluginError> {
-        let (instance_pre, sha256) = rt.link(bytes, |_| Ok(()), super::link_error).await?;
-        let pre = bindings::PdfConverterPre::new(instance_pre).map_err(|e| {
-            PluginError::Incompatible(format!(
-                "does not implement evistream:plugin/pdf-converter@0.1.0: {e:#}"
-            ))
-        })?;
-        Ok(Self { sha256, pre })
+impl ConvertError {
+    /// Stable subkind for logs and messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Encrypted(_) => "ENCRYPTED",
+            Self::Malformed(_) => "MALFORMED",
+            Self::Unsupported(_) => "UNSUPPORTED",
+            Self::Failed(_) => "FAILED",
+            Self::Plugin(p) => p.kind(),
+        }
     }
+}
 
-    /// Converts `pdf` in a fresh sandbox under `limits`.
-    pub async fn convert(
+/// A PDF-to-text converter, bound to the limits its calls run under.
+#[async_trait::async_trait]
+pub trait PdfConverter: Send + Sync {
+    /// sha256 of the component: the provenance stored with every text.
+    fn sha256(&self) -> &str;
+
+    /// Converts `pdf`; `config` is the binding's configuration.
+    async fn convert(
         &self,
-        rt: &PluginRuntime,
         pdf: Vec<u8>,
         config: Vec<(String, String)>,
-        limits: CallLimits,
-    ) -> Result<Result<ConvertedDocument, ConvertFailure>, PluginError> {
-        let pre = self.pre.clone();
-        let engine = rt.engine;
-        let backstop = limits.timeout + std::time::Duration::from_secs(2);
-        let call = async move {
-            let mut store = sandbox::new_store(engine, &limits);
-            let config: Vec<ConfigEntry> = config
-                .into_iter()
-                .map(|(key, value)| ConfigEntry { key, value })
-                .collect();
-            let result = async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance
-                    .evistream_plugin_converter()
-                    .call_convert(&mut store, &pdf, &config)
-                    .await
-            }
-            .await;
-            match result {
-                Ok(Ok(doc)) => Ok(Ok(check(doc, &limits)?)),
-                Ok(Err(e)) => Ok(Err(match e {
-                    WitConvertError::Encrypted(m) => ConvertFailure::Encrypted(m),
-                    WitConvertError::Malformed(m) => ConvertFailure::Malformed(m),
-                    WitConvertError::Unsupported(m) => ConvertFailure::Unsupported(m),
-                    WitConvertError::Internal(m) => ConvertFailure::Internal(m),
-                })),
-                Err(e) => Err(sandbox::classify(e, store.data(), &limits)),
-            }
-        };
-        rt.run_bounded(super::engine::Slot::TopLevel, call, backstop, &limits)
-            .await
-    }
+    ) -> Result<ConvertedDocument, ConvertError>;
 }
 
 /// The host's checks of a converter's output: size, and page ranges that
 /// cover the text in order.
-fn check(
-    doc: bindings::evistream::plugin::converter_types::Document,
-    limits: &CallLimits,
-) -> Result<ConvertedDocument, PluginError> {
-    if doc.markdown.len() as u64 > limits.max_output_bytes {
+pub fn check(doc: &ConvertedDocument, max_output_bytes: u64) -> Result<(), PluginError> {
+    if doc.markdown.len() as u64 > max_output_bytes {
         return Err(PluginError::InvalidOutput(format!(
-            "markdown of {} bytes exceeds the limit of {} bytes",
+            "markdown of {} bytes exceeds the limit of {max_output_bytes} bytes",
             doc.markdown.len(),
-            limits.max_output_bytes
         )));
     }
     let chars = doc.markdown.chars().count() as u32;
@@ -151,21 +103,5 @@ fn check(
         }
         prev_end = p.end;
     }
-    Ok(ConvertedDocument {
-        pages: doc
-            .pages
-            .iter()
-            .map(|p| PageRange {
-                number: p.number,
-                start: p.start,
-                end: p.end,
-            })
-            .collect(),
-        markdown: doc.markdown,
-        title: doc.metadata.title,
-        authors: doc.metadata.authors,
-        page_count: doc.metadata.page_count,
-        producer: doc.metadata.producer,
-        warnings: doc.warnings,
-    })
+    Ok(())
 }

@@ -1,5 +1,6 @@
-//! How a plugin call can fail. Every variant reaches the user as
-//! `PLUGIN_FAILED` with a subkind and a clear message.
+//! How the sandbox ends a plugin call or load, whatever the kind of plugin.
+//! Every variant reaches the user as `PLUGIN_FAILED` with a subkind and a
+//! clear message.
 
 /// A failed plugin call or load.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +29,6 @@ pub enum PluginError {
     /// The component does not implement the expected world or version.
     #[error("incompatible plugin: {0}")]
     Incompatible(String),
-    /// The LLM provider refused or failed the request (the adapter's verdict).
-    #[error("LLM provider error: {0}")]
-    Provider(super::adapter::LlmFailure),
     /// The host could not run the plugin (compile cache, executor).
     #[error("plugin runtime error: {0}")]
     Internal(String),
@@ -46,13 +44,6 @@ impl PluginError {
             Self::CapabilityDenied(_) => "CAPABILITY_DENIED",
             Self::InvalidOutput(_) => "INVALID_OUTPUT",
             Self::Incompatible(_) => "INCOMPATIBLE",
-            Self::Provider(f) => match f {
-                super::adapter::LlmFailure::RateLimited(_) => "LLM_RATE_LIMITED",
-                super::adapter::LlmFailure::Auth(_) => "LLM_AUTH",
-                super::adapter::LlmFailure::BadRequest(_) => "LLM_BAD_REQUEST",
-                super::adapter::LlmFailure::Transient(_) => "LLM_TRANSIENT",
-                super::adapter::LlmFailure::InvalidOutput(_) => "LLM_INVALID_OUTPUT",
-            },
             Self::Internal(_) => "INTERNAL",
         }
     }

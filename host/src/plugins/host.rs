@@ -1,65 +1,35 @@
-//! The server's side of the plugins: the runtime plus loaded components,
-//! compiled once per content hash and shared by every call, and the limits
-//! and network policy each call runs under.
+//! The server's side of the plugins: the runtime, and the limits and
+//! network policy each call runs under. It hands out plugin faces
+//! ([`PdfConverter`], [`FormExtractor`], [`LlmAdapter`]); what implements
+//! them is the runtime's business.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
-use tokio::sync::Mutex;
 
-use super::adapter::Adapter;
-use super::converter::Converter;
-use super::extractor::Extractor;
+use super::converter::PdfConverter;
+use super::extractor::FormExtractor;
+use super::llm::LlmAdapter;
 use super::manifest::{Manifest, PluginKind};
-use super::outbound::{OutboundPolicy, host_matches};
-use super::{CallLimits, PluginError, PluginRuntime, builtin};
+use super::policy::{OutboundPolicy, host_matches};
+use super::runtime::PluginRuntime;
+use super::runtime::engine::EngineSettings;
+use super::{CallLimits, PluginError, builtin, sha256_hex};
 use crate::config::PluginsConfig;
-
-/// Components of one world, loaded once per content hash.
-struct Loaded<T>(Mutex<HashMap<String, Arc<T>>>);
-
-impl<T> Loaded<T> {
-    fn new() -> Self {
-        Self(Mutex::new(HashMap::new()))
-    }
-
-    /// The component `sha`, loaded by `load` the first time.
-    async fn get_or_load<F>(&self, sha: &str, load: F) -> Result<Arc<T>, PluginError>
-    where
-        F: Future<Output = Result<T, PluginError>>,
-    {
-        let mut loaded = self.0.lock().await;
-        if let Some(c) = loaded.get(sha) {
-            return Ok(c.clone());
-        }
-        let c = Arc::new(load.await?);
-        loaded.insert(sha.to_owned(), c.clone());
-        Ok(c)
-    }
-}
 
 /// Plugins of this node.
 pub struct PluginHost {
     /// The runtime.
     pub runtime: PluginRuntime,
     config: PluginsConfig,
-    converters: Loaded<Converter>,
-    adapters: Loaded<Adapter>,
-    extractors: Loaded<Extractor>,
 }
 
 impl PluginHost {
     /// A host over `runtime` with the configured limits.
     pub fn new(runtime: PluginRuntime, config: PluginsConfig) -> Self {
-        Self {
-            runtime,
-            config,
-            converters: Loaded::new(),
-            adapters: Loaded::new(),
-            extractors: Loaded::new(),
-        }
+        Self { runtime, config }
     }
 
     /// The operator's plugin settings.
@@ -67,68 +37,78 @@ impl PluginHost {
         &self.config
     }
 
-    /// The built-in converter `id`, loaded once.
+    /// The built-in converter `id`.
     pub async fn builtin_converter(
         &self,
         id: &str,
-    ) -> Result<(Manifest, Arc<Converter>), PluginError> {
+    ) -> Result<(Manifest, Arc<dyn PdfConverter>), PluginError> {
         let b = builtin::get(id)
+            .filter(|b| b.manifest.kind == PluginKind::PdfConverter)
             .ok_or_else(|| PluginError::Incompatible(format!("no built-in converter `{id}`")))?;
-        let sha = super::cache::sha256_hex(b.wasm);
         let wasm = b.wasm;
         let c = self
-            .converter(&sha, async move { Ok(Arc::new(wasm.to_vec())) })
+            .converter(&b.manifest, &sha256_hex(wasm), async move {
+                Ok(Arc::new(wasm.to_vec()))
+            })
             .await?;
         Ok((b.manifest, c))
     }
 
-    /// The converter with content hash `sha`, loaded once; `bytes` is only
-    /// awaited when it is not loaded yet.
+    /// The converter `manifest` describes, with content hash `sha`.
     pub async fn converter(
         &self,
+        manifest: &Manifest,
         sha: &str,
         bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
-    ) -> Result<Arc<Converter>, PluginError> {
-        self.converters
-            .get_or_load(sha, async {
-                Converter::load(&self.runtime, bytes.await?).await
-            })
+    ) -> Result<Arc<dyn PdfConverter>, PluginError> {
+        self.runtime
+            .converter(sha, bytes, self.limits(manifest))
             .await
     }
 
-    /// The adapter with content hash `sha`, loaded once.
-    pub async fn adapter(
-        &self,
-        sha: &str,
-        bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
-    ) -> Result<Arc<Adapter>, PluginError> {
-        self.adapters
-            .get_or_load(sha, async {
-                Adapter::load(&self.runtime, bytes.await?).await
-            })
-            .await
-    }
-
-    /// The extractor with content hash `sha`, loaded once.
+    /// The extractor `manifest` describes, with content hash `sha`; its
+    /// `llm` calls may add up to the LLM budget of
+    /// `plugins.http_timeout_secs` × `plugins.http_max_requests`.
     pub async fn extractor(
         &self,
+        manifest: &Manifest,
         sha: &str,
         bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
-    ) -> Result<Arc<Extractor>, PluginError> {
-        self.extractors
-            .get_or_load(sha, async {
-                Extractor::load(&self.runtime, bytes.await?).await
-            })
+    ) -> Result<Arc<dyn FormExtractor>, PluginError> {
+        let llm_budget = Duration::from_secs(self.config.http_timeout_secs)
+            * self.config.http_max_requests.max(1);
+        self.runtime
+            .extractor(sha, bytes, self.limits(manifest), llm_budget)
             .await
     }
 
-    /// Limits of an extraction (its own time; LLM calls are extra).
-    pub fn extract_limits(&self, m: &Manifest) -> CallLimits {
+    /// The adapter `manifest` describes, with content hash `sha`.
+    pub async fn adapter(
+        &self,
+        manifest: &Manifest,
+        sha: &str,
+        bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
+    ) -> Result<Arc<dyn LlmAdapter>, PluginError> {
+        self.runtime
+            .adapter(sha, bytes, self.limits(manifest))
+            .await
+    }
+
+    /// Limits of a call of the plugin `m` describes: the manifest's memory
+    /// and time, capped by the operator's for its kind (an extractor's time
+    /// and an adapter's exclude their LLM calls and network waits).
+    pub fn limits(&self, m: &Manifest) -> CallLimits {
+        let c = &self.config;
+        let (timeout_secs, output_mb) = match m.kind {
+            PluginKind::PdfConverter => (c.convert_timeout_secs, c.max_output_mb),
+            PluginKind::FormExtractor => (c.extract_timeout_secs, c.max_output_mb),
+            PluginKind::LlmAdapter => (c.adapter_timeout_secs, c.http_max_response_mb),
+        };
         CallLimits {
-            memory_bytes: (m.limits.memory_mb.min(self.config.max_memory_mb)) << 20,
+            memory_bytes: (m.limits.memory_mb.min(c.max_memory_mb)) << 20,
             timeout: Duration::from_millis(m.limits.timeout_ms)
-                .min(Duration::from_secs(self.config.extract_timeout_secs)),
-            max_output_bytes: self.config.max_output_mb << 20,
+                .min(Duration::from_secs(timeout_secs)),
+            max_output_bytes: output_mb << 20,
         }
     }
 
@@ -139,25 +119,7 @@ impl PluginHost {
         manifest: &Manifest,
         bytes: Arc<Vec<u8>>,
     ) -> Result<(), PluginError> {
-        let sha = super::cache::sha256_hex(&bytes);
-        let (component, _) = self
-            .runtime
-            .cache
-            .load(self.runtime.engine, bytes.clone())
-            .await?;
-        check_imports(&self.runtime, &component, manifest.kind)?;
-        match manifest.kind {
-            PluginKind::PdfConverter => {
-                self.converter(&sha, async { Ok(bytes) }).await?;
-            }
-            PluginKind::LlmAdapter => {
-                self.adapter(&sha, async { Ok(bytes) }).await?;
-            }
-            PluginKind::FormExtractor => {
-                self.extractor(&sha, async { Ok(bytes) }).await?;
-            }
-        }
-        Ok(())
+        self.runtime.validate(manifest.kind, bytes).await
     }
 
     /// The host the configuration describes: engine settings, compile cache
@@ -170,7 +132,7 @@ impl PluginHost {
             p.cache_dir.clone().into()
         };
         let runtime = PluginRuntime::new(
-            &super::engine::EngineSettings {
+            &EngineSettings {
                 pooling: p.pooling,
                 pool_instances: p.pool_instances,
                 max_memory_bytes: p.max_memory_mb << 20,
@@ -178,28 +140,6 @@ impl PluginHost {
             &cache_dir,
         )?;
         Ok(Self::new(runtime, p.clone()))
-    }
-
-    /// Limits of a conversion: the manifest's, capped by the operator's.
-    pub fn convert_limits(&self, m: &Manifest) -> CallLimits {
-        let mem = (m.limits.memory_mb.min(self.config.max_memory_mb)) << 20;
-        let timeout = Duration::from_millis(m.limits.timeout_ms)
-            .min(Duration::from_secs(self.config.convert_timeout_secs));
-        CallLimits {
-            memory_bytes: mem,
-            timeout,
-            max_output_bytes: self.config.max_output_mb << 20,
-        }
-    }
-
-    /// Limits of an adapter call (its own time; network waits are extra).
-    pub fn adapter_limits(&self, m: &Manifest) -> CallLimits {
-        CallLimits {
-            memory_bytes: (m.limits.memory_mb.min(self.config.max_memory_mb)) << 20,
-            timeout: Duration::from_millis(m.limits.timeout_ms)
-                .min(Duration::from_secs(self.config.adapter_timeout_secs)),
-            max_output_bytes: self.config.http_max_response_mb << 20,
-        }
     }
 
     /// The network policy of an adapter call: the hosts the binding granted
@@ -261,34 +201,4 @@ pub fn requested(m: &Manifest, host: &str) -> bool {
         .outbound_hosts
         .iter()
         .any(|p| host_matches(p, host))
-}
-
-/// Interfaces every kind may import: what a Rust `std` guest links (with
-/// nothing behind it: no preopens, no environment) and the contract's own.
-const BASE_IMPORTS: &[&str] = &[
-    "wasi:cli/",
-    "wasi:io/",
-    "wasi:clocks/",
-    "wasi:random/",
-    "wasi:filesystem/",
-    "evistream:plugin/",
-];
-
-fn check_imports(
-    rt: &PluginRuntime,
-    c: &wasmtime::component::Component,
-    kind: PluginKind,
-) -> Result<(), PluginError> {
-    let ty = c.component_type();
-    for (name, _) in ty.imports(&rt.engine.engine) {
-        let base = BASE_IMPORTS.iter().any(|p| name.starts_with(p));
-        let http = kind == PluginKind::LlmAdapter && name.starts_with("wasi:http/");
-        if !(base || http) {
-            return Err(PluginError::CapabilityDenied(format!(
-                "the component imports `{name}`, which a {} may not use",
-                kind.world()
-            )));
-        }
-    }
-    Ok(())
 }

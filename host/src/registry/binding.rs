@@ -37,47 +37,45 @@ pub struct Binding {
     pub llm_config: BTreeMap<String, String>,
     /// Hosts granted to the adapter explicitly.
     pub llm_allowed_hosts: Vec<String>,
-    /// Names of the secrets set (never their values).
-    pub llm_secret_names: Vec<String>,
     sealed_secrets: Option<String>,
 }
 
-impl Binding {
+/// Where an adapter may reach and where its secrets may go: the rule a
+/// project binding and `evistream extract` share.
+#[derive(Debug, Clone, Copy)]
+pub struct AdapterReach<'a> {
+    /// The adapter, when one is bound.
+    pub adapter: Option<&'a PluginInfo>,
+    /// Its configuration (`baseUrl`, …).
+    pub config: &'a BTreeMap<String, String>,
+    /// Hosts granted explicitly.
+    pub allowed: &'a [String],
+}
+
+impl AdapterReach<'_> {
     /// Hosts the adapter may reach: those granted explicitly, plus the host
     /// of the configured `baseUrl` — or, without one and for a built-in
     /// adapter, the exact hosts its manifest names (the provider's default
     /// endpoint). An installed adapter gets no host it was not granted.
     pub fn granted_hosts(&self) -> Vec<String> {
-        let mut hosts = self.llm_allowed_hosts.clone();
+        let mut hosts = self.allowed.to_vec();
         hosts.extend(self.credential_hosts());
         hosts.sort();
         hosts.dedup();
         hosts
     }
 
-    /// The hosts the secrets were entered for, and the only ones they are
-    /// sent to: the host of `baseUrl`; without one, a built-in adapter's
-    /// provider hosts (from its manifest) or an installed adapter's
-    /// explicitly granted hosts. Beside a `baseUrl`, extra allowed hosts
-    /// never receive credentials; and any change of these hosts drops the
-    /// secrets (see [`configure`]).
+    /// See [`Binding::credential_hosts`].
     pub fn credential_hosts(&self) -> Vec<String> {
-        credential_hosts(
-            self.llm_adapter.as_ref(),
-            &self.llm_config,
-            &self.llm_allowed_hosts,
-        )
+        credential_hosts(self.adapter, self.config, self.allowed)
     }
 
-    /// Where the host injects the secrets, as narrowly as it is known:
-    /// `scheme://host:port` of `baseUrl`, or `https://host:443` of a
-    /// built-in adapter's provider hosts, or (an installed adapter without
-    /// `baseUrl`) the granted host names.
+    /// See [`Binding::credential_targets`].
     pub fn credential_targets(&self) -> Vec<String> {
-        if let Some(o) = self.llm_config.get("baseUrl").and_then(|u| origin(u)) {
+        if let Some(o) = self.config.get("baseUrl").and_then(|u| origin(u)) {
             return vec![o];
         }
-        let built_in = self.llm_adapter.as_ref().is_some_and(|a| a.built_in());
+        let built_in = self.adapter.is_some_and(|a| a.built_in());
         self.credential_hosts()
             .into_iter()
             .map(|h| {
@@ -88,6 +86,48 @@ impl Binding {
                 }
             })
             .collect()
+    }
+}
+
+impl Binding {
+    /// The adapter's reach under this binding.
+    pub fn reach(&self) -> AdapterReach<'_> {
+        AdapterReach {
+            adapter: self.llm_adapter.as_ref(),
+            config: &self.llm_config,
+            allowed: &self.llm_allowed_hosts,
+        }
+    }
+
+    /// See [`AdapterReach::granted_hosts`].
+    pub fn granted_hosts(&self) -> Vec<String> {
+        self.reach().granted_hosts()
+    }
+
+    /// The hosts the secrets were entered for, and the only ones they are
+    /// sent to: the host of `baseUrl`; without one, a built-in adapter's
+    /// provider hosts (from its manifest) or an installed adapter's
+    /// explicitly granted hosts. Beside a `baseUrl`, extra allowed hosts
+    /// never receive credentials; and any change of these hosts drops the
+    /// secrets (see [`configure`]).
+    pub fn credential_hosts(&self) -> Vec<String> {
+        self.reach().credential_hosts()
+    }
+
+    /// Where the host injects the secrets, as narrowly as it is known:
+    /// `scheme://host:port` of `baseUrl`, or `https://host:443` of a
+    /// built-in adapter's provider hosts, or (an installed adapter without
+    /// `baseUrl`) the granted host names.
+    pub fn credential_targets(&self) -> Vec<String> {
+        self.reach().credential_targets()
+    }
+
+    /// Names of the secrets set (never their values), sorted. Opens the
+    /// sealed secrets: asked for only where the names are shown.
+    pub fn secret_names(&self, app: &App) -> ServiceResult<Vec<String>> {
+        let mut names: Vec<String> = self.secrets(app)?.into_keys().collect();
+        names.sort();
+        Ok(names)
     }
 
     /// The adapter's secrets, opened.
@@ -216,7 +256,7 @@ async fn resolve(
         ),
         None => (BTreeMap::new(), Vec::new(), None),
     };
-    let mut b = Binding {
+    Ok(Binding {
         project_id: project.id.clone(),
         organization_id: project.organization_id.clone(),
         converter,
@@ -224,13 +264,8 @@ async fn resolve(
         llm_adapter,
         llm_config,
         llm_allowed_hosts,
-        llm_secret_names: Vec::new(),
         sealed_secrets,
-    };
-    let mut names: Vec<String> = b.secrets(app)?.into_keys().collect();
-    names.sort();
-    b.llm_secret_names = names;
-    Ok(b)
+    })
 }
 
 /// Resolves `reference` (`id` or `id@version`) to a plugin of `kind` that
@@ -524,7 +559,7 @@ pub async fn configure(
 /// version: another component may use them differently), the `baseUrl`'s
 /// scheme, host and port, the credential hosts and every granted host.
 #[derive(Debug, PartialEq, Eq)]
-struct Reach {
+struct SecretReach {
     adapter: Option<(String, Option<String>)>,
     origin: Option<String>,
     credential: Vec<String>,
@@ -553,15 +588,17 @@ pub fn origin(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}:{port}"))
 }
 
-fn reach_of_adapter(adapter: Option<&PluginInfo>, row: &project_plugins::Model) -> Reach {
+fn reach_of_adapter(adapter: Option<&PluginInfo>, row: &project_plugins::Model) -> SecretReach {
     let config: BTreeMap<String, String> =
         serde_json::from_str(&row.llm_config).unwrap_or_default();
-    let mut granted: Vec<String> = serde_json::from_str(&row.llm_allowed_hosts).unwrap_or_default();
-    let credential = credential_hosts(adapter, &config, &granted);
-    granted.extend(credential.iter().cloned());
-    granted.sort();
-    granted.dedup();
-    Reach {
+    let allowed: Vec<String> = serde_json::from_str(&row.llm_allowed_hosts).unwrap_or_default();
+    let reach = AdapterReach {
+        adapter,
+        config: &config,
+        allowed: &allowed,
+    };
+    let (credential, granted) = (reach.credential_hosts(), reach.granted_hosts());
+    SecretReach {
         adapter: row
             .llm_adapter_id
             .clone()
@@ -572,7 +609,11 @@ fn reach_of_adapter(adapter: Option<&PluginInfo>, row: &project_plugins::Model) 
     }
 }
 
-async fn reach_of(app: &App, org: &str, row: &project_plugins::Model) -> ServiceResult<Reach> {
+async fn reach_of(
+    app: &App,
+    org: &str,
+    row: &project_plugins::Model,
+) -> ServiceResult<SecretReach> {
     let adapter = match &row.llm_adapter_id {
         Some(id) => find(app, org, id, row.llm_adapter_version.as_deref()).await?,
         None => None,

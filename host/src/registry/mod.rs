@@ -19,8 +19,8 @@ use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
 use crate::plugins::PluginError;
 use crate::plugins::builtin;
-use crate::plugins::cache::sha256_hex;
 use crate::plugins::manifest::{Manifest, PluginKind};
+use crate::plugins::sha256_hex;
 use crate::tenancy::Access;
 
 /// Where a plugin's component comes from.
@@ -55,7 +55,8 @@ impl PluginInfo {
         matches!(self.source, Source::Builtin(_))
     }
 
-    fn from_builtin(b: builtin::Builtin) -> Self {
+    /// The entry of a built-in plugin.
+    pub fn from_builtin(b: builtin::Builtin) -> Self {
         Self {
             sha256: sha256_hex(b.wasm),
             size_bytes: b.wasm.len() as u64,

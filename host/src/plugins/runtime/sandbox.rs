@@ -15,9 +15,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::PluginError;
 use super::engine::SharedEngine;
-use super::outbound::{OutboundHooks, OutboundPolicy};
+use super::outbound::OutboundHooks;
+use crate::plugins::PluginError;
 
 /// Limits of one call.
 #[derive(Debug, Clone, Copy)]
@@ -74,8 +74,9 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-/// What a plugin's store holds.
-pub struct HostState {
+/// What a plugin's store holds: the sandbox's own state, and `world`, what
+/// the plugin's kind lends it (its imports' backends).
+pub struct HostState<W> {
     wasi: WasiCtx,
     table: ResourceTable,
     /// The memory cap.
@@ -88,11 +89,11 @@ pub struct HostState {
     http: WasiHttpCtx,
     /// The outbound policy of this call (deny-all unless it is an adapter's).
     pub outbound: OutboundHooks,
-    /// What an extractor's imports reach (nothing for other kinds).
-    pub imports: super::extractor::ExtractorImports,
+    /// What this kind of plugin's imports reach.
+    pub world: W,
 }
 
-impl HostState {
+impl<W> HostState<W> {
     /// The clock of time spent waiting on the host (network, LLM calls),
     /// which extends the call's deadline.
     pub fn network_clock(&self) -> &Arc<AtomicU64> {
@@ -100,7 +101,7 @@ impl HostState {
     }
 }
 
-impl WasiHttpView for HostState {
+impl<W: Send> WasiHttpView for HostState<W> {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {
             ctx: &mut self.http,
@@ -110,7 +111,7 @@ impl WasiHttpView for HostState {
     }
 }
 
-impl WasiView for HostState {
+impl<W: Send> WasiView for HostState<W> {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -119,7 +120,7 @@ impl WasiView for HostState {
     }
 }
 
-impl HostState {
+impl<W> HostState<W> {
     /// The tail of what the guest wrote to stderr (panic messages).
     pub fn stderr_tail(&self) -> String {
         let bytes = self.stderr.contents();
@@ -133,21 +134,14 @@ impl HostState {
     }
 }
 
-/// A fresh store for one call with `limits` and no network.
-pub fn new_store(engine: &SharedEngine, limits: &CallLimits) -> Store<HostState> {
-    new_store_with(
-        engine,
-        limits,
-        OutboundHooks::new(OutboundPolicy::deny_all()),
-    )
-}
-
-/// A fresh store for one call with `limits` whose outbound HTTP `outbound` decides.
-pub fn new_store_with(
+/// A fresh store for one call with `limits`, whose outbound HTTP `outbound`
+/// decides, lending the plugin `world`.
+pub fn new_store<W: Send>(
     engine: &SharedEngine,
     limits: &CallLimits,
     outbound: OutboundHooks,
-) -> Store<HostState> {
+    world: W,
+) -> Store<HostState<W>> {
     let stderr = MemoryOutputPipe::new(64 * 1024);
     // No preopens, no env, no args, no network: the WASI a std guest needs to
     // start, with nothing behind it.
@@ -165,7 +159,7 @@ pub fn new_store_with(
         stderr,
         http: WasiHttpCtx::new(),
         outbound,
-        imports: Default::default(),
+        world,
     };
     let mut store = Store::new(&engine.engine, state);
     store.limiter(|s| &mut s.memory);
@@ -187,7 +181,7 @@ pub fn new_store_with(
 }
 
 /// Turns a failed call into a typed error.
-pub fn classify(err: wasmtime::Error, state: &HostState, limits: &CallLimits) -> PluginError {
+pub fn classify<W>(err: wasmtime::Error, state: &HostState<W>, limits: &CallLimits) -> PluginError {
     if let Some(why) = state.outbound.denied() {
         return PluginError::CapabilityDenied(why);
     }

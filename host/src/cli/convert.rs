@@ -6,10 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use evistream::config::Config;
-use evistream::plugins::builtin;
-use evistream::plugins::converter::Converter;
-use evistream::plugins::host::PluginHost;
+use evistream::plugins::converter::{ConvertError, PdfConverter};
 use evistream::plugins::manifest::Manifest;
+use evistream::plugins::{PluginHost, builtin, sha256_hex};
 
 /// Converts `files`; returns how many failed (each failure is reported on stderr).
 pub async fn run(
@@ -20,22 +19,23 @@ pub async fn run(
     wasm: Option<&Path>,
 ) -> anyhow::Result<usize> {
     let host = PluginHost::from_config(config)?;
-    let runtime = host.runtime.clone();
-    let (manifest, converter): (Manifest, Arc<Converter>) = match wasm {
+    let (manifest, converter): (Manifest, Arc<dyn PdfConverter>) = match wasm {
         Some(path) => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let c = Converter::load(&runtime, Arc::new(bytes)).await?;
+            // A local component runs under the built-in converter's limits.
             let mut m = builtin::get(builtin::DEFAULT_CONVERTER)
                 .map(|b| b.manifest)
                 .context("no built-in manifest to borrow limits from")?;
             m.id = path.display().to_string();
             m.version = "local".into();
-            (m, Arc::new(c))
+            let c = host
+                .converter(&m, &sha256_hex(&bytes), async { Ok(Arc::new(bytes)) })
+                .await?;
+            (m, c)
         }
         None => host.builtin_converter(converter_id).await?,
     };
-    let limits = host.convert_limits(&manifest);
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -50,8 +50,8 @@ pub async fn run(
                 continue;
             }
         };
-        match converter.convert(&runtime, bytes, Vec::new(), limits).await {
-            Ok(Ok(doc)) => {
+        match converter.convert(bytes, Vec::new()).await {
+            Ok(doc) => {
                 let ms = started.elapsed().as_millis();
                 eprintln!(
                     "{}: {} pages, {} characters, {} warnings, {ms} ms",
@@ -71,7 +71,7 @@ pub async fn run(
                             .unwrap_or("document");
                         std::fs::write(dir.join(format!("{stem}.md")), &doc.markdown)?;
                         let meta = serde_json::json!({
-                            "converter": { "id": manifest.id, "version": manifest.version, "sha256": converter.sha256 },
+                            "converter": { "id": manifest.id, "version": manifest.version, "sha256": converter.sha256() },
                             "title": doc.title, "authors": doc.authors, "pageCount": doc.page_count,
                             "producer": doc.producer, "pages": doc.pages, "warnings": doc.warnings,
                         });
@@ -83,12 +83,12 @@ pub async fn run(
                     None => println!("{}", doc.markdown),
                 }
             }
-            Ok(Err(f)) => {
-                eprintln!("{}: {f}", file.display());
+            Err(ConvertError::Plugin(e)) => {
+                eprintln!("{}: converter failed ({}): {e}", file.display(), e.kind());
                 failed += 1;
             }
-            Err(e) => {
-                eprintln!("{}: converter failed ({}): {e}", file.display(), e.kind());
+            Err(refused) => {
+                eprintln!("{}: {refused}", file.display());
                 failed += 1;
             }
         }

@@ -5,16 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use super::PluginError;
 use super::engine::SharedEngine;
-
-/// Hex sha256 of a component's bytes: its identity everywhere.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use crate::plugins::{PluginError, sha256_hex};
 
 /// Where compiled artifacts go.
 #[derive(Debug, Clone)]

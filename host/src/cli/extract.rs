@@ -1,27 +1,27 @@
 //! `evistream extract`: the extraction pipeline run locally, without a
-//! server — the form compiled to its program, each PDF through the built-in
-//! converter, the built-in extractor (`lexical-extractor`, or
-//! `llm-extractor` with `--llm-adapter`), the host's grounding — printed as
-//! JSON.
+//! server — the form compiled to its program, then each PDF through
+//! [`run_document`] with the built-in converter and the built-in extractor
+//! (`lexical-extractor`, or `llm-extractor` with `--llm-adapter`) — printed
+//! as JSON. LLM calls retry as the gateway's do, and reach only what a
+//! project binding with the same configuration would.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use evistream::config::Config;
-use evistream::extraction::grounding::Grounder;
+use evistream::extraction::pipeline::{DocumentInput, run_document};
 use evistream::extraction::plugin_ref;
-use evistream::extraction::unit::ground;
 use evistream::forms::{fields, program};
-use evistream::plugins::adapter::{Adapter, Completion, CompletionRequest, LlmFailure};
-use evistream::plugins::builtin;
-use evistream::plugins::cache::sha256_hex;
-use evistream::plugins::extractor::{ExtractorImports, LlmBackend, SourceText};
-use evistream::plugins::host::PluginHost;
+use evistream::llm::gateway::RetryPolicy;
+use evistream::plugins::extractor::{ExtractorImports, LlmBackend};
+use evistream::plugins::llm::{Completion, CompletionRequest, LlmAdapter, LlmError, LlmFailure};
 use evistream::plugins::manifest::{Manifest, PluginKind};
-use evistream::plugins::outbound::OutboundPolicy;
+use evistream::plugins::policy::OutboundPolicy;
+use evistream::plugins::{PluginHost, builtin, sha256_hex};
+use evistream::registry::PluginInfo;
+use evistream::registry::binding::AdapterReach;
 use serde_json::{Value, json};
 
 /// The LLM options of `evistream extract`.
@@ -34,43 +34,32 @@ pub struct LlmOptions {
     pub secrets: Vec<String>,
 }
 
-/// An adapter called directly, with a few retries (no cache: nothing persists).
+/// An adapter called directly with the gateway's retry policy (no cache:
+/// nothing persists).
 struct LocalLlm {
-    host: Arc<PluginHost>,
-    adapter: Arc<Adapter>,
-    manifest: Manifest,
+    adapter: Arc<dyn LlmAdapter>,
     config: Vec<(String, String)>,
     policy: OutboundPolicy,
+    retry: RetryPolicy,
 }
 
 #[async_trait::async_trait]
 impl LlmBackend for LocalLlm {
     async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmFailure> {
-        let limits = self.host.adapter_limits(&self.manifest);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let (r, _) = self
                 .adapter
-                .complete(
-                    &self.host.runtime,
-                    self.config.clone(),
-                    &request,
-                    limits,
-                    self.policy.clone(),
-                )
+                .complete(self.config.clone(), &request, self.policy.clone())
                 .await;
             match r {
-                Ok(Ok(c)) => return Ok(c),
-                Ok(Err(f)) if f.is_retryable() && attempt < 4 => {
-                    let ms = match f {
-                        LlmFailure::RateLimited(Some(ms)) => ms.min(60_000),
-                        _ => 500 << attempt,
-                    };
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                }
-                Ok(Err(f)) => return Err(f),
-                Err(e) => {
+                Ok(c) => return Ok(c),
+                Err(LlmError::Provider(f)) => match self.retry.delay(&f, attempt) {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => return Err(f),
+                },
+                Err(LlmError::Plugin(e)) => {
                     return Err(LlmFailure::BadRequest(format!(
                         "the adapter failed ({}): {e}",
                         e.kind()
@@ -93,14 +82,16 @@ fn builtin_of(id: &str, kind: PluginKind) -> anyhow::Result<(Manifest, &'static 
     Ok((b.manifest, b.wasm))
 }
 
-async fn local_llm(host: &Arc<PluginHost>, o: &LlmOptions) -> anyhow::Result<LocalLlm> {
+async fn local_llm(config: &Config, host: &PluginHost, o: &LlmOptions) -> anyhow::Result<LocalLlm> {
     let (manifest, wasm) = builtin_of(&o.adapter, PluginKind::LlmAdapter)?;
     let adapter = host
-        .adapter(&sha256_hex(wasm), async { Ok(Arc::new(wasm.to_vec())) })
+        .adapter(&manifest, &sha256_hex(wasm), async {
+            Ok(Arc::new(wasm.to_vec()))
+        })
         .await?;
     let cfg: serde_json::Map<String, Value> =
         serde_json::from_str(&o.config).context("--llm-config must be a JSON object")?;
-    let config: Vec<(String, String)> = cfg
+    let settings: BTreeMap<String, String> = cfg
         .iter()
         .map(|(k, v)| {
             let s = match v {
@@ -120,28 +111,27 @@ async fn local_llm(host: &Arc<PluginHost>, o: &LlmOptions) -> anyhow::Result<Loc
         })?;
         secrets.insert(name.to_owned(), value);
     }
-    let mut granted: Vec<String> = manifest
-        .capabilities
-        .outbound_hosts
-        .iter()
-        .filter(|h| !h.contains('*'))
-        .cloned()
-        .collect();
-    if let Some(h) = cfg
-        .get("baseUrl")
-        .and_then(Value::as_str)
-        .and_then(evistream::registry::binding::url_host)
-    {
-        granted = vec![h];
-    }
-    // The CLI grants exactly the credential host (baseUrl, or the provider's own).
-    let policy = host.outbound_policy(&manifest, &granted, &granted, &secrets)?;
+    // The binding's rule, for a project bound to this built-in adapter with
+    // this configuration and no extra hosts.
+    let info = builtin::get(&o.adapter)
+        .map(PluginInfo::from_builtin)
+        .context("no built-in adapter")?;
+    let reach = AdapterReach {
+        adapter: Some(&info),
+        config: &settings,
+        allowed: &[],
+    };
+    let policy = host.outbound_policy(
+        &manifest,
+        &reach.granted_hosts(),
+        &reach.credential_targets(),
+        &secrets,
+    )?;
     Ok(LocalLlm {
-        host: host.clone(),
         adapter,
-        manifest,
-        config,
+        config: settings.into_iter().collect(),
         policy,
+        retry: RetryPolicy::from(&config.llm),
     })
 }
 
@@ -169,10 +159,10 @@ pub async fn run(
     let prog = program::compile(&name, description.as_deref(), &checked, &[]);
     let (program_text, program_hash) = prog.canonical();
 
-    let host = Arc::new(PluginHost::from_config(config)?);
+    let host = PluginHost::from_config(config)?;
     let (conv_manifest, converter) = host.builtin_converter(builtin::DEFAULT_CONVERTER).await?;
-    let llm = match &llm {
-        Some(o) => Some(Arc::new(local_llm(&host, o).await?)),
+    let llm: Option<Arc<dyn LlmBackend>> = match &llm {
+        Some(o) => Some(Arc::new(local_llm(config, &host, o).await?)),
         None => None,
     };
     let extractor_id = if llm.is_some() {
@@ -181,9 +171,10 @@ pub async fn run(
         builtin::DEFAULT_EXTRACTOR
     };
     let (x_manifest, x_wasm) = builtin_of(extractor_id, PluginKind::FormExtractor)?;
-    let x_sha = sha256_hex(x_wasm);
     let extractor = host
-        .extractor(&x_sha, async { Ok(Arc::new(x_wasm.to_vec())) })
+        .extractor(&x_manifest, &sha256_hex(x_wasm), async {
+            Ok(Arc::new(x_wasm.to_vec()))
+        })
         .await?;
     let mut documents = Vec::new();
     let mut failed = 0;
@@ -191,52 +182,33 @@ pub async fn run(
         let outcome: anyhow::Result<Value> = async {
             let bytes =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let doc = converter
-                .convert(
-                    &host.runtime,
-                    bytes,
-                    Vec::new(),
-                    host.convert_limits(&conv_manifest),
-                )
-                .await??;
             let imports = ExtractorImports {
-                llm: llm.clone().map(|l| l as Arc<dyn LlmBackend>),
+                llm: llm.clone(),
                 progress: None,
                 label: format!("{}@{}", x_manifest.id, x_manifest.version),
             };
-            let x = extractor
-                .extract(
-                    &host.runtime,
-                    &program_text,
-                    SourceText {
-                        text: &doc.markdown,
-                        pages: &doc.pages,
-                    },
-                    host.extract_limits(&x_manifest),
-                    Duration::from_secs(600),
-                    imports,
-                )
-                .await??;
-            let grounder = Grounder::new(&doc.markdown, &doc.pages);
-            let mut warnings = x.warnings.clone();
-            let values: Vec<Value> = x
+            let input = DocumentInput::Pdf {
+                bytes,
+                converter: converter.as_ref(),
+            };
+            let run = run_document(input, &program_text, extractor.as_ref(), imports).await?;
+            let values: Vec<Value> = run
                 .values
                 .iter()
                 .map(|v| {
-                    let (evidence, verdict) = ground(&grounder, v, &mut warnings);
                     json!({
-                        "path": v.path, "value": v.value, "status": v.status,
-                        "confidence": v.confidence, "grounding": verdict.to_uppercase(),
-                        "evidence": evidence,
+                        "path": v.value.path, "value": v.value.value, "status": v.value.status,
+                        "confidence": v.value.confidence, "grounding": v.grounding,
+                        "evidence": v.evidence,
                     })
                 })
                 .collect();
             Ok(json!({
                 "file": file.display().to_string(),
-                "pageCount": doc.page_count,
+                "pageCount": run.converted.as_ref().map(|c| c.page_count),
                 "values": values,
-                "warnings": warnings,
-                "models": x.models,
+                "warnings": run.warnings,
+                "models": run.models,
             }))
         }
         .await;
@@ -253,8 +225,8 @@ pub async fn run(
     let out = json!({
         "form": name,
         "programHash": program_hash,
-        "extractor": plugin_ref(&x_manifest.id, &x_manifest.version, &x_sha),
-        "converter": plugin_ref(&conv_manifest.id, &conv_manifest.version, &converter.sha256),
+        "extractor": plugin_ref(&x_manifest.id, &x_manifest.version, extractor.sha256()),
+        "converter": plugin_ref(&conv_manifest.id, &conv_manifest.version, converter.sha256()),
         "documents": documents,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

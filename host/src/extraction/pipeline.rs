@@ -1,0 +1,418 @@
+//! One document through the extraction pipeline: convert (when given a
+//! PDF) → the extractor runs the program → the host grounds every quote.
+//! Pure over the plugin faces: no database, no jobs, no wasm. The worker's
+//! unit handler and `evistream extract` both run it.
+
+use std::sync::Arc;
+
+use super::grounding::{Grounder, Verdict};
+use crate::plugins::converter::{ConvertError, ConvertedDocument, PageRange, PdfConverter};
+use crate::plugins::extractor::{
+    ExtractError, ExtractedValue, ExtractorImports, FormExtractor, SourceText,
+};
+
+/// An evidence item as stored: the extractor's quote and the host's verdict.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredEvidence {
+    /// The quote as the extractor gave it (cut to the longest quote grounded).
+    pub quote: String,
+    /// The page, from the host's location (else the extractor's claim).
+    pub page: Option<u32>,
+    /// Code-point span in the text, when found.
+    pub start: Option<u32>,
+    /// End of the span.
+    pub end: Option<u32>,
+    /// EXACT, FUZZY or NOT_FOUND.
+    pub grounding: Verdict,
+    /// Word-level similarity of the match.
+    pub similarity: f64,
+}
+
+/// The verdict on a value: the best of its quotes' verdicts (stored in
+/// `extraction_values.grounding`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum Grounding {
+    /// A quote is in the text verbatim.
+    #[sea_orm(string_value = "exact")]
+    Exact,
+    /// A quote is close to a passage.
+    #[sea_orm(string_value = "fuzzy")]
+    Fuzzy,
+    /// No quote was found.
+    #[sea_orm(string_value = "not_found")]
+    NotFound,
+    /// The value offered no evidence.
+    #[sea_orm(string_value = "none")]
+    None,
+}
+
+impl Grounding {
+    /// The API's and exports' spelling (`EXACT`, …, `NONE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "EXACT",
+            Self::Fuzzy => "FUZZY",
+            Self::NotFound => "NOT_FOUND",
+            Self::None => "NONE",
+        }
+    }
+
+    /// Whether a quote was found (exactly or nearly).
+    pub fn is_grounded(self) -> bool {
+        matches!(self, Self::Exact | Self::Fuzzy)
+    }
+}
+
+/// One value with the host's grounding of its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroundedValue {
+    /// The value as the extractor returned it.
+    pub value: ExtractedValue,
+    /// Its quotes, located.
+    pub evidence: Vec<StoredEvidence>,
+    /// The value's verdict.
+    pub grounding: Grounding,
+}
+
+/// What a document is when it enters the pipeline.
+pub enum DocumentInput<'a> {
+    /// A PDF, converted first by `converter`.
+    Pdf {
+        /// The file.
+        bytes: Vec<u8>,
+        /// The converter to run.
+        converter: &'a dyn PdfConverter,
+    },
+    /// A document converted earlier.
+    Text {
+        /// Its markdown.
+        markdown: Arc<str>,
+        /// Its page ranges.
+        pages: Arc<[PageRange]>,
+    },
+}
+
+/// What one document yields.
+#[derive(Debug, Clone)]
+pub struct DocumentRun {
+    /// The conversion, when the pipeline converted.
+    pub converted: Option<ConvertedDocument>,
+    /// The values, grounded, in the extractor's order.
+    pub values: Vec<GroundedValue>,
+    /// The extractor's warnings and the host's (cut quotes).
+    pub warnings: Vec<String>,
+    /// Models the extractor used.
+    pub models: Vec<String>,
+}
+
+/// Why a document did not come through.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Conversion failed.
+    #[error("{0}")]
+    Convert(#[from] ConvertError),
+    /// Extraction failed.
+    #[error("{0}")]
+    Extract(#[from] ExtractError),
+    /// The host's grounding task died.
+    #[error("grounding failed: {0}")]
+    Grounding(String),
+}
+
+/// Runs `program` over one document: converts it if it is a PDF, runs the
+/// extractor with `imports`, and grounds every quote against the text.
+pub async fn run_document(
+    input: DocumentInput<'_>,
+    program: &str,
+    extractor: &dyn FormExtractor,
+    imports: ExtractorImports,
+) -> Result<DocumentRun, PipelineError> {
+    let (converted, markdown, pages): (_, Arc<str>, Arc<[PageRange]>) = match input {
+        DocumentInput::Pdf { bytes, converter } => {
+            let doc = converter.convert(bytes, Vec::new()).await?;
+            let markdown = Arc::from(doc.markdown.as_str());
+            let pages = Arc::from(doc.pages.as_slice());
+            (Some(doc), markdown, pages)
+        }
+        DocumentInput::Text { markdown, pages } => (None, markdown, pages),
+    };
+    let extraction = extractor
+        .extract(
+            program,
+            SourceText {
+                text: &markdown,
+                pages: &pages,
+            },
+            imports,
+        )
+        .await?;
+    // Grounding is CPU work: a blocking thread, not the async workers.
+    let (values, warnings) =
+        tokio::task::spawn_blocking(move || ground_all(&markdown, &pages, extraction.values))
+            .await
+            .map_err(|e| PipelineError::Grounding(e.to_string()))?;
+    let mut all_warnings = extraction.warnings;
+    all_warnings.extend(warnings);
+    Ok(DocumentRun {
+        converted,
+        values,
+        warnings: all_warnings,
+        models: extraction.models,
+    })
+}
+
+/// Grounds every value's quotes; returns the values and the host's warnings.
+pub fn ground_all(
+    markdown: &str,
+    pages: &[PageRange],
+    values: Vec<ExtractedValue>,
+) -> (Vec<GroundedValue>, Vec<String>) {
+    let grounder = Grounder::new(markdown, pages);
+    let mut warnings = Vec::new();
+    let values = values
+        .into_iter()
+        .map(|v| {
+            let (evidence, grounding) = ground(&grounder, &v, &mut warnings);
+            GroundedValue {
+                value: v,
+                evidence,
+                grounding,
+            }
+        })
+        .collect();
+    (values, warnings)
+}
+
+/// Grounds every quote of `v`; the value's verdict is its best one
+/// ([`Grounding::None`] when it offered no evidence). Quotes longer than
+/// [`MAX_QUOTE_WORDS`](super::grounding::MAX_QUOTE_WORDS) are cut, with a
+/// warning in `warnings`.
+pub fn ground(
+    g: &Grounder<'_>,
+    v: &ExtractedValue,
+    warnings: &mut Vec<String>,
+) -> (Vec<StoredEvidence>, Grounding) {
+    let mut best = Grounding::None;
+    let mut out = Vec::new();
+    for e in v.evidence.iter().filter(|e| !e.quote.trim().is_empty()) {
+        let (quote, cut) = super::grounding::cap_quote(&e.quote);
+        if cut {
+            warnings.push(format!(
+                "{}: a quote longer than {} words was cut to its first {}",
+                v.path,
+                super::grounding::MAX_QUOTE_WORDS,
+                super::grounding::MAX_QUOTE_WORDS
+            ));
+        }
+        let l = g.locate(quote, e.page);
+        best = match (best, l.verdict) {
+            (Grounding::Exact, _) | (_, Verdict::Exact) => Grounding::Exact,
+            (Grounding::Fuzzy, _) | (_, Verdict::Fuzzy) => Grounding::Fuzzy,
+            _ => Grounding::NotFound,
+        };
+        out.push(StoredEvidence {
+            quote: quote.chars().take(2000).collect(),
+            page: l.page.or(e.page),
+            start: l.start,
+            end: l.end,
+            grounding: l.verdict,
+            similarity: l.similarity,
+        });
+    }
+    (out, best)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::plugins::extractor::{EvidenceQuote, Extraction, ValueStatus};
+
+    /// An extractor that answers a fixed extraction and records what it was given.
+    struct FakeExtractor {
+        answer: Result<Extraction, String>,
+        seen: Mutex<Option<(String, String, usize)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl FormExtractor for FakeExtractor {
+        fn sha256(&self) -> &str {
+            "fake"
+        }
+
+        async fn extract(
+            &self,
+            program: &str,
+            source: SourceText<'_>,
+            _imports: ExtractorImports,
+        ) -> Result<Extraction, ExtractError> {
+            *self.seen.lock().expect("lock") = Some((
+                program.to_owned(),
+                source.text.to_owned(),
+                source.pages.len(),
+            ));
+            self.answer.clone().map_err(ExtractError::InvalidProgram)
+        }
+    }
+
+    struct FakeConverter;
+
+    #[async_trait::async_trait]
+    impl PdfConverter for FakeConverter {
+        fn sha256(&self) -> &str {
+            "fake-converter"
+        }
+
+        async fn convert(
+            &self,
+            pdf: Vec<u8>,
+            _config: Vec<(String, String)>,
+        ) -> Result<ConvertedDocument, ConvertError> {
+            let text =
+                String::from_utf8(pdf).map_err(|e| ConvertError::Malformed(e.to_string()))?;
+            let n = text.chars().count() as u32;
+            Ok(ConvertedDocument {
+                markdown: text,
+                pages: vec![PageRange {
+                    number: 1,
+                    start: 0,
+                    end: n,
+                }],
+                title: None,
+                authors: Vec::new(),
+                page_count: 1,
+                producer: None,
+                warnings: Vec::new(),
+            })
+        }
+    }
+
+    fn value(path: &str, quotes: &[&str]) -> ExtractedValue {
+        ExtractedValue {
+            path: path.into(),
+            value: serde_json::json!(120),
+            status: ValueStatus::Found,
+            evidence: quotes
+                .iter()
+                .map(|q| EvidenceQuote {
+                    quote: (*q).into(),
+                    page: None,
+                })
+                .collect(),
+            confidence: 0.9,
+        }
+    }
+
+    const TEXT: &str =
+        "Methods. We randomised 120 participants to two arms.\n\nResults. Mortality fell.";
+
+    #[tokio::test]
+    async fn a_unit_runs_over_a_fake_extractor_and_is_grounded_by_the_host() {
+        let fake = FakeExtractor {
+            answer: Ok(Extraction {
+                values: vec![
+                    value("sample_size", &["We randomised 120 participants"]),
+                    value("blinding", &["double-blind placebo controlled"]),
+                    value("funding", &[]),
+                ],
+                warnings: vec!["from the extractor".into()],
+                models: vec!["fake-model".into()],
+            }),
+            seen: Mutex::new(None),
+        };
+        let run = run_document(
+            DocumentInput::Pdf {
+                bytes: TEXT.as_bytes().to_vec(),
+                converter: &FakeConverter,
+            },
+            "{\"program\":1}",
+            &fake,
+            ExtractorImports::default(),
+        )
+        .await
+        .expect("the document runs");
+        let seen = fake
+            .seen
+            .lock()
+            .expect("lock")
+            .clone()
+            .expect("extractor called");
+        assert_eq!(seen, ("{\"program\":1}".into(), TEXT.into(), 1));
+        assert_eq!(run.converted.as_ref().map(|c| c.page_count), Some(1));
+        let grounding: Vec<_> = run.values.iter().map(|v| v.grounding).collect();
+        assert_eq!(
+            grounding,
+            [Grounding::Exact, Grounding::NotFound, Grounding::None]
+        );
+        let ev = &run.values[0].evidence[0];
+        let start = TEXT.find("We randomised").expect("in text") as u32;
+        assert_eq!(
+            (ev.start, ev.end, ev.page),
+            (Some(start), Some(start + 30), Some(1))
+        );
+        assert_eq!(run.warnings, ["from the extractor"]);
+        assert_eq!(run.models, ["fake-model"]);
+    }
+
+    #[tokio::test]
+    async fn a_long_quote_is_cut_with_a_warning_and_failures_keep_their_kind() {
+        let long = "word ".repeat(200);
+        let fake = FakeExtractor {
+            answer: Ok(Extraction {
+                values: vec![value("x", &[long.as_str()])],
+                ..Default::default()
+            }),
+            seen: Mutex::new(None),
+        };
+        let text = DocumentInput::Text {
+            markdown: Arc::from(TEXT),
+            pages: Arc::from(Vec::new()),
+        };
+        let run = run_document(text, "p", &fake, ExtractorImports::default())
+            .await
+            .expect("runs");
+        assert_eq!(run.warnings.len(), 1, "{:?}", run.warnings);
+        assert!(run.warnings[0].starts_with("x: a quote longer than"));
+
+        let refusing = FakeExtractor {
+            answer: Err("no such step".into()),
+            seen: Mutex::new(None),
+        };
+        let text = DocumentInput::Text {
+            markdown: Arc::from(TEXT),
+            pages: Arc::from(Vec::new()),
+        };
+        let err = run_document(text, "p", &refusing, ExtractorImports::default())
+            .await
+            .expect_err("the extractor refused");
+        assert!(
+            matches!(err, PipelineError::Extract(ExtractError::InvalidProgram(ref m)) if m == "no such step"),
+            "{err:?}"
+        );
+        let bad_pdf = DocumentInput::Pdf {
+            bytes: vec![0xff, 0xfe],
+            converter: &FakeConverter,
+        };
+        let err = run_document(bad_pdf, "p", &refusing, ExtractorImports::default())
+            .await
+            .expect_err("the converter refused");
+        assert!(
+            matches!(err, PipelineError::Convert(ConvertError::Malformed(_))),
+            "{err:?}"
+        );
+    }
+}

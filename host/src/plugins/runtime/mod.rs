@@ -1,0 +1,310 @@
+//! The wasm implementation of the plugin faces: WebAssembly components
+//! (wasmtime, component model) run sandboxed per call. Nothing outside this
+//! module names wasmtime.
+//!
+//! - `engine`: the process-wide engine, its executor and instance slots;
+//! - `cache`: compiled artifacts on disk, per component hash;
+//! - `sandbox`: the per-call store, its limits and error classification;
+//! - `outbound`: the adapter's HTTP, under the host's [`OutboundPolicy`];
+//! - `since_0_1`: bindings, conversions and calls of contract 0.1 — a new
+//!   contract version is a new folder beside it.
+//!
+//! [`OutboundPolicy`]: crate::plugins::policy::OutboundPolicy
+
+pub mod cache;
+pub mod engine;
+pub mod outbound;
+pub mod sandbox;
+pub mod since_0_1;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::Mutex;
+use wasmtime::Store;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+use crate::plugins::converter::PdfConverter;
+use crate::plugins::extractor::FormExtractor;
+use crate::plugins::llm::LlmAdapter;
+use crate::plugins::manifest::PluginKind;
+use crate::plugins::policy::OutboundPolicy;
+use crate::plugins::{CallLimits, PluginError};
+
+use cache::CompileCache;
+use engine::{EngineSettings, SharedEngine, Slot};
+use outbound::OutboundHooks;
+use sandbox::HostState;
+
+/// Entry point of the runtime: the shared engine, the compile cache and
+/// the components loaded so far (once per content hash, shared by every call).
+#[derive(Clone)]
+pub struct PluginRuntime {
+    /// The process-wide engine.
+    pub engine: &'static SharedEngine,
+    /// Compiled-artifact cache.
+    pub cache: CompileCache,
+    loaded: Arc<LoadedComponents>,
+}
+
+#[derive(Default)]
+struct LoadedComponents {
+    converters: Loaded<since_0_1::Converter>,
+    extractors: Loaded<since_0_1::Extractor>,
+    adapters: Loaded<since_0_1::Adapter>,
+}
+
+/// Components of one world, loaded once per content hash.
+struct Loaded<T>(Mutex<HashMap<String, Arc<T>>>);
+
+impl<T> Default for Loaded<T> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<T: World> Loaded<T> {
+    /// The component `sha`, loaded from `bytes` (awaited only then) the first time.
+    async fn get(
+        &self,
+        rt: &PluginRuntime,
+        sha: &str,
+        bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
+    ) -> Result<Arc<T>, PluginError> {
+        let mut loaded = self.0.lock().await;
+        if let Some(c) = loaded.get(sha) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(rt.load::<T>(bytes.await?).await?);
+        loaded.insert(sha.to_owned(), c.clone());
+        Ok(c)
+    }
+}
+
+/// One kind of plugin as a WIT world of one contract version: how it links,
+/// and what its loaded form is.
+pub(crate) trait World: Sized + Send + Sync + 'static {
+    /// What the kind's imports reach during a call (its store's `world`).
+    type State: Send + 'static;
+    /// `evistream:plugin/<world>@<version>`, for error messages.
+    const NAME: &'static str;
+    /// Adds the world's own imports (beyond WASI) to `linker`.
+    fn add_imports(linker: &mut Linker<HostState<Self::State>>) -> wasmtime::Result<()>;
+    /// The verdict on a link failure.
+    fn link_error(e: &wasmtime::Error) -> PluginError {
+        link_error(e)
+    }
+    /// Checks the component's exports and keeps what calls need.
+    fn new(pre: InstancePre<HostState<Self::State>>, sha256: String) -> wasmtime::Result<Self>;
+}
+
+/// A loaded component bound to the runtime and the limits of its calls:
+/// what the host hands out behind a plugin face.
+pub struct Bound<C> {
+    pub(crate) component: Arc<C>,
+    pub(crate) runtime: PluginRuntime,
+    pub(crate) limits: CallLimits,
+    /// Time the call may spend outside the plugin (network, LLM calls),
+    /// added to the backstop.
+    pub(crate) host_time: Duration,
+}
+
+/// How one call runs: its slot, its limits, its network and what its
+/// imports reach.
+pub(crate) struct CallSpec<W> {
+    pub slot: Slot,
+    pub limits: CallLimits,
+    /// Time outside the plugin the backstop allows for.
+    pub host_time: Duration,
+    pub outbound: OutboundHooks,
+    pub world: W,
+}
+
+impl PluginRuntime {
+    /// A runtime on the process-wide engine, caching compiled components under `cache_dir`.
+    pub fn new(settings: &EngineSettings, cache_dir: &Path) -> Result<Self, PluginError> {
+        let engine = engine::shared(settings).map_err(PluginError::Internal)?;
+        Ok(Self::with_engine(engine, cache_dir))
+    }
+
+    /// A runtime on a given engine (benchmarks compare engine settings).
+    pub fn with_engine(engine: &'static SharedEngine, cache_dir: &Path) -> Self {
+        Self {
+            engine,
+            cache: CompileCache::new(cache_dir),
+            loaded: Arc::default(),
+        }
+    }
+
+    /// Compiles `bytes` (or loads them from the cache), links them with
+    /// WASI (nothing behind it) plus the world's imports, and checks the
+    /// world's exports: the one loader of every kind.
+    pub(crate) async fn load<C: World>(&self, bytes: Arc<Vec<u8>>) -> Result<C, PluginError> {
+        let (component, sha256) = self.cache.load(self.engine, bytes).await?;
+        let mut linker = Linker::<HostState<C::State>>::new(&self.engine.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| PluginError::Internal(e.to_string()))?;
+        C::add_imports(&mut linker).map_err(|e| PluginError::Internal(e.to_string()))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| C::link_error(&e))?;
+        C::new(pre, sha256).map_err(|e| {
+            PluginError::Incompatible(format!("does not implement {}: {e:#}", C::NAME))
+        })
+    }
+
+    /// The one wrapper of every plugin call: a fresh store under the
+    /// call's limits, `call` run on the plugin executor in an instance slot,
+    /// a backstop past the deadline, and every failure classified.
+    pub(crate) async fn call<W, R, F>(&self, spec: CallSpec<W>, call: F) -> Result<R, PluginError>
+    where
+        W: Send + 'static,
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Store<HostState<W>>) -> BoxFuture<'a, wasmtime::Result<R>>
+            + Send
+            + 'static,
+    {
+        let engine = self.engine;
+        let limits = spec.limits;
+        let backstop = limits.timeout + spec.host_time + Duration::from_secs(2);
+        let run = async move {
+            let mut store = sandbox::new_store(engine, &limits, spec.outbound, spec.world);
+            let result = call(&mut store).await;
+            // A refused request fails the call, whatever the guest made of it.
+            if let Some(why) = store.data().outbound.denied() {
+                return Err(PluginError::CapabilityDenied(why));
+            }
+            result.map_err(|e| sandbox::classify(e, store.data(), &limits))
+        };
+        // Waiting for a slot is queueing, not the plugin's time.
+        let _slot = self.engine.slot(spec.slot).await?;
+        match tokio::time::timeout(backstop, self.engine.run(run)).await {
+            Ok(r) => r?,
+            Err(_) => Err(PluginError::Timeout {
+                limit_ms: limits.timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Checks that `bytes` is a component importing nothing a `kind` may
+    /// not use, then loads it as that kind (which checks its exports).
+    pub async fn validate(&self, kind: PluginKind, bytes: Arc<Vec<u8>>) -> Result<(), PluginError> {
+        let (component, sha) = self.cache.load(self.engine, bytes.clone()).await?;
+        check_imports(self, &component, kind)?;
+        let ready = async { Ok(bytes) };
+        match kind {
+            PluginKind::PdfConverter => self
+                .loaded
+                .converters
+                .get(self, &sha, ready)
+                .await
+                .map(drop),
+            PluginKind::LlmAdapter => self.loaded.adapters.get(self, &sha, ready).await.map(drop),
+            PluginKind::FormExtractor => self
+                .loaded
+                .extractors
+                .get(self, &sha, ready)
+                .await
+                .map(drop),
+        }
+    }
+
+    /// The converter with content hash `sha` (`bytes` awaited only when it
+    /// is not loaded yet), its calls under `limits`.
+    pub async fn converter(
+        &self,
+        sha: &str,
+        bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
+        limits: CallLimits,
+    ) -> Result<Arc<dyn PdfConverter>, PluginError> {
+        let c = self.loaded.converters.get(self, sha, bytes).await?;
+        Ok(Arc::new(self.bind(c, limits, Duration::ZERO)))
+    }
+
+    /// The extractor with content hash `sha`, its calls under `limits` plus
+    /// up to `llm_budget` spent in its `llm` calls.
+    pub async fn extractor(
+        &self,
+        sha: &str,
+        bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
+        limits: CallLimits,
+        llm_budget: Duration,
+    ) -> Result<Arc<dyn FormExtractor>, PluginError> {
+        let c = self.loaded.extractors.get(self, sha, bytes).await?;
+        Ok(Arc::new(self.bind(c, limits, llm_budget)))
+    }
+
+    /// The adapter with content hash `sha`, its calls under `limits`
+    /// (network waits extra).
+    pub async fn adapter(
+        &self,
+        sha: &str,
+        bytes: impl Future<Output = Result<Arc<Vec<u8>>, PluginError>>,
+        limits: CallLimits,
+    ) -> Result<Arc<dyn LlmAdapter>, PluginError> {
+        let c = self.loaded.adapters.get(self, sha, bytes).await?;
+        Ok(Arc::new(self.bind(c, limits, Duration::ZERO)))
+    }
+
+    /// `component` bound to this runtime and `limits`.
+    pub(crate) fn bind<C>(
+        &self,
+        component: Arc<C>,
+        limits: CallLimits,
+        host_time: Duration,
+    ) -> Bound<C> {
+        Bound {
+            component,
+            runtime: self.clone(),
+            limits,
+            host_time,
+        }
+    }
+}
+
+/// The network of a call: the adapter's policy, or none at all.
+pub(crate) fn network(policy: Option<OutboundPolicy>) -> OutboundHooks {
+    OutboundHooks::new(policy.unwrap_or_else(OutboundPolicy::deny_all))
+}
+
+/// A link failure: an import the world does not grant is a capability
+/// denial; anything else an incompatibility.
+pub(crate) fn link_error(e: &wasmtime::Error) -> PluginError {
+    let msg = format!("{e:#}");
+    if msg.contains("wasi:http") || msg.contains("wasi:sockets") {
+        PluginError::CapabilityDenied(format!(
+            "the component imports what this kind of plugin may not use: {msg}"
+        ))
+    } else {
+        PluginError::Incompatible(msg)
+    }
+}
+
+/// Interfaces every kind may import: what a Rust `std` guest links (with
+/// nothing behind it: no preopens, no environment) and the contract's own.
+const BASE_IMPORTS: &[&str] = &[
+    "wasi:cli/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "evistream:plugin/",
+];
+
+fn check_imports(rt: &PluginRuntime, c: &Component, kind: PluginKind) -> Result<(), PluginError> {
+    let ty = c.component_type();
+    for (name, _) in ty.imports(&rt.engine.engine) {
+        let base = BASE_IMPORTS.iter().any(|p| name.starts_with(p));
+        let http = kind == PluginKind::LlmAdapter && name.starts_with("wasi:http/");
+        if !(base || http) {
+            return Err(PluginError::CapabilityDenied(format!(
+                "the component imports `{name}`, which a {} may not use",
+                kind.world()
+            )));
+        }
+    }
+    Ok(())
+}
