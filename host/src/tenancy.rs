@@ -133,7 +133,7 @@ impl Access {
                 .all(db)
                 .await?
                 .into_iter()
-                .filter_map(|m| Role::parse(&m.role).map(|r| (m.organization_id, r)))
+                .map(|m| (m.organization_id, m.role))
                 .collect(),
             Principal::ApiKey {
                 organization_id,

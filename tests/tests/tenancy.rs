@@ -312,7 +312,7 @@ async fn failed_job(srv: &TestServer, org: &str, project: &str) -> String {
         .unwrap()
         .unwrap();
     let mut am: job::ActiveModel = row.into();
-    am.state = Set("failed".into());
+    am.state = Set(evistream::jobs::JobState::Failed);
     am.error = Set(Some("it broke".into()));
     am.update(&srv.node.app.db).await.unwrap();
     id

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Json, Object};
 use super::types::{Form, timestamp};
 use super::{access, app};
 use crate::db::entities::form_version;
-use crate::forms::{self, Field, FieldType, status};
+use crate::forms::{self, Field, FieldType, FormVersionStatus};
 
 /// A field of a form, as submitted.
 #[derive(InputObject, Clone)]
@@ -77,33 +77,6 @@ pub struct UpdateFormInput {
     pub fields: Vec<FieldInput>,
 }
 
-/// Review state of a form version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-pub enum FormVersionStatus {
-    /// The program is being generated.
-    Generating,
-    /// Waiting for a reviewer.
-    AwaitingReview,
-    /// Approved: extraction runs this version.
-    Active,
-    /// Generation failed.
-    Failed,
-    /// Was active; a later version was approved.
-    Superseded,
-}
-
-impl FormVersionStatus {
-    fn from_stored(s: &str) -> Self {
-        match s {
-            status::GENERATING => Self::Generating,
-            status::ACTIVE => Self::Active,
-            status::FAILED => Self::Failed,
-            status::SUPERSEDED => Self::Superseded,
-            _ => Self::AwaitingReview,
-        }
-    }
-}
-
 /// One immutable version of a form, with its extraction program.
 pub struct FormVersion(pub form_version::Model);
 
@@ -117,7 +90,7 @@ impl FormVersion {
         self.0.number
     }
     async fn status(&self) -> FormVersionStatus {
-        FormVersionStatus::from_stored(&self.0.status)
+        self.0.status
     }
     /// sha256 of the program's canonical JSON.
     async fn program_hash(&self) -> Option<&str> {

@@ -10,7 +10,7 @@ use super::types::Job;
 use super::{access, app};
 use crate::error::ServiceError;
 use crate::events::Event;
-use crate::jobs::{self, JobState};
+use crate::jobs;
 use crate::tenancy::Access;
 
 /// How often a subscription re-reads its row even without events (backstop
@@ -40,7 +40,7 @@ impl SubscriptionRoot {
         let principal = acc.principal.clone();
         Ok(async_stream::stream! {
             let terminal = |j: &crate::db::entities::job::Model| {
-                JobState::parse(&j.state).is_some_and(JobState::is_terminal)
+                j.state.is_terminal()
             };
             let mut last = first.clone();
             yield Job(first.clone());

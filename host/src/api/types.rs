@@ -9,10 +9,11 @@ use crate::auth::Role;
 use crate::db::entities::{
     api_key, audit_entry, document, form, job, membership, organization, project, user,
 };
+use crate::documents::{self, DocumentStatus};
 use crate::jobs::JobState;
+use crate::organizations;
 use crate::pagination::{Page, PageArgs, cursor};
 use crate::projects;
-use crate::{documents, organizations};
 
 /// Milliseconds since the epoch as RFC 3339.
 pub fn timestamp(ms: i64) -> String {
@@ -98,7 +99,7 @@ pub struct Membership {
 #[Object]
 impl Membership {
     async fn role(&self) -> Role {
-        Role::parse(&self.row.role).unwrap_or(Role::Viewer)
+        self.row.role
     }
     async fn organization(&self) -> Organization {
         Organization(self.organization.clone())
@@ -176,7 +177,7 @@ impl ApiKey {
         &self.0.name
     }
     async fn role(&self) -> Role {
-        Role::parse(&self.0.role).unwrap_or(Role::Viewer)
+        self.0.role
     }
     /// First characters of the secret, to recognise it.
     async fn prefix(&self) -> &str {
@@ -267,19 +268,6 @@ impl Project {
     }
 }
 
-/// Conversion state of a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-pub enum DocumentStatus {
-    /// Uploaded, waiting for conversion.
-    Pending,
-    /// Being converted.
-    Processing,
-    /// Text available.
-    Completed,
-    /// Conversion failed; see `error`.
-    Failed,
-}
-
 /// An uploaded PDF.
 pub struct Document(pub document::Model);
 
@@ -312,12 +300,7 @@ impl Document {
         self.0.size_bytes
     }
     async fn status(&self) -> DocumentStatus {
-        match self.0.status.as_str() {
-            "processing" => DocumentStatus::Processing,
-            "completed" => DocumentStatus::Completed,
-            "failed" => DocumentStatus::Failed,
-            _ => DocumentStatus::Pending,
-        }
+        self.0.status
     }
     /// Why conversion failed.
     async fn error(&self) -> Option<&str> {
@@ -429,7 +412,7 @@ impl Form {
         Ok(crate::forms::versions(app(ctx), &self.0)
             .await?
             .into_iter()
-            .find(|v| v.status == crate::forms::status::ACTIVE)
+            .find(|v| v.status == crate::forms::FormVersionStatus::Active)
             .map(super::forms::FormVersion))
     }
     /// Every version, oldest first.
@@ -491,7 +474,7 @@ impl Job {
         &self.0.kind
     }
     async fn state(&self) -> JobState {
-        JobState::parse(&self.0.state).unwrap_or(JobState::Queued)
+        self.0.state
     }
     /// 0..1.
     async fn progress(&self) -> f64 {

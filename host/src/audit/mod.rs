@@ -22,6 +22,41 @@ pub struct AuditRecord<'a> {
     pub details: Option<serde_json::Value>,
 }
 
+impl<'a> AuditRecord<'a> {
+    /// `action` on the object `object_type`/`object_id` of organization `organization_id`.
+    pub fn new(
+        organization_id: &'a str,
+        action: &'a str,
+        object_type: &'a str,
+        object_id: &'a str,
+    ) -> Self {
+        Self {
+            organization_id: Some(organization_id),
+            action,
+            object_type,
+            object_id,
+            details: None,
+        }
+    }
+
+    /// `action` on an object of no organization (an account, a token family).
+    pub fn global(action: &'a str, object_type: &'a str, object_id: &'a str) -> Self {
+        Self {
+            organization_id: None,
+            action,
+            object_type,
+            object_id,
+            details: None,
+        }
+    }
+
+    /// With extra JSON details (never secrets).
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
 /// Writes an audit entry for `actor` on `conn` (a transaction or the pool).
 pub async fn record<C: ConnectionTrait>(
     conn: &C,

@@ -3,16 +3,33 @@
 use serde::{Deserialize, Serialize};
 
 /// A member's role in an organization, from most to least powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    async_graphql::Enum,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "UPPERCASE")]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum Role {
     /// Everything, including granting OWNER.
+    #[sea_orm(string_value = "OWNER")]
     Owner,
     /// Manages members, API keys and projects.
+    #[sea_orm(string_value = "ADMIN")]
     Admin,
     /// Edits project content (documents, forms, reviews).
+    #[sea_orm(string_value = "REVIEWER")]
     Reviewer,
     /// Reads only.
+    #[sea_orm(string_value = "VIEWER")]
     Viewer,
 }
 

@@ -113,7 +113,7 @@ pub async fn register(
         id: Set(new_id()),
         organization_id: Set(org_id.clone()),
         user_id: Set(user_id.clone()),
-        role: Set(Role::Owner.as_str().to_owned()),
+        role: Set(Role::Owner),
         created_at: Set(now),
     }
     .insert(&txn)
@@ -124,13 +124,7 @@ pub async fn register(
     audit::record(
         &txn,
         Some(&actor),
-        AuditRecord {
-            organization_id: Some(&org_id),
-            action: "user.register",
-            object_type: "user",
-            object_id: &user_id,
-            details: None,
-        },
+        AuditRecord::new(&org_id, "user.register", "user", &user_id),
     )
     .await?;
     let refresh = insert_refresh(&txn, app, &user_id, &new_id()).await?;
@@ -278,13 +272,7 @@ async fn revoke_family(app: &App, row: &refresh_token::Model, action: &str) -> S
         Some(&Principal::User {
             user_id: row.user_id.clone(),
         }),
-        AuditRecord {
-            organization_id: None,
-            action,
-            object_type: "refresh_token_family",
-            object_id: &row.family_id,
-            details: None,
-        },
+        AuditRecord::global(action, "refresh_token_family", &row.family_id),
     )
     .await?;
     txn.commit().await?;
@@ -328,8 +316,7 @@ pub async fn authenticate(app: &App, bearer: &str) -> ServiceResult<Principal> {
             .one(&app.db)
             .await?
             .ok_or_else(|| ServiceError::Unauthenticated("invalid API key".into()))?;
-        let role = Role::parse(&key.role)
-            .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("bad role on key {}", key.id)))?;
+        let role = key.role;
         // Best effort: a failed timestamp write must not fail the request.
         let _ = api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(now_ms()))

@@ -53,7 +53,7 @@ pub mod membership {
         pub id: String,
         pub organization_id: String,
         pub user_id: String,
-        pub role: String,
+        pub role: crate::auth::Role,
         pub created_at: i64,
     }
     entity_common!();
@@ -70,7 +70,7 @@ pub mod api_key {
         pub id: String,
         pub organization_id: String,
         pub name: String,
-        pub role: String,
+        pub role: crate::auth::Role,
         pub key_hash: String,
         pub prefix: String,
         pub created_by_user_id: Option<String>,
@@ -184,7 +184,7 @@ pub mod document {
         pub project_id: String,
         pub filename: String,
         pub sha256: String,
-        pub status: String,
+        pub status: crate::documents::DocumentStatus,
         pub error: Option<String>,
         pub created_at: i64,
         pub blob_key: String,
@@ -251,7 +251,7 @@ pub mod form_version {
         pub project_id: String,
         pub form_id: String,
         pub number: i32,
-        pub status: String,
+        pub status: crate::forms::FormVersionStatus,
         /// The validated fields, JSON.
         pub fields: String,
         /// The extraction program, canonical JSON.
@@ -451,7 +451,7 @@ pub mod job {
         pub parent_id: Option<String>,
         pub kind: String,
         pub payload: String,
-        pub state: String,
+        pub state: crate::jobs::JobState,
         pub attempts: i32,
         pub max_attempts: i32,
         pub run_at: i64,

@@ -4,7 +4,7 @@
 
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
-use super::{ConvertJob, status};
+use super::{ConvertJob, DocumentStatus};
 use crate::db::entities::{document, document_text, project};
 use crate::db::now_ms;
 use crate::jobs::{JobContext, JobError, JobHandler};
@@ -35,7 +35,7 @@ impl JobHandler for ConvertHandler {
             let found =
                 find_scoped::<document::Entity, _>(&ctx.db, scope, &job.document_id).await?;
             if let Some(doc) = found {
-                set_status(&ctx, &doc, status::FAILED, Some(&msg)).await?;
+                set_status(&ctx, &doc, DocumentStatus::Failed, Some(&msg)).await?;
             }
         }
         result
@@ -50,7 +50,7 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
     else {
         return Err(JobError::Permanent("the document was deleted".into()));
     };
-    set_status(ctx, &doc, status::PROCESSING, None).await?;
+    set_status(ctx, &doc, DocumentStatus::Processing, None).await?;
     let bytes = app
         .blobs
         .operator()
@@ -113,11 +113,11 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
 async fn set_status(
     ctx: &JobContext,
     doc: &document::Model,
-    to: &str,
+    to: DocumentStatus,
     error: Option<&str>,
 ) -> Result<(), JobError> {
     let mut am: document::ActiveModel = doc.clone().into();
-    am.status = Set(to.into());
+    am.status = Set(to);
     am.error = Set(error.map(str::to_owned));
     am.updated_at = Set(now_ms());
     am.update(&ctx.db).await?;
@@ -150,7 +150,7 @@ async fn store(
     .insert(&txn)
     .await?;
     let mut am: document::ActiveModel = doc.clone().into();
-    am.status = Set(status::COMPLETED.into());
+    am.status = Set(DocumentStatus::Completed);
     am.error = Set(None);
     am.page_count = Set(Some(c.page_count as i32));
     am.title = Set(c.title.clone());

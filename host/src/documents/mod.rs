@@ -33,16 +33,32 @@ impl crate::jobs::JobPayload for ConvertJob {
     const KIND: &'static str = CONVERT_JOB;
 }
 
-/// Document states as stored.
-pub mod status {
-    /// Uploaded; conversion queued.
-    pub const PENDING: &str = "pending";
+/// Conversion state of a document.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    async_graphql::Enum,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum DocumentStatus {
+    /// Uploaded, waiting for conversion.
+    #[sea_orm(string_value = "pending")]
+    Pending,
     /// Being converted.
-    pub const PROCESSING: &str = "processing";
+    #[sea_orm(string_value = "processing")]
+    Processing,
     /// Text available.
-    pub const COMPLETED: &str = "completed";
+    #[sea_orm(string_value = "completed")]
+    Completed,
     /// Conversion failed; see `error`.
-    pub const FAILED: &str = "failed";
+    #[sea_orm(string_value = "failed")]
+    Failed,
 }
 
 /// Longest filename kept (longer ones are shortened, keeping the extension).
@@ -180,7 +196,7 @@ pub async fn upload(
         project_id: Set(project.id.clone()),
         filename: Set(clean_filename(filename)),
         sha256: Set(sha.clone()),
-        status: Set(status::PENDING.into()),
+        status: Set(DocumentStatus::Pending),
         error: Set(None),
         created_at: Set(now),
         blob_key: Set(key.clone()),
@@ -214,13 +230,13 @@ pub async fn upload(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&project.organization_id),
-            action: "document.upload",
-            object_type: "document",
-            object_id: &doc.id,
-            details: Some(serde_json::json!({ "sha256": sha, "bytes": size })),
-        },
+        AuditRecord::new(
+            &project.organization_id,
+            "document.upload",
+            "document",
+            &doc.id,
+        )
+        .details(serde_json::json!({ "sha256": sha, "bytes": size })),
     )
     .await?;
     txn.commit().await?;
@@ -285,13 +301,8 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&d.organization_id),
-            action: "document.delete",
-            object_type: "document",
-            object_id: &d.id,
-            details: Some(serde_json::json!({ "filename": d.filename })),
-        },
+        AuditRecord::new(&d.organization_id, "document.delete", "document", &d.id)
+            .details(serde_json::json!({ "filename": d.filename })),
     )
     .await?;
     txn.commit().await?;

@@ -155,13 +155,13 @@ pub async fn import(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&p.organization_id),
-            action: "evaluation.import",
-            object_type: "form_version",
-            object_id: &v.id,
-            details: Some(serde_json::json!({ "records": parsed.len() })),
-        },
+        AuditRecord::new(
+            &p.organization_id,
+            "evaluation.import",
+            "form_version",
+            &v.id,
+        )
+        .details(serde_json::json!({ "records": parsed.len() })),
     )
     .await?;
     txn.commit().await?;

@@ -16,7 +16,7 @@ use crate::db::entities::{
     document, extraction_result, extraction_run, extraction_value, form_version, job,
 };
 use crate::db::{new_id, now_ms};
-use crate::documents::status as doc_status;
+use crate::documents::DocumentStatus;
 use crate::error::{ServiceError, ServiceResult};
 use crate::forms;
 use crate::jobs::queue::{self, NewJob};
@@ -92,11 +92,11 @@ pub async fn start(
     document_ids: Option<&[String]>,
 ) -> ServiceResult<job::Model> {
     let (p, v) = project_version(app, access, project_id, form_version_id, Role::Reviewer).await?;
-    if v.status != forms::status::ACTIVE {
+    if v.status != forms::FormVersionStatus::Active {
         return Err(ServiceError::bad_input(format!(
             "form version {} is {}; only an ACTIVE (approved) version runs",
             v.number,
-            v.status.to_uppercase()
+            sea_orm::ActiveEnum::to_value(&v.status).to_uppercase()
         )));
     }
     let docs = match document_ids {
@@ -113,12 +113,12 @@ pub async fn start(
             if found.len() != ids.iter().collect::<std::collections::HashSet<_>>().len() {
                 return Err(ServiceError::NotFound("document"));
             }
-            if let Some(d) = found.iter().find(|d| d.status != doc_status::COMPLETED) {
+            if let Some(d) = found.iter().find(|d| d.status != DocumentStatus::Completed) {
                 return Err(ServiceError::bad_input(format!(
                     "document {} ({}) is {}, not converted",
                     d.id,
                     d.filename,
-                    d.status.to_uppercase()
+                    sea_orm::ActiveEnum::to_value(&d.status).to_uppercase()
                 )));
             }
             found
@@ -127,7 +127,7 @@ pub async fn start(
             document::Entity::find()
                 .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
                 .filter(document::Column::ProjectId.eq(p.id.as_str()))
-                .filter(document::Column::Status.eq(doc_status::COMPLETED))
+                .filter(document::Column::Status.eq(DocumentStatus::Completed))
                 .order_by_asc(document::Column::Id)
                 .all(&app.db)
                 .await?
@@ -199,16 +199,12 @@ pub async fn start(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&p.organization_id),
-            action: "extraction.start",
-            object_type: "job",
-            object_id: &parent.id,
-            details: Some(serde_json::json!({
+        AuditRecord::new(&p.organization_id, "extraction.start", "job", &parent.id).details(
+            serde_json::json!({
                 "formVersion": v.id, "documents": docs.len(),
                 "extractor": format!("{}@{}", extractor.manifest.id, extractor.manifest.version),
-            })),
-        },
+            }),
+        ),
     )
     .await?;
     txn.commit().await?;

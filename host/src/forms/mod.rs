@@ -27,18 +27,35 @@ use crate::tenancy::Access;
 use crate::validate;
 pub use fields::{Field, FieldType};
 
-/// Version states as stored.
-pub mod status {
+/// Review state of a form version.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    async_graphql::Enum,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum FormVersionStatus {
     /// The program is being generated.
-    pub const GENERATING: &str = "generating";
-    /// Generated; waiting for a reviewer.
-    pub const AWAITING_REVIEW: &str = "awaiting_review";
+    #[sea_orm(string_value = "generating")]
+    Generating,
+    /// Waiting for a reviewer.
+    #[sea_orm(string_value = "awaiting_review")]
+    AwaitingReview,
     /// Approved: extraction runs this version.
-    pub const ACTIVE: &str = "active";
-    /// Generation failed; see `error`.
-    pub const FAILED: &str = "failed";
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// Generation failed.
+    #[sea_orm(string_value = "failed")]
+    Failed,
     /// Was active; a later version was approved.
-    pub const SUPERSEDED: &str = "superseded";
+    #[sea_orm(string_value = "superseded")]
+    Superseded,
 }
 
 /// Longest reviewer feedback.
@@ -155,13 +172,8 @@ pub async fn create(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&p.organization_id),
-            action: "form.create",
-            object_type: "form",
-            object_id: &f.id,
-            details: Some(serde_json::json!({ "version": v.id, "programHash": v.program_hash })),
-        },
+        AuditRecord::new(&p.organization_id, "form.create", "form", &f.id)
+            .details(serde_json::json!({ "version": v.id, "programHash": v.program_hash })),
     )
     .await?;
     txn.commit().await?;
@@ -198,13 +210,8 @@ pub async fn update(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&f.organization_id),
-            action: "form.update",
-            object_type: "form",
-            object_id: &f.id,
-            details: Some(serde_json::json!({ "version": v.id, "number": number })),
-        },
+        AuditRecord::new(&f.organization_id, "form.update", "form", &f.id)
+            .details(serde_json::json!({ "version": v.id, "number": number })),
     )
     .await?;
     txn.commit().await?;
@@ -219,28 +226,28 @@ pub async fn approve(
     version_id: &str,
 ) -> ServiceResult<form_version::Model> {
     let v = get_version(app, access, version_id, Role::Reviewer).await?;
-    if v.status != status::AWAITING_REVIEW {
+    if v.status != FormVersionStatus::AwaitingReview {
         return Err(ServiceError::Conflict(format!(
             "version {} is {}, only a version awaiting review can be approved",
             v.number,
-            v.status.to_uppercase()
+            sea_orm::ActiveEnum::to_value(&v.status).to_uppercase()
         )));
     }
     let txn = crate::db::write_txn(&app.db).await?;
     form_version::Entity::update_many()
         .col_expr(
             form_version::Column::Status,
-            sea_orm::sea_query::Expr::value(status::SUPERSEDED),
+            sea_orm::sea_query::Expr::value(FormVersionStatus::Superseded),
         )
         .filter(form_version::Column::FormId.eq(v.form_id.as_str()))
-        .filter(form_version::Column::Status.eq(status::ACTIVE))
+        .filter(form_version::Column::Status.eq(FormVersionStatus::Active))
         .exec(&txn)
         .await?;
     // Conditional: of two concurrent approvals of the same version, one wins.
     let res = form_version::Entity::update_many()
         .col_expr(
             form_version::Column::Status,
-            sea_orm::sea_query::Expr::value(status::ACTIVE),
+            sea_orm::sea_query::Expr::value(FormVersionStatus::Active),
         )
         .col_expr(
             form_version::Column::ReviewedBy,
@@ -251,7 +258,7 @@ pub async fn approve(
             sea_orm::sea_query::Expr::value(now_ms()),
         )
         .filter(form_version::Column::Id.eq(v.id.as_str()))
-        .filter(form_version::Column::Status.eq(status::AWAITING_REVIEW))
+        .filter(form_version::Column::Status.eq(FormVersionStatus::AwaitingReview))
         .exec(&txn)
         .await?;
     if res.rows_affected != 1 {
@@ -262,13 +269,8 @@ pub async fn approve(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&v.organization_id),
-            action: "form.approve",
-            object_type: "form_version",
-            object_id: &v.id,
-            details: Some(serde_json::json!({ "programHash": v.program_hash })),
-        },
+        AuditRecord::new(&v.organization_id, "form.approve", "form_version", &v.id)
+            .details(serde_json::json!({ "programHash": v.program_hash })),
     )
     .await?;
     txn.commit().await?;
@@ -315,13 +317,13 @@ pub async fn regenerate(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&v.organization_id),
-            action: "form.regenerate",
-            object_type: "form_version",
-            object_id: &nv.id,
-            details: Some(serde_json::json!({ "from": v.id, "feedback": feedback })),
-        },
+        AuditRecord::new(
+            &v.organization_id,
+            "form.regenerate",
+            "form_version",
+            &nv.id,
+        )
+        .details(serde_json::json!({ "from": v.id, "feedback": feedback })),
     )
     .await?;
     txn.commit().await?;
@@ -358,7 +360,7 @@ async fn new_version(
         project_id: Set(p.id.clone()),
         form_id: Set(f.id.clone()),
         number: Set(number),
-        status: Set(status::GENERATING.into()),
+        status: Set(FormVersionStatus::Generating),
         fields: Set(fields_json),
         program: Set(None),
         program_hash: Set(None),
@@ -383,6 +385,6 @@ async fn new_version(
     let mut am: form_version::ActiveModel = row.into();
     am.program = Set(Some(text));
     am.program_hash = Set(Some(hash));
-    am.status = Set(status::AWAITING_REVIEW.into());
+    am.status = Set(FormVersionStatus::AwaitingReview);
     Ok(am.update(db).await?)
 }

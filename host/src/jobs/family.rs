@@ -30,7 +30,7 @@ pub async fn create_parent<C: ConnectionTrait>(
         parent_id: Set(None),
         kind: Set(new.kind),
         payload: Set(new.payload.to_string()),
-        state: Set(JobState::Running.as_str().to_owned()),
+        state: Set(JobState::Running),
         attempts: Set(0),
         max_attempts: Set(1),
         run_at: Set(now),
@@ -79,7 +79,7 @@ pub async fn aggregate(app: &App, parent_id: &str) -> ServiceResult<()> {
     if kids.is_empty() {
         return Ok(());
     }
-    let state = |j: &job::Model| JobState::parse(&j.state).unwrap_or(JobState::Queued);
+    let state = |j: &job::Model| j.state;
     let n = kids.len();
     let done = kids.iter().filter(|j| state(j).is_terminal()).count();
     let succeeded = kids
@@ -120,7 +120,7 @@ pub async fn aggregate(app: &App, parent_id: &str) -> ServiceResult<()> {
             failed.len()
         )
     });
-    let unchanged = parent.state == new_state.as_str()
+    let unchanged = parent.state == new_state
         && (parent.progress - progress).abs() < 1e-9
         && parent.error == error;
     if unchanged {
@@ -160,7 +160,7 @@ pub async fn reconcile(app: &App) -> ServiceResult<()> {
 /// Cancels every unfinished child of `parent_id`, then re-aggregates.
 pub async fn cancel_children(app: &App, parent_id: &str) -> ServiceResult<()> {
     for kid in children(&app.db, parent_id).await? {
-        if JobState::parse(&kid.state).is_some_and(JobState::is_terminal) {
+        if kid.state.is_terminal() {
             continue;
         }
         if let Some(after) = queue::request_cancel(&app.db, &kid.id).await? {

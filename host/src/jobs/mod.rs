@@ -28,17 +28,33 @@ use crate::db::entities::job;
 use crate::events::EventBus;
 
 /// Job states as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    async_graphql::Enum,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum JobState {
     /// Waiting for a worker (possibly until `run_at`, for retries).
+    #[sea_orm(string_value = "queued")]
     Queued,
     /// Leased by a worker.
+    #[sea_orm(string_value = "running")]
     Running,
     /// Done.
+    #[sea_orm(string_value = "succeeded")]
     Succeeded,
     /// Gave up; `error` says why.
+    #[sea_orm(string_value = "failed")]
     Failed,
     /// Stopped on request.
+    #[sea_orm(string_value = "cancelled")]
     Cancelled,
 }
 
@@ -208,7 +224,7 @@ pub(crate) async fn announce(bus: &EventBus, j: &job::Model) {
         job_id: j.id.clone(),
         organization_id: j.organization_id.clone(),
         kind: j.kind.clone(),
-        state: j.state.clone(),
+        state: j.state.as_str().to_owned(),
         cancel_requested: j.cancel_requested,
     })
     .await;

@@ -65,7 +65,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, new: NewJob) -> ServiceResult
         parent_id: Set(new.parent_id),
         kind: Set(new.kind),
         payload: Set(new.payload.to_string()),
-        state: Set(JobState::Queued.as_str().to_owned()),
+        state: Set(JobState::Queued),
         attempts: Set(0),
         max_attempts: Set(Ord::max(new.max_attempts, 1)),
         run_at: Set(now),

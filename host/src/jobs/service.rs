@@ -33,7 +33,7 @@ pub async fn get(app: &App, access: &Access, id: &str) -> ServiceResult<job::Mod
 pub async fn cancel(app: &App, access: &Access, id: &str) -> ServiceResult<job::Model> {
     let j = get(app, access, id).await?;
     access.require(&j.organization_id, Role::Reviewer, "job")?;
-    if JobState::parse(&j.state).is_some_and(JobState::is_terminal) {
+    if j.state.is_terminal() {
         return Ok(j);
     }
     let after = queue::request_cancel(&app.db, &j.id)
@@ -45,13 +45,7 @@ pub async fn cancel(app: &App, access: &Access, id: &str) -> ServiceResult<job::
     audit::record(
         &app.db,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&j.organization_id),
-            action: "job.cancel",
-            object_type: "job",
-            object_id: &j.id,
-            details: None,
-        },
+        AuditRecord::new(&j.organization_id, "job.cancel", "job", &j.id),
     )
     .await?;
     announce(&app.bus, &after).await;
@@ -65,13 +59,10 @@ pub async fn retry(app: &App, access: &Access, id: &str) -> ServiceResult<job::M
     access.require(&j.organization_id, Role::Reviewer, "job")?;
     let kids = super::family::children(&app.db, &j.id).await?;
     if kids.is_empty() {
-        if !matches!(
-            JobState::parse(&j.state),
-            Some(JobState::Failed | JobState::Cancelled)
-        ) {
+        if !matches!(j.state, JobState::Failed | JobState::Cancelled) {
             return Err(ServiceError::Conflict(format!(
                 "only a failed or cancelled job can be retried; this one is {}",
-                j.state.to_uppercase()
+                j.state.as_str().to_uppercase()
             )));
         }
         queue::requeue(&app.db, &j.id).await?;
@@ -82,13 +73,7 @@ pub async fn retry(app: &App, access: &Access, id: &str) -> ServiceResult<job::M
     audit::record(
         &app.db,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&j.organization_id),
-            action: "job.retry",
-            object_type: "job",
-            object_id: &j.id,
-            details: None,
-        },
+        AuditRecord::new(&j.organization_id, "job.retry", "job", &j.id),
     )
     .await?;
     announce(&app.bus, &after).await;

@@ -71,7 +71,7 @@ pub async fn add_member(
         .await?;
     let m = match existing {
         Some(m) => {
-            let current = Role::parse(&m.role).unwrap_or(Role::Viewer);
+            let current = m.role;
             if current == Role::Owner && mine != Role::Owner {
                 return Err(ServiceError::forbidden("only an OWNER can change an OWNER"));
             }
@@ -79,7 +79,7 @@ pub async fn add_member(
                 ensure_another_owner(&txn, organization_id, &m.id).await?;
             }
             let mut am: membership::ActiveModel = m.into();
-            am.role = Set(role.as_str().to_owned());
+            am.role = Set(role);
             am.update(&txn).await?
         }
         None => {
@@ -87,7 +87,7 @@ pub async fn add_member(
                 id: Set(new_id()),
                 organization_id: Set(organization_id.to_owned()),
                 user_id: Set(target.id.clone()),
-                role: Set(role.as_str().to_owned()),
+                role: Set(role),
                 created_at: Set(now_ms()),
             }
             .insert(&txn)
@@ -97,13 +97,8 @@ pub async fn add_member(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action: "member.add",
-            object_type: "user",
-            object_id: &target.id,
-            details: Some(serde_json::json!({ "role": role.as_str() })),
-        },
+        AuditRecord::new(organization_id, "member.add", "user", &target.id)
+            .details(serde_json::json!({ "role": role.as_str() })),
     )
     .await?;
     txn.commit().await?;
@@ -133,7 +128,7 @@ pub async fn remove_member(
         .one(&txn)
         .await?
         .ok_or(ServiceError::NotFound("member"))?;
-    if Role::parse(&m.role) == Some(Role::Owner) {
+    if m.role == Role::Owner {
         if mine != Role::Owner {
             return Err(ServiceError::forbidden("only an OWNER can remove an OWNER"));
         }
@@ -155,13 +150,8 @@ pub async fn remove_member(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action: "member.remove",
-            object_type: "user",
-            object_id: user_id,
-            details: Some(serde_json::json!({ "role": m.role, "apiKeysRevoked": revoked })),
-        },
+        AuditRecord::new(organization_id, "member.remove", "user", user_id)
+            .details(serde_json::json!({ "role": m.role, "apiKeysRevoked": revoked })),
     )
     .await?;
     txn.commit().await?;
@@ -209,7 +199,7 @@ pub async fn create_api_key(
         id: Set(new_id()),
         organization_id: Set(organization_id.to_owned()),
         name: Set(name),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         key_hash: Set(secrets::digest(&secret)),
         prefix: Set(secret.chars().take(10).collect()),
         created_by_user_id: Set(access.principal.user_id().map(str::to_owned)),
@@ -222,13 +212,8 @@ pub async fn create_api_key(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action: "api_key.create",
-            object_type: "api_key",
-            object_id: &key.id,
-            details: Some(serde_json::json!({ "role": role.as_str() })),
-        },
+        AuditRecord::new(organization_id, "api_key.create", "api_key", &key.id)
+            .details(serde_json::json!({ "role": role.as_str() })),
     )
     .await?;
     txn.commit().await?;
@@ -251,13 +236,7 @@ pub async fn revoke_api_key(app: &App, access: &Access, id: &str) -> ServiceResu
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&org),
-            action: "api_key.revoke",
-            object_type: "api_key",
-            object_id: &key.id,
-            details: None,
-        },
+        AuditRecord::new(&org, "api_key.revoke", "api_key", &key.id),
     )
     .await?;
     txn.commit().await?;

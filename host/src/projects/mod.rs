@@ -50,13 +50,7 @@ pub async fn create(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action: "project.create",
-            object_type: "project",
-            object_id: &p.id,
-            details: None,
-        },
+        AuditRecord::new(organization_id, "project.create", "project", &p.id),
     )
     .await?;
     txn.commit().await?;
@@ -91,13 +85,7 @@ pub async fn update(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&org),
-            action: "project.update",
-            object_type: "project",
-            object_id: &p.id,
-            details: None,
-        },
+        AuditRecord::new(&org, "project.update", "project", &p.id),
     )
     .await?;
     txn.commit().await?;
@@ -139,13 +127,8 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(&p.organization_id),
-            action: "project.delete",
-            object_type: "project",
-            object_id: &p.id,
-            details: Some(serde_json::json!({ "name": p.name, "documents": docs.len() })),
-        },
+        AuditRecord::new(&p.organization_id, "project.delete", "project", &p.id)
+            .details(serde_json::json!({ "name": p.name, "documents": docs.len() })),
     )
     .await?;
     txn.commit().await?;

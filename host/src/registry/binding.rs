@@ -537,18 +537,12 @@ pub async fn configure(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(org),
-            action: "project.plugins",
-            object_type: "project",
-            object_id: &p.id,
-            details: Some(serde_json::json!({
-                "converter": row.converter_id, "extractor": row.extractor_id,
-                "llmAdapter": row.llm_adapter_id,
-                "secretsChanged": input.llm_secrets.is_some(),
-                "secretsDropped": secrets_dropped,
-            })),
-        },
+        AuditRecord::new(org, "project.plugins", "project", &p.id).details(serde_json::json!({
+            "converter": row.converter_id, "extractor": row.extractor_id,
+            "llmAdapter": row.llm_adapter_id,
+            "secretsChanged": input.llm_secrets.is_some(),
+            "secretsDropped": secrets_dropped,
+        })),
     )
     .await?;
     txn.commit().await?;

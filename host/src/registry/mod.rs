@@ -259,15 +259,11 @@ pub async fn install(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action: "plugin.install",
-            object_type: "plugin",
-            object_id: &row.id,
-            details: Some(serde_json::json!({
+        AuditRecord::new(organization_id, "plugin.install", "plugin", &row.id).details(
+            serde_json::json!({
                 "plugin": manifest.id, "version": manifest.version, "sha256": sha,
-            })),
-        },
+            }),
+        ),
     )
     .await?;
     txn.commit().await?;
@@ -317,13 +313,8 @@ pub async fn uninstall(
     audit::record(
         &txn,
         Some(&access.principal),
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action: "plugin.uninstall",
-            object_type: "plugin",
-            object_id: &row.id,
-            details: Some(serde_json::json!({ "plugin": id, "version": version })),
-        },
+        AuditRecord::new(organization_id, "plugin.uninstall", "plugin", &row.id)
+            .details(serde_json::json!({ "plugin": id, "version": version })),
     )
     .await?;
     txn.commit().await?;
