@@ -15,7 +15,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::db;
 use crate::events::EventBus;
-use crate::jobs::{JobRegistry, QueueTimings};
+use crate::jobs::QueueTimings;
 use crate::storage::BlobStore;
 
 /// Shared state behind every request and job.
@@ -32,8 +32,6 @@ pub struct App {
     pub bus: EventBus,
     /// Blob store.
     pub blobs: BlobStore,
-    /// Job handlers.
-    pub jobs: JobRegistry,
     /// WebAssembly plugins.
     pub plugins: crate::plugins::host::PluginHost,
     /// The LLM gateway's per-project limits.
@@ -66,11 +64,7 @@ struct GeneratedKeys {
 }
 
 /// Opens everything: data dir, keys, database (migrated), blobs, bus.
-pub async fn build(
-    config: Config,
-    jobs: JobRegistry,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Arc<App>> {
+pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<App>> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| anyhow::anyhow!("data dir {}: {e}", config.data_dir.display()))?;
     let (jwt_secret, encryption_key) = load_keys(&config)?;
@@ -134,7 +128,6 @@ pub async fn build(
         encryption_key,
         bus,
         blobs,
-        jobs,
         shutdown,
     }))
 }

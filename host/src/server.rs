@@ -125,7 +125,8 @@ pub async fn launch(
         crate::extraction::unit::UnitHandler,
     );
     let shutdown = CancellationToken::new();
-    let app = app::build(config, jobs, shutdown.clone()).await?;
+    let jobs = Arc::new(jobs);
+    let app = app::build(config, shutdown.clone()).await?;
     let mut tasks = Vec::new();
     let mut addr = None;
     if roles.api {
@@ -155,6 +156,7 @@ pub async fn launch(
         );
         tasks.push(tokio::spawn(worker::run(
             app.clone(),
+            jobs.clone(),
             worker_id,
             shutdown.clone(),
         )));

@@ -33,19 +33,41 @@ pub enum DbKind {
 #[macro_export]
 macro_rules! dual_db_test {
     ($name:ident, $body:expr) => {
+        $crate::dual_db_test!(@with shared, $name, $body);
+    };
+    (exclusive $name:ident, $body:expr) => {
+        $crate::dual_db_test!(@with exclusive, $name, $body);
+    };
+    (@with $guard:ident, $name:ident, $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
+                let _process = $crate::$guard().await;
                 ($body)($crate::DbKind::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
+                let _process = $crate::$guard().await;
                 ($body)($crate::DbKind::Postgres).await
             }
         }
     };
+}
+
+/// The test process, shared by every test of the integration binary.
+static PROCESS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Held by a test that may run beside others.
+pub async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    PROCESS.read().await
+}
+
+/// Held by a test that measures process-wide state (resident memory,
+/// instance-slot timing): no other test runs meanwhile.
+pub async fn exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    PROCESS.write().await
 }
 
 /// The PostgreSQL server URL for tests.
@@ -169,6 +191,11 @@ impl TestServer {
         jobs: JobRegistry,
         roles: Roles,
     ) -> anyhow::Result<Self> {
+        // The plugin engine is process-wide and fixed by its first user:
+        // every node of the test process gets the default one, whichever
+        // test starts first.
+        evistream::plugins::runtime::engine::shared(&Default::default())
+            .map_err(|e| anyhow::anyhow!("plugin engine: {e}"))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let node =
             server::launch(config, jobs, Some(listener), Roles { api: true, ..roles }).await?;

@@ -157,7 +157,7 @@ pub async fn run(
     let raw: Vec<fields::Field> = serde_json::from_value(raw).context("form fields")?;
     let checked = fields::validate(&raw).map_err(|e| anyhow::anyhow!("the form: {e}"))?;
     let prog = program::compile(&name, description.as_deref(), &checked, &[]);
-    let (program_text, program_hash) = prog.canonical();
+    let (program_text, program_hash) = program::canonical(&prog);
 
     let host = PluginHost::from_config(config)?;
     let (conv_manifest, converter) = host.builtin_converter(builtin::DEFAULT_CONVERTER).await?;

@@ -311,19 +311,8 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     {
         announce(&app.bus, &j).await;
     }
-    delete_blob(app, &d.blob_key).await;
+    app.blobs.remove(&d.blob_key).await;
     Ok(())
-}
-
-/// Removes a blob; a failure is logged (the row is already gone, and an
-/// orphaned blob is harmless), never returned.
-pub(crate) async fn delete_blob(app: &App, key: &str) {
-    if key.is_empty() {
-        return;
-    }
-    if let Err(e) = app.blobs.operator().delete(key).await {
-        tracing::warn!(key, error = %e, "blob not deleted");
-    }
 }
 
 /// Opens the original PDF for streaming to an authorized caller.

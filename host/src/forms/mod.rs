@@ -381,7 +381,7 @@ async fn new_version(
         _ => e.into(),
     })?;
     let prog = program::compile(&f.name, f.description.as_deref(), fields, feedback);
-    let (text, hash) = prog.canonical();
+    let (text, hash) = program::canonical(&prog);
     let mut am: form_version::ActiveModel = row.into();
     am.program = Set(Some(text));
     am.program_hash = Set(Some(hash));

@@ -5,88 +5,22 @@
 //! depends on (a list of arms before the outcomes of each arm). The program
 //! is canonical JSON (keys sorted), addressed by its sha256.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::fields::{Field, FieldType};
 
-/// Version of the program format.
-pub const FORMAT: u32 = 1;
+pub use program_format::{FORMAT, Program, STATUSES, Step, StepField, StepKind};
+
 /// Most scalar fields asked in one step (long forms are split).
 pub const FIELDS_PER_STEP: usize = 10;
 
-/// The statuses a value can have.
-pub const STATUSES: [&str; 4] = ["FOUND", "NOT_REPORTED", "NOT_APPLICABLE", "UNCLEAR"];
-
-/// A compiled form version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Program {
-    /// Format version.
-    pub format: u32,
-    /// Form name.
-    pub form: String,
-    /// Form description.
-    pub description: Option<String>,
-    /// Instructions common to every step.
-    pub instructions: String,
-    /// Reviewer feedback this version was generated with.
-    pub feedback: Vec<String>,
-    /// Steps, in an order that respects `depends_on`.
-    pub steps: Vec<Step>,
-}
-
-/// One step: fields asked together.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    /// Stable id (`general`, `arms`, `arms.outcomes`).
-    pub id: String,
-    /// `fields` (one answer) or `list` (a list of items).
-    pub kind: StepKind,
-    /// Path of the container the step fills (`""`, `arms[]`, `arms[].outcomes[]`).
-    pub path: String,
-    /// Run once per item of this list path (`arms[]`), when set.
-    pub for_each: Option<String>,
-    /// Steps that must run first.
-    pub depends_on: Vec<String>,
-    /// The fields asked, with their full paths.
-    pub fields: Vec<StepField>,
-    /// What to ask.
-    pub instructions: String,
-    /// Terms for finding the relevant passages of a long document.
-    pub query: String,
-    /// JSON Schema of the step's answer.
-    pub json_schema: Value,
-}
-
-/// A step's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepKind {
-    /// One answer per field.
-    Fields,
-    /// A list of items, each with the fields.
-    List,
-}
-
-/// A field as a step asks it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepField {
-    /// Full path with `[]` for list items (`arms[].name`).
-    pub path: String,
-    /// Name (the key in the answer).
-    pub name: String,
-    /// Type.
-    #[serde(rename = "type")]
-    pub field_type: FieldType,
-    /// ENUM options.
-    pub options: Vec<String>,
-    /// ENUM with several values.
-    pub multiple: bool,
-    /// Unit.
-    pub unit: Option<String>,
-    /// Must be reported.
-    pub required: bool,
+/// A field type as programs spell it (`INTEGER`).
+fn program_type(t: FieldType) -> String {
+    match serde_json::to_value(t) {
+        Ok(Value::String(s)) => s,
+        _ => format!("{t:?}").to_uppercase(),
+    }
 }
 
 /// Compiles fields into a program. Same input, same program, byte for byte.
@@ -206,7 +140,7 @@ fn step_fields(fields: &[&Field], path: &str) -> Vec<StepField> {
         .map(|f| StepField {
             path: format!("{}{}", prefix(path), f.name),
             name: f.name.clone(),
-            field_type: f.field_type,
+            field_type: program_type(f.field_type),
             options: f.options.clone(),
             multiple: f.multiple,
             unit: f.unit.clone(),
@@ -427,13 +361,11 @@ pub fn canonical_json(v: &Value) -> String {
     serde_json::to_string(&sort(v)).unwrap_or_default()
 }
 
-impl Program {
-    /// The canonical JSON text and its sha256.
-    pub fn canonical(&self) -> (String, String) {
-        let text = canonical_json(&serde_json::to_value(self).unwrap_or_default());
-        let hash = hex::encode(Sha256::digest(text.as_bytes()));
-        (text, hash)
-    }
+/// A program's canonical JSON text and its sha256.
+pub fn canonical(program: &Program) -> (String, String) {
+    let text = canonical_json(&serde_json::to_value(program).unwrap_or_default());
+    let hash = hex::encode(Sha256::digest(text.as_bytes()));
+    (text, hash)
 }
 
 #[cfg(test)]
@@ -501,17 +433,16 @@ mod tests {
 
     #[test]
     fn the_program_is_deterministic_and_content_addressed() {
-        let (a, ha) = compile("Trial", None, &trial(), &[]).canonical();
-        let (b, hb) = compile("Trial", None, &trial(), &[]).canonical();
+        let (a, ha) = canonical(&compile("Trial", None, &trial(), &[]));
+        let (b, hb) = canonical(&compile("Trial", None, &trial(), &[]));
         assert_eq!((a.clone(), ha.clone()), (b, hb));
         assert_eq!(ha.len(), 64);
-        let (_, hc) = compile(
+        let (_, hc) = canonical(&compile(
             "Trial",
             None,
             &trial(),
             &["Count randomized, not analysed".into()],
-        )
-        .canonical();
+        ));
         assert_ne!(ha, hc, "feedback changes the program");
         let v: Value = serde_json::from_str(&a).unwrap();
         assert_eq!(canonical_json(&v), a, "canonical form is a fixed point");

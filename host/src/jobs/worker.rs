@@ -12,7 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use super::queue::{self, Outcome};
-use super::{JobContext, JobError, announce};
+use super::{JobContext, JobError, JobHandler, JobRegistry, announce};
 use crate::app::App;
 use crate::db::entities::job;
 use crate::events::Event;
@@ -51,8 +51,13 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(15);
 
 /// Runs the worker loop until `shutdown`; then lets running jobs finish
 /// within the grace period and releases the leases of the rest.
-pub async fn run(app: Arc<App>, worker_id: String, shutdown: CancellationToken) {
-    let kinds = app.jobs.kinds();
+pub async fn run(
+    app: Arc<App>,
+    jobs: Arc<JobRegistry>,
+    worker_id: String,
+    shutdown: CancellationToken,
+) {
+    let kinds = jobs.kinds();
     if kinds.is_empty() {
         shutdown.cancelled().await;
         return;
@@ -87,10 +92,11 @@ pub async fn run(app: Arc<App>, worker_id: String, shutdown: CancellationToken) 
         match queue::claim(&app.db, &worker_id, &kinds, timings.lease).await {
             Ok(Some(job)) => {
                 let (app, worker, shutdown) = (app.clone(), worker_id.clone(), shutdown.clone());
+                let handler = jobs.get(&job.kind);
                 let span = tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
                 tasks.spawn(
                     async move {
-                        run_one(app, worker, job, shutdown).await;
+                        run_one(app, handler, worker, job, shutdown).await;
                         drop(permit);
                     }
                     .instrument(span),
@@ -135,7 +141,13 @@ pub async fn run(app: Arc<App>, worker_id: String, shutdown: CancellationToken) 
     tracing::info!(worker = %worker_id, "worker stopped");
 }
 
-async fn run_one(app: Arc<App>, worker: String, job: job::Model, shutdown: CancellationToken) {
+async fn run_one(
+    app: Arc<App>,
+    handler: Option<Arc<dyn JobHandler>>,
+    worker: String,
+    job: job::Model,
+    shutdown: CancellationToken,
+) {
     let started = Instant::now();
 
     // A job whose lease expired on its last allowed attempt gives up here.
@@ -157,7 +169,7 @@ async fn run_one(app: Arc<App>, worker: String, job: job::Model, shutdown: Cance
         finish(&app, &job, &worker, Outcome::Released, started).await;
         return;
     }
-    let Some(handler) = app.jobs.get(&job.kind) else {
+    let Some(handler) = handler else {
         let err = format!("no handler for job kind {}", job.kind);
         finish(&app, &job, &worker, Outcome::Failed(err), started).await;
         return;

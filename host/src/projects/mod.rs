@@ -135,7 +135,7 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     // Blobs after the commit: a failed delete leaves an orphan, never a
     // document without its PDF.
     for d in &docs {
-        crate::documents::delete_blob(app, &d.blob_key).await;
+        app.blobs.remove(&d.blob_key).await;
     }
     Ok(())
 }

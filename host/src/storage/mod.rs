@@ -72,6 +72,17 @@ impl BlobStore {
         &self.op
     }
 
+    /// Removes the blob `key`; a failure is logged (its row is already
+    /// gone, and an orphaned blob is harmless), never returned.
+    pub async fn remove(&self, key: &str) {
+        if key.is_empty() {
+            return;
+        }
+        if let Err(e) = self.operator().delete(key).await {
+            tracing::warn!(key, error = %e, "blob not deleted");
+        }
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> StorageBackend {
         self.backend

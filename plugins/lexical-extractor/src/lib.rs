@@ -19,61 +19,10 @@ pub mod values;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
-use serde::Deserialize;
-
 use rank::{Index, Passage};
 
-/// The part of an extraction program this extractor reads.
-#[derive(Debug, Deserialize)]
-pub struct Program {
-    /// Format version (1).
-    pub format: u32,
-    /// Steps.
-    pub steps: Vec<Step>,
-}
-
-/// A program step.
-#[derive(Debug, Deserialize)]
-pub struct Step {
-    /// Id.
-    pub id: String,
-    /// `fields` or `list`.
-    pub kind: String,
-    /// Container path.
-    pub path: String,
-    /// Per-item step of a list.
-    #[serde(default)]
-    pub for_each: Option<String>,
-    /// Fields.
-    pub fields: Vec<Field>,
-    /// Retrieval terms of the step.
-    #[serde(default)]
-    pub query: String,
-    /// The instructions (their field descriptions feed the ranking).
-    #[serde(default)]
-    pub instructions: String,
-}
-
-/// A field of a step.
-#[derive(Debug, Deserialize)]
-pub struct Field {
-    /// Full path.
-    pub path: String,
-    /// Name.
-    pub name: String,
-    /// Type name (`INTEGER`, …).
-    #[serde(rename = "type")]
-    pub field_type: String,
-    /// ENUM options.
-    #[serde(default)]
-    pub options: Vec<String>,
-    /// Several ENUM values.
-    #[serde(default)]
-    pub multiple: bool,
-    /// Unit.
-    #[serde(default)]
-    pub unit: Option<String>,
-}
+/// The program format, shared with the host ([`program_format`]).
+pub use program_format::{Program, Step, StepField as Field, StepKind};
 
 /// The status of a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,14 +86,7 @@ pub fn extract(
     pages: &[Page],
     mut progress: impl FnMut(f32, &str),
 ) -> Result<Output, String> {
-    let program: Program =
-        serde_json::from_str(program).map_err(|e| format!("not an extraction program: {e}"))?;
-    if program.format != 1 {
-        return Err(format!(
-            "program format {} is not supported",
-            program.format
-        ));
-    }
+    let program = program_format::parse(program)?;
     let passages = without_references(rank::passages(text), text);
     let index = Index::new(&passages);
     let mut out = Output {
@@ -158,7 +100,7 @@ pub fn extract(
             // Items of a list it did not enumerate.
             continue;
         }
-        if step.kind == "list" {
+        if step.kind == StepKind::List {
             let list = step.path.trim_end_matches("[]").to_owned();
             let hits = index.search(&rank::terms(&step.query), 1);
             let evidence = hits

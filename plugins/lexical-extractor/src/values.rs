@@ -455,6 +455,7 @@ mod tests {
             options: options.iter().map(|s| s.to_string()).collect(),
             multiple: false,
             unit: unit.map(str::to_owned),
+            required: false,
         }
     }
 

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use text_rank::{Index, passages, terms};
 
@@ -39,32 +38,7 @@ pub trait Llm {
     fn complete(&mut self, ask: &Ask) -> Result<(String, String), String>;
 }
 
-/// Part of a program this extractor reads.
-#[derive(Debug, Deserialize)]
-struct Program {
-    format: u32,
-    instructions: String,
-    steps: Vec<Step>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Step {
-    id: String,
-    kind: String,
-    path: String,
-    #[serde(default)]
-    for_each: Option<String>,
-    fields: Vec<Field>,
-    instructions: String,
-    #[serde(default)]
-    query: String,
-    json_schema: Value,
-}
-
-#[derive(Debug, Deserialize)]
-struct Field {
-    name: String,
-}
+use program_format::{Step, StepField as Field, StepKind};
 
 /// Status of a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +172,7 @@ fn check_fields(v: &Value, fields: &[Field]) -> Result<(), String> {
 }
 
 fn check(step: &Step, v: &Value) -> Result<(), String> {
-    if step.kind == "list" {
+    if step.kind == StepKind::List {
         let items = v["items"].as_array().ok_or("`items` must be an array")?;
         for it in items {
             check_fields(it, &step.fields)?;
@@ -259,14 +233,7 @@ pub fn extract(
     llm: &mut dyn Llm,
     mut progress: impl FnMut(f32, &str),
 ) -> Result<Output, Error> {
-    let program: Program = serde_json::from_str(program)
-        .map_err(|e| Error::InvalidProgram(format!("not an extraction program: {e}")))?;
-    if program.format != 1 {
-        return Err(Error::InvalidProgram(format!(
-            "program format {} is not supported",
-            program.format
-        )));
-    }
+    let program = program_format::parse(program).map_err(Error::InvalidProgram)?;
     let mut out = Output::default();
     // List template path → concrete item prefixes found (`arms[]` → `arms[0]`, …).
     let mut items: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -325,7 +292,7 @@ pub fn extract(
                         step.id,
                         if inst.is_empty() { String::new() } else { format!(" for {inst}") }
                     ));
-                    if step.kind != "list" {
+                    if step.kind != StepKind::List {
                         for f in &step.fields {
                             out.values.push(Extracted {
                                 path: format!("{}{}", prefix_of(&path), f.name),
@@ -337,7 +304,7 @@ pub fn extract(
                         }
                     }
                 }
-                Some(v) if step.kind == "list" => {
+                Some(v) if step.kind == StepKind::List => {
                     let list = path.trim_end_matches("[]").to_owned();
                     let found = v["items"].as_array().cloned().unwrap_or_default();
                     let entry = items.entry(step.path.clone()).or_default();

@@ -112,6 +112,20 @@ pub struct Bound<C> {
     pub(crate) host_time: Duration,
 }
 
+impl<C> Bound<C> {
+    /// A call of this component in `slot`, with `outbound` as its network
+    /// and `world` lent to its imports.
+    pub(crate) fn spec<W>(&self, slot: Slot, outbound: OutboundHooks, world: W) -> CallSpec<W> {
+        CallSpec {
+            slot,
+            limits: self.limits,
+            host_time: self.host_time,
+            outbound,
+            world,
+        }
+    }
+}
+
 /// How one call runs: its slot, its limits, its network and what its
 /// imports reach.
 pub(crate) struct CallSpec<W> {

@@ -10,7 +10,7 @@ use crate::plugins::extractor::{
 use crate::plugins::llm::{CallStats, Completion, CompletionRequest, LlmAdapter, LlmError};
 use crate::plugins::policy::OutboundPolicy;
 use crate::plugins::runtime::engine::Slot;
-use crate::plugins::runtime::{Bound, CallSpec, network};
+use crate::plugins::runtime::{Bound, network};
 
 #[async_trait::async_trait]
 impl PdfConverter for Bound<Converter> {
@@ -25,13 +25,7 @@ impl PdfConverter for Bound<Converter> {
     ) -> Result<ConvertedDocument, ConvertError> {
         let pre = self.component.pre.clone();
         let config: Vec<_> = config.into_iter().map(Into::into).collect();
-        let spec = CallSpec {
-            slot: Slot::TopLevel,
-            limits: self.limits,
-            host_time: self.host_time,
-            outbound: network(None),
-            world: (),
-        };
+        let spec = self.spec(Slot::TopLevel, network(None), ());
         let answer = self
             .runtime
             .call(spec, move |store| {
@@ -68,13 +62,7 @@ impl FormExtractor for Bound<Extractor> {
             text: source.text.to_owned(),
             pages: source.pages.iter().map(Into::into).collect(),
         };
-        let spec = CallSpec {
-            slot: Slot::TopLevel,
-            limits: self.limits,
-            host_time: self.host_time,
-            outbound: network(None),
-            world: imports,
-        };
+        let spec = self.spec(Slot::TopLevel, network(None), imports);
         let answer = self
             .runtime
             .call(spec, move |store| {
@@ -107,16 +95,11 @@ impl LlmAdapter for Bound<Adapter> {
         let config: Vec<_> = config.into_iter().map(Into::into).collect();
         let request = request.into();
         // The network's time is the provider's, not the adapter's.
-        let host_time = self.host_time + policy.request_timeout * policy.max_requests.max(1);
+        let network_time = policy.request_timeout * policy.max_requests.max(1);
         let hooks = network(Some(policy));
         let watch = hooks.clone();
-        let spec = CallSpec {
-            slot: Slot::Adapter,
-            limits: self.limits,
-            host_time,
-            outbound: hooks,
-            world: (),
-        };
+        let mut spec = self.spec(Slot::Adapter, hooks, ());
+        spec.host_time += network_time;
         let max = self.limits.max_output_bytes;
         let result = self
             .runtime

@@ -134,6 +134,7 @@ async fn call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_host_is_reached_with_the_secret_injected_by_the_host() {
+    let _shared = evistream_tests::shared().await;
     let (port, seen) = serve().await;
     let f = fixture().await;
     let text = call(
@@ -155,6 +156,7 @@ async fn an_allowed_host_is_reached_with_the_secret_injected_by_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_off_the_allow_list_is_capability_denied() {
+    let _shared = evistream_tests::shared().await;
     let (port, seen) = serve().await;
     let f = fixture().await;
     let r = call(
@@ -174,6 +176,7 @@ async fn a_host_off_the_allow_list_is_capability_denied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_address_is_denied_after_dns_unless_the_operator_allows_it() {
+    let _shared = evistream_tests::shared().await;
     let (port, seen) = serve().await;
     let f = fixture().await;
     // `localhost` is on the list, but resolves to a loopback address.
@@ -220,6 +223,7 @@ async fn a_private_address_is_denied_after_dns_unless_the_operator_allows_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_may_not_set_credential_headers() {
+    let _shared = evistream_tests::shared().await;
     let (port, seen) = serve().await;
     let f = fixture().await;
     for header in ["Authorization: Bearer stolen", "x-api-key: stolen"] {
@@ -242,6 +246,7 @@ async fn a_guest_may_not_set_credential_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_waits_do_not_count_against_the_deadline_but_computation_does() {
+    let _shared = evistream_tests::shared().await;
     let (port, _) = serve().await;
     let f = fixture().await;
     // The server takes 1.5 s; the adapter's own budget is 1 s.
@@ -273,6 +278,7 @@ async fn network_waits_do_not_count_against_the_deadline_but_computation_does() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_over_the_size_limit_are_cut_off() {
+    let _shared = evistream_tests::shared().await;
     let (port, seen) = serve().await;
     let f = fixture().await;
     // The host's cap (256 KiB) is below the guest's own (1 MiB).

@@ -17,9 +17,8 @@ use evistream_tests::{
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Tests that measure this process's memory run alone (write lock); the
-/// others share (read lock), so their allocations do not count.
-static MEMORY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+// Tests that measure this process's memory are `exclusive` (they run
+// alone), so no other test's allocations count.
 
 async fn server(kind: DbKind, tune: impl FnOnce(&mut Config)) -> (TestDb, TestServer) {
     let tdb = TestDb::new(kind).await.expect("test database");
@@ -47,9 +46,8 @@ fn message(resp: &Value) -> String {
 // 1. Nested value literals used to overflow the parser's stack (~2,000
 // levels crashed the process). Refused before parsing, on every transport.
 dual_db_test!(
-    deep_nesting_is_refused_on_every_transport,
+    exclusive deep_nesting_is_refused_on_every_transport,
     |kind| async move {
-        let _memory = MEMORY.write().await;
         let (tdb, srv) = server(kind, |_| {}).await;
         let owner = srv.register("deep").await;
         let deep = attacks::nested_literal(5_000);
@@ -113,8 +111,7 @@ dual_db_test!(
 // 2. Fragments spreading each other twice per level: 2^30 fields from
 // 1.5 KB used to exhaust memory. Refused in linear time, without the
 // expansion ever being built.
-dual_db_test!(fragment_fan_out_is_refused_cheaply, |kind| async move {
-    let _memory = MEMORY.write().await;
+dual_db_test!(exclusive fragment_fan_out_is_refused_cheaply, |kind| async move {
     let (tdb, srv) = server(kind, |_| {}).await;
     let q = attacks::fragment_fan_out(30);
     let rss = rss_mib();
@@ -158,7 +155,6 @@ dual_db_test!(fragment_fan_out_is_refused_cheaply, |kind| async move {
 dual_db_test!(
     data_sized_fields_are_priced_and_responses_capped,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         let (tdb, srv) = server(kind, |_| {}).await;
         let owner = srv.register("cost").await;
         let texts = |n: usize| -> String {
@@ -217,7 +213,6 @@ const CREATE_KEY: &str =
 dual_db_test!(
     websocket_operations_are_authorized_as_of_now,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         // A long recheck interval: what is tested here is per-operation auth.
         let (tdb, srv) = server(kind, |c| c.limits.ws_recheck_secs = 60).await;
         let owner = srv.register("owner").await;
@@ -305,7 +300,6 @@ dual_db_test!(
 dual_db_test!(
     websockets_close_when_their_credential_ends,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         let (tdb, srv) = server(kind, |c| {
             c.limits.ws_recheck_secs = 1;
             c.auth.access_token_ttl_secs = 1;
@@ -357,7 +351,6 @@ dual_db_test!(
 dual_db_test!(
     websocket_handshake_size_and_operation_limits,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         let tdb = TestDb::new(kind).await.expect("test database");
         let mut c = tdb.config();
         c.limits.ws_init_timeout_secs = 1;
@@ -496,7 +489,6 @@ const TWO_LOGINS: &str = "mutation($e: String!, $p: String!) { a: login(input: {
 dual_db_test!(
     logins_back_off_and_one_credential_mutation_per_request,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         let (tdb, srv) = server(kind, |c| {
             c.auth.login_free_failures = 3;
             c.auth.login_backoff_base_ms = 60_000;
@@ -570,8 +562,7 @@ dual_db_test!(
 // 7. 64 concurrent logins took RSS from 0.6 to 1.5 GB (argon2's memory
 // per hash, unbounded); 256 were killed by the kernel. Hashing is bounded
 // and the excess is refused at once.
-dual_db_test!(concurrent_password_hashing_is_bounded, |kind| async move {
-    let _memory = MEMORY.write().await;
+dual_db_test!(exclusive concurrent_password_hashing_is_bounded, |kind| async move {
     let (tdb, srv) = server(kind, |c| {
         c.auth.max_concurrent_hashes = 2;
         c.auth.max_waiting_hashes = 4;
@@ -605,7 +596,6 @@ dual_db_test!(concurrent_password_hashing_is_bounded, |kind| async move {
 dual_db_test!(
     multipart_parts_and_anonymous_uploads_are_bounded,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         let (tdb, srv) = server(kind, |c| c.limits.max_body_bytes = 64 << 10).await;
         let owner = srv.register("parts").await;
         let project = srv.project(&owner.token, &owner.org_id, "p").await;
@@ -669,7 +659,6 @@ dual_db_test!(
 // 9. 40 connections that stalled in their headers or body were still open
 // after 70 s.
 dual_db_test!(stalled_requests_are_cut_off, |kind| async move {
-    let _memory = MEMORY.read().await;
     let (tdb, srv) = server(kind, |c| {
         c.limits.header_read_timeout_secs = 1;
         c.limits.body_idle_timeout_secs = 1;
@@ -732,7 +721,6 @@ const UPLOAD_BY_VARIABLE: &str =
 dual_db_test!(
     upload_variables_only_come_from_file_parts,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         let (tdb, srv) = server(kind, |_| {}).await;
         let owner = srv.register("marker").await;
         let project = srv.project(&owner.token, &owner.org_id, "p").await;
@@ -772,7 +760,6 @@ dual_db_test!(
 );
 
 dual_db_test!(logout_revokes_the_refresh_family, |kind| async move {
-    let _memory = MEMORY.read().await;
     let (tdb, srv) = server(kind, |_| {}).await;
     let user = srv.register("leaving").await;
     let r = srv
@@ -802,7 +789,6 @@ dual_db_test!(logout_revokes_the_refresh_family, |kind| async move {
 dual_db_test!(
     forwarded_headers_count_only_from_trusted_proxies,
     |kind| async move {
-        let _memory = MEMORY.read().await;
         let (tdb, srv) = server(kind, |_| {}).await;
         let owner = srv.register("fwd").await;
         let project = srv.project(&owner.token, &owner.org_id, "p").await;
@@ -861,7 +847,6 @@ dual_db_test!(
 );
 
 dual_db_test!(graphiql_is_pinned_under_a_strict_csp, |kind| async move {
-    let _memory = MEMORY.read().await;
     let (tdb, srv) = server(kind, |_| {}).await;
     let resp = srv
         .http
@@ -894,7 +879,6 @@ dual_db_test!(graphiql_is_pinned_under_a_strict_csp, |kind| async move {
 // staged and moved into place only when complete; a cancelled one leaves
 // nothing.
 dual_db_test!(a_cancelled_upload_leaves_no_blob, |kind| async move {
-    let _memory = MEMORY.read().await;
     let (tdb, srv) = server(kind, |_| {}).await;
     let owner = srv.register("killed").await;
     let project = srv.project(&owner.token, &owner.org_id, "p").await;

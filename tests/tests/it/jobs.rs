@@ -425,6 +425,7 @@ evistream_tests::dual_db_test!(
 /// run on a separate worker node (LISTEN/NOTIFY, not the 5 s resync poll).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cross_nodes_on_postgres() {
+    let _shared = evistream_tests::shared().await;
     let tdb = TestDb::new(DbKind::Postgres).await.unwrap();
     let gate = Arc::new(tokio::sync::Notify::new());
     let g = gate.clone();

@@ -61,6 +61,7 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_well_behaved_call_returns_the_document() {
+    let _shared = evistream_tests::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
@@ -79,6 +80,7 @@ async fn a_well_behaved_call_returns_the_document() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_infinite_loop_times_out_while_the_server_keeps_serving() {
+    let _shared = evistream_tests::shared().await;
     let tdb = TestDb::new(DbKind::Sqlite).await.unwrap();
     let srv = TestServer::start(tdb.config(), JobRegistry::new())
         .await
@@ -122,6 +124,7 @@ async fn an_infinite_loop_times_out_while_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_bomb_hits_the_cap() {
+    let _shared = evistream_tests::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
@@ -134,6 +137,7 @@ async fn a_memory_bomb_hits_the_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_is_a_trap_with_its_message() {
+    let _shared = evistream_tests::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
@@ -149,6 +153,7 @@ async fn a_panic_is_a_trap_with_its_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_or_inconsistent_output_is_refused() {
+    let _shared = evistream_tests::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let c = hostile(&rt).await;
@@ -164,6 +169,7 @@ async fn oversize_or_inconsistent_output_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wrong_world_and_garbage_are_refused_at_load() {
+    let _shared = evistream_tests::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     match load(&rt, fixtures::wasm("wrong_world"), limits()).await {
@@ -180,6 +186,7 @@ async fn the_wrong_world_and_garbage_are_refused_at_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_components_are_cached_by_content_hash() {
+    let _shared = evistream_tests::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let bytes = fixtures::wasm("hostile_converter");
@@ -216,6 +223,7 @@ async fn compiled_components_are_cached_by_content_hash() {
 /// paper: text, pages in order covering it, the PDF's page count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_builtin_converter_converts_every_corpus_paper() {
+    let _shared = evistream_tests::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let b = evistream::plugins::builtin::get("pdf-text").expect("pdf-text is built in");
@@ -259,6 +267,7 @@ async fn the_builtin_converter_converts_every_corpus_paper() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_pool_wait_for_a_slot_instead_of_failing() {
+    let _shared = evistream_tests::shared().await;
     // A pool of 2 instances: one slot for converters and extractors, one
     // for adapters. Four long calls at once would exhaust the pool; they
     // queue instead, and each ends the way it would alone.

@@ -93,6 +93,7 @@ evistream_tests::dual_db_test!(documents_live_in_s3, |db: DbKind| async move {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_fails_when_the_store_is_gone() {
+    let _shared = evistream_tests::shared().await;
     let mut s3 = S3Server::start().await.unwrap();
     let tdb = TestDb::new(DbKind::Sqlite).await.unwrap();
     let mut config = tdb.config();

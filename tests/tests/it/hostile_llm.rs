@@ -12,12 +12,11 @@
 //!   per-organization cap leaves adapter instance slots of the node free for
 //!   the other tenants.
 //!
-//! Every test here takes [`SERIAL`] and starts its node with [`config`]:
-//! the plugin engine (and with it the node's adapter slots, half of
-//! `plugins.pool_instances`) is process-wide and fixed by the first node a
-//! test process starts, so all nodes of this binary ask for the same small
-//! pool, and the timing test must not share those slots with another test
-//! running beside it.
+//! Every test here starts its node with [`config`]: `plugins.pool_instances`
+//! = 8 sets the per-organization cap to 2 calls (the plugin engine itself
+//! is process-wide, and the test support gives every node the default
+//! one). The starvation test runs alone (`exclusive`): its timing must not
+//! share adapter slots with another test.
 
 use std::time::{Duration, Instant};
 
@@ -29,9 +28,6 @@ use evistream_tests::{
     DbKind, Session, TestDb, TestServer, echo_server, eventually, fixtures, ok, refused,
 };
 use serde_json::{Value, json};
-
-/// Serializes the tests of this binary (see the module docs).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The OWNER's provider key, which must reach no host but the one it was
 /// entered for.
@@ -101,7 +97,6 @@ async fn last_binding_audit(srv: &TestServer, owner: &Session, org: &str) -> (Va
 evistream_tests::dual_db_test!(
     an_admin_cannot_redirect_the_owners_llm_key,
     |db: DbKind| async move {
-        let _serial = SERIAL.lock().await;
         // Two providers on loopback. The secrets follow the host *name*
         // (not the port), so B is addressed as `localhost`: another host
         // than A's `127.0.0.1`, on the same machine.
@@ -321,7 +316,6 @@ timeout_ms = 5000
 evistream_tests::dual_db_test!(
     secrets_are_sent_only_to_the_host_they_were_entered_for,
     |db: DbKind| async move {
-        let _serial = SERIAL.lock().await;
         let port = echo_server().await;
         let tdb = TestDb::new(db).await.unwrap();
         let srv = TestServer::start(config(&tdb), JobRegistry::new())
@@ -428,9 +422,8 @@ const SLOW: Duration = Duration::from_secs(3);
 const PROMPT: Duration = Duration::from_millis(1500);
 
 evistream_tests::dual_db_test!(
-    one_organization_cannot_starve_the_others_llm_calls,
+    exclusive one_organization_cannot_starve_the_others_llm_calls,
     |db: DbKind| async move {
-        let _serial = SERIAL.lock().await;
         let slow = FakeLlm::start().await;
         slow.set_latency(SLOW);
         let fast = FakeLlm::start().await;
@@ -438,10 +431,9 @@ evistream_tests::dual_db_test!(
         let srv = TestServer::start(config(&tdb), JobRegistry::new())
             .await
             .unwrap();
-        // With the pooling allocator the node has 4 adapter slots, which A
-        // alone could fill. Where the pool cannot be reserved (a small VM)
-        // the engine allocates on demand and caps nothing: B could not
-        // starve, and only the organization cap below is still proven.
+        // The engine's adapter slots (half its pool) are more than A's cap:
+        // what keeps A's two projects from taking more is the organization
+        // cap, proven below by the calls A has in flight at once.
         let allocation = evistream::plugins::runtime::engine::shared(&Default::default())
             .map(|e| format!("{:?}", e.allocation))
             .unwrap_or_else(|e| e);

@@ -403,6 +403,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connection_loss_is_survived() {
+    let _shared = evistream_tests::shared().await;
     let (tdb, srv) = start(DbKind::Postgres).await;
     let db_name = tdb.url.rsplit('/').next().unwrap().to_owned();
     let s = srv.register("pgdrop").await;
