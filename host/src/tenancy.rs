@@ -23,6 +23,8 @@ pub trait TenantOwned: EntityTrait {
     const WHAT: &'static str;
     /// The column holding the owning organization.
     fn organization_column() -> Self::Column;
+    /// The organization owning `row`.
+    fn organization_of(row: &Self::Model) -> &str;
 }
 
 macro_rules! tenant_owned {
@@ -31,6 +33,9 @@ macro_rules! tenant_owned {
             const WHAT: &'static str = $what;
             fn organization_column() -> Self::Column {
                 entities::$module::Column::OrganizationId
+            }
+            fn organization_of(row: &Self::Model) -> &str {
+                &row.organization_id
             }
         }
     )*};
@@ -53,6 +58,7 @@ tenant_owned!(
     llm_call => "LLM call",
     job => "job",
     api_key => "API key",
+    membership => "member",
 );
 
 /// Whose rows a lookup may return.
@@ -98,6 +104,19 @@ where
     }
     .one(db)
     .await
+}
+
+/// The row `id` of `E` among the organizations the caller sees (else
+/// NOT_FOUND), where the caller holds at least `min` (else FORBIDDEN).
+pub async fn load<E, C>(db: &C, access: &Access, id: &str, min: Role) -> ServiceResult<E::Model>
+where
+    E: TenantOwned,
+    C: ConnectionTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
+{
+    let row = get_scoped::<E, C>(db, access, id).await?;
+    access.require(E::organization_of(&row), min, E::WHAT)?;
+    Ok(row)
 }
 
 /// The row `id` of `E` within `scope`, else NOT_FOUND.

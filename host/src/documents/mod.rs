@@ -270,12 +270,7 @@ pub async fn get(
     id: &str,
     min: Role,
 ) -> ServiceResult<document::Model> {
-    let d = document::Entity::find_by_id(id)
-        .filter(document::Column::OrganizationId.is_in(access.organization_ids()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("document"))?;
-    access.require(&d.organization_id, min, "document")?;
+    let d = crate::tenancy::load::<document::Entity, _>(&app.db, access, id, min).await?;
     Ok(d)
 }
 

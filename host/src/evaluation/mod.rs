@@ -123,12 +123,13 @@ pub async fn import(
     }
     // Documents: all in this project (others are as missing as nonexistent ones).
     let ids: Vec<String> = parsed.iter().map(|(d, _)| d.clone()).collect();
-    let found = document::Entity::find()
-        .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
-        .filter(document::Column::ProjectId.eq(p.id.as_str()))
-        .filter(document::Column::Id.is_in(ids.clone()))
-        .all(&app.db)
-        .await?;
+    let found = crate::tenancy::scoped::<document::Entity>(crate::tenancy::Scope::Organization(
+        p.organization_id.as_str(),
+    ))
+    .filter(document::Column::ProjectId.eq(p.id.as_str()))
+    .filter(document::Column::Id.is_in(ids.clone()))
+    .all(&app.db)
+    .await?;
     if found.len() != ids.len() {
         return Err(ServiceError::NotFound("document"));
     }
@@ -211,11 +212,12 @@ pub async fn evaluate(
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
     let order: Vec<(String, &forms::Field)> = fields::by_path(&form_fields);
-    let truth = ground_truth::Entity::find()
-        .filter(ground_truth::Column::OrganizationId.eq(p.organization_id.as_str()))
-        .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
-        .all(&app.db)
-        .await?;
+    let truth = crate::tenancy::scoped::<ground_truth::Entity>(
+        crate::tenancy::Scope::Organization(p.organization_id.as_str()),
+    )
+    .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
+    .all(&app.db)
+    .await?;
     let results = extraction::all_results(app, &p.organization_id, &v.id).await?;
     let extracted: HashMap<&str, BTreeMap<String, Value>> = results
         .iter()

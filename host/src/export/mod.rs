@@ -5,7 +5,7 @@
 //! the codebook (field paths, types, descriptions, options, units) as a
 //! second CSV.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -108,12 +108,7 @@ pub async fn open(
     id: &str,
     codebook: bool,
 ) -> ServiceResult<(Vec<u8>, &'static str, String)> {
-    let e = export::Entity::find_by_id(id)
-        .filter(export::Column::OrganizationId.is_in(access.organization_ids()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("export"))?;
-    access.require(&e.organization_id, Role::Viewer, "export")?;
+    let e = crate::tenancy::load::<export::Entity, _>(&app.db, access, id, Role::Viewer).await?;
     let (key, ctype, name) = if codebook {
         (
             &e.codebook_key,

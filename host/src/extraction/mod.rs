@@ -104,12 +104,13 @@ pub async fn start(
             if ids.is_empty() {
                 return Err(ServiceError::bad_input("documentIds is empty"));
             }
-            let found = document::Entity::find()
-                .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
-                .filter(document::Column::ProjectId.eq(p.id.as_str()))
-                .filter(document::Column::Id.is_in(ids.iter().cloned()))
-                .all(&app.db)
-                .await?;
+            let found = crate::tenancy::scoped::<document::Entity>(
+                crate::tenancy::Scope::Organization(p.organization_id.as_str()),
+            )
+            .filter(document::Column::ProjectId.eq(p.id.as_str()))
+            .filter(document::Column::Id.is_in(ids.iter().cloned()))
+            .all(&app.db)
+            .await?;
             if found.len() != ids.iter().collect::<std::collections::HashSet<_>>().len() {
                 return Err(ServiceError::NotFound("document"));
             }
@@ -124,13 +125,14 @@ pub async fn start(
             found
         }
         None => {
-            document::Entity::find()
-                .filter(document::Column::OrganizationId.eq(p.organization_id.as_str()))
-                .filter(document::Column::ProjectId.eq(p.id.as_str()))
-                .filter(document::Column::Status.eq(DocumentStatus::Completed))
-                .order_by_asc(document::Column::Id)
-                .all(&app.db)
-                .await?
+            crate::tenancy::scoped::<document::Entity>(crate::tenancy::Scope::Organization(
+                p.organization_id.as_str(),
+            ))
+            .filter(document::Column::ProjectId.eq(p.id.as_str()))
+            .filter(document::Column::Status.eq(DocumentStatus::Completed))
+            .order_by_asc(document::Column::Id)
+            .all(&app.db)
+            .await?
         }
     };
     if docs.is_empty() {
@@ -343,14 +345,15 @@ async fn latest_results(
     organization_id: &str,
     form_version_id: &str,
 ) -> ServiceResult<Vec<extraction_result::Model>> {
-    let all = extraction_result::Entity::find()
-        .filter(extraction_result::Column::OrganizationId.eq(organization_id))
-        .filter(extraction_result::Column::FormVersionId.eq(form_version_id))
-        .order_by_asc(extraction_result::Column::DocumentId)
-        .order_by_desc(extraction_result::Column::CreatedAt)
-        .order_by_desc(extraction_result::Column::Id)
-        .all(&app.db)
-        .await?;
+    let all = crate::tenancy::scoped::<extraction_result::Entity>(
+        crate::tenancy::Scope::Organization(organization_id),
+    )
+    .filter(extraction_result::Column::FormVersionId.eq(form_version_id))
+    .order_by_asc(extraction_result::Column::DocumentId)
+    .order_by_desc(extraction_result::Column::CreatedAt)
+    .order_by_desc(extraction_result::Column::Id)
+    .all(&app.db)
+    .await?;
     let mut latest: Vec<extraction_result::Model> = Vec::new();
     for r in all {
         if latest.last().is_none_or(|l| l.document_id != r.document_id) {

@@ -63,12 +63,7 @@ const MAX_FEEDBACK: usize = 4000;
 
 /// Loads a form the caller can see, checking `min` role.
 pub async fn get(app: &App, access: &Access, id: &str, min: Role) -> ServiceResult<form::Model> {
-    let f = form::Entity::find_by_id(id)
-        .filter(form::Column::OrganizationId.is_in(access.organization_ids()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("form"))?;
-    access.require(&f.organization_id, min, "form")?;
+    let f = crate::tenancy::load::<form::Entity, _>(&app.db, access, id, min).await?;
     Ok(f)
 }
 
@@ -79,23 +74,21 @@ pub async fn get_version(
     id: &str,
     min: Role,
 ) -> ServiceResult<form_version::Model> {
-    let v = form_version::Entity::find_by_id(id)
-        .filter(form_version::Column::OrganizationId.is_in(access.organization_ids()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("form version"))?;
-    access.require(&v.organization_id, min, "form version")?;
+    let v = crate::tenancy::load::<form_version::Entity, _>(&app.db, access, id, min).await?;
     Ok(v)
 }
 
 /// The versions of a form, oldest first.
 pub async fn versions(app: &App, f: &form::Model) -> ServiceResult<Vec<form_version::Model>> {
-    Ok(form_version::Entity::find()
-        .filter(form_version::Column::OrganizationId.eq(f.organization_id.as_str()))
+    Ok(
+        crate::tenancy::scoped::<form_version::Entity>(crate::tenancy::Scope::Organization(
+            f.organization_id.as_str(),
+        ))
         .filter(form_version::Column::FormId.eq(f.id.as_str()))
         .order_by_asc(form_version::Column::Number)
         .all(&app.db)
-        .await?)
+        .await?,
+    )
 }
 
 /// The newest version of a form.

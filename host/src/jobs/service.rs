@@ -20,12 +20,7 @@ pub async fn submit(app: &App, new: queue::NewJob) -> ServiceResult<job::Model> 
 
 /// A job the caller can see.
 pub async fn get(app: &App, access: &Access, id: &str) -> ServiceResult<job::Model> {
-    let j = job::Entity::find_by_id(id)
-        .filter(job::Column::OrganizationId.is_in(access.organization_ids()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("job"))?;
-    access.require(&j.organization_id, Role::Viewer, "job")?;
+    let j = crate::tenancy::load::<job::Entity, _>(&app.db, access, id, Role::Viewer).await?;
     Ok(j)
 }
 

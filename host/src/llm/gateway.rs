@@ -341,9 +341,10 @@ pub async fn usage(
     project_id: &str,
     job_ids: Option<Vec<String>>,
 ) -> Result<Usage, ServiceError> {
-    let mut q = llm_call::Entity::find()
-        .filter(llm_call::Column::OrganizationId.eq(organization_id))
-        .filter(llm_call::Column::ProjectId.eq(project_id));
+    let mut q = crate::tenancy::scoped::<llm_call::Entity>(crate::tenancy::Scope::Organization(
+        organization_id,
+    ))
+    .filter(llm_call::Column::ProjectId.eq(project_id));
     if let Some(ids) = job_ids {
         q = q.filter(llm_call::Column::JobId.is_in(ids));
     }

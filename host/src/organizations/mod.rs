@@ -64,11 +64,12 @@ pub async fn add_member(
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
     let txn = crate::db::write_txn(&app.db).await?;
-    let existing = membership::Entity::find()
-        .filter(membership::Column::OrganizationId.eq(organization_id))
-        .filter(membership::Column::UserId.eq(target.id.as_str()))
-        .one(&txn)
-        .await?;
+    let existing = crate::tenancy::scoped::<membership::Entity>(
+        crate::tenancy::Scope::Organization(organization_id),
+    )
+    .filter(membership::Column::UserId.eq(target.id.as_str()))
+    .one(&txn)
+    .await?;
     let m = match existing {
         Some(m) => {
             let current = m.role;
@@ -122,12 +123,13 @@ pub async fn remove_member(
         access.require(organization_id, Role::Admin, "organization")?
     };
     let txn = crate::db::write_txn(&app.db).await?;
-    let m = membership::Entity::find()
-        .filter(membership::Column::OrganizationId.eq(organization_id))
-        .filter(membership::Column::UserId.eq(user_id))
-        .one(&txn)
-        .await?
-        .ok_or(ServiceError::NotFound("member"))?;
+    let m = crate::tenancy::scoped::<membership::Entity>(crate::tenancy::Scope::Organization(
+        organization_id,
+    ))
+    .filter(membership::Column::UserId.eq(user_id))
+    .one(&txn)
+    .await?
+    .ok_or(ServiceError::NotFound("member"))?;
     if m.role == Role::Owner {
         if mine != Role::Owner {
             return Err(ServiceError::forbidden("only an OWNER can remove an OWNER"));
@@ -163,12 +165,12 @@ async fn ensure_another_owner<C: sea_orm::ConnectionTrait>(
     org: &str,
     except_membership: &str,
 ) -> ServiceResult<()> {
-    let others = membership::Entity::find()
-        .filter(membership::Column::OrganizationId.eq(org))
-        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
-        .filter(membership::Column::Id.ne(except_membership))
-        .all(conn)
-        .await?;
+    let others =
+        crate::tenancy::scoped::<membership::Entity>(crate::tenancy::Scope::Organization(org))
+            .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+            .filter(membership::Column::Id.ne(except_membership))
+            .all(conn)
+            .await?;
     if others.is_empty() {
         return Err(ServiceError::bad_input(
             "an organization must keep at least one OWNER",
@@ -222,12 +224,7 @@ pub async fn create_api_key(
 
 /// Revokes an API key of the organization. ADMIN or OWNER.
 pub async fn revoke_api_key(app: &App, access: &Access, id: &str) -> ServiceResult<api_key::Model> {
-    let key = api_key::Entity::find_by_id(id)
-        .filter(api_key::Column::OrganizationId.is_in(access.organization_ids()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("API key"))?;
-    access.require(&key.organization_id, Role::Admin, "API key")?;
+    let key = crate::tenancy::load::<api_key::Entity, _>(&app.db, access, id, Role::Admin).await?;
     let txn = crate::db::write_txn(&app.db).await?;
     let org = key.organization_id.clone();
     let mut am: api_key::ActiveModel = key.into();

@@ -8,19 +8,14 @@ use crate::audit::{self, AuditRecord};
 use crate::auth::Role;
 use crate::db::entities::{document, document_text, form, form_version, project, project_plugins};
 use crate::db::{new_id, now_ms};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::ServiceResult;
 use crate::pagination::{self, Page, PageArgs};
 use crate::tenancy::Access;
 use crate::validate;
 
 /// Loads a project the caller can see, checking `min` role.
 pub async fn get(app: &App, access: &Access, id: &str, min: Role) -> ServiceResult<project::Model> {
-    let p = project::Entity::find_by_id(id)
-        .filter(project::Column::OrganizationId.is_in(access.organization_ids()))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("project"))?;
-    access.require(&p.organization_id, min, "project")?;
+    let p = crate::tenancy::load::<project::Entity, _>(&app.db, access, id, min).await?;
     Ok(p)
 }
 
@@ -148,7 +143,9 @@ pub async fn list(
     args: &PageArgs,
 ) -> ServiceResult<Page<project::Model>> {
     access.require(organization_id, Role::Viewer, "organization")?;
-    let q = project::Entity::find().filter(project::Column::OrganizationId.eq(organization_id));
+    let q = crate::tenancy::scoped::<project::Entity>(crate::tenancy::Scope::Organization(
+        organization_id,
+    ));
     pagination::page(&app.db, q, project::Column::Id, args).await
 }
 
@@ -158,18 +155,22 @@ pub async fn documents(
     project: &project::Model,
     args: &PageArgs,
 ) -> ServiceResult<Page<document::Model>> {
-    let q = document::Entity::find()
-        .filter(document::Column::OrganizationId.eq(project.organization_id.as_str()))
-        .filter(document::Column::ProjectId.eq(project.id.as_str()));
+    let q = crate::tenancy::scoped::<document::Entity>(crate::tenancy::Scope::Organization(
+        project.organization_id.as_str(),
+    ))
+    .filter(document::Column::ProjectId.eq(project.id.as_str()));
     pagination::page(&app.db, q, document::Column::Id, args).await
 }
 
 /// Forms of a project the caller already loaded through [`get`].
 pub async fn forms(app: &App, project: &project::Model) -> ServiceResult<Vec<form::Model>> {
-    Ok(form::Entity::find()
-        .filter(form::Column::OrganizationId.eq(project.organization_id.as_str()))
+    Ok(
+        crate::tenancy::scoped::<form::Entity>(crate::tenancy::Scope::Organization(
+            project.organization_id.as_str(),
+        ))
         .filter(form::Column::ProjectId.eq(project.id.as_str()))
         .order_by_asc(form::Column::Id)
         .all(&app.db)
-        .await?)
+        .await?,
+    )
 }

@@ -153,8 +153,7 @@ pub async fn find(
     {
         return Ok(Some(PluginInfo::from_builtin(b)));
     }
-    let mut q = plugin::Entity::find()
-        .filter(plugin::Column::OrganizationId.eq(org))
+    let mut q = crate::tenancy::scoped::<plugin::Entity>(crate::tenancy::Scope::Organization(org))
         .filter(plugin::Column::PluginId.eq(id));
     if let Some(v) = version {
         q = q.filter(plugin::Column::Version.eq(v));
@@ -280,27 +279,29 @@ pub async fn uninstall(
     version: &str,
 ) -> ServiceResult<()> {
     access.require(organization_id, Role::Admin, "organization")?;
-    let row = plugin::Entity::find()
-        .filter(plugin::Column::OrganizationId.eq(organization_id))
-        .filter(plugin::Column::PluginId.eq(id))
-        .filter(plugin::Column::Version.eq(version))
-        .one(&app.db)
-        .await?
-        .ok_or(ServiceError::NotFound("plugin"))?;
-    let bound = project_plugins::Entity::find()
-        .filter(project_plugins::Column::OrganizationId.eq(organization_id))
-        .all(&app.db)
-        .await?
-        .into_iter()
-        .filter(|b| {
-            let uses = |i: &Option<String>, v: &Option<String>| {
-                i.as_deref() == Some(id) && v.as_deref() == Some(version)
-            };
-            uses(&b.converter_id, &b.converter_version)
-                || uses(&b.extractor_id, &b.extractor_version)
-                || uses(&b.llm_adapter_id, &b.llm_adapter_version)
-        })
-        .count();
+    let row = crate::tenancy::scoped::<plugin::Entity>(crate::tenancy::Scope::Organization(
+        organization_id,
+    ))
+    .filter(plugin::Column::PluginId.eq(id))
+    .filter(plugin::Column::Version.eq(version))
+    .one(&app.db)
+    .await?
+    .ok_or(ServiceError::NotFound("plugin"))?;
+    let bound = crate::tenancy::scoped::<project_plugins::Entity>(
+        crate::tenancy::Scope::Organization(organization_id),
+    )
+    .all(&app.db)
+    .await?
+    .into_iter()
+    .filter(|b| {
+        let uses = |i: &Option<String>, v: &Option<String>| {
+            i.as_deref() == Some(id) && v.as_deref() == Some(version)
+        };
+        uses(&b.converter_id, &b.converter_version)
+            || uses(&b.extractor_id, &b.extractor_version)
+            || uses(&b.llm_adapter_id, &b.llm_adapter_version)
+    })
+    .count();
     if bound > 0 {
         return Err(ServiceError::Conflict(format!(
             "{id} {version} is bound to {bound} project(s); bind another plugin first"

@@ -9,6 +9,7 @@
 //! [`evistream_tests::shared`] (`dual_db_test!` takes it for its tests).
 
 mod accounts;
+mod columns;
 mod documents;
 mod evaluation;
 mod extraction;
