@@ -12,17 +12,21 @@ pub const FORMAT: u32 = 1;
 /// The statuses a value can have, as programs and extractors spell them.
 pub const STATUSES: [&str; 4] = ["FOUND", "NOT_REPORTED", "NOT_APPLICABLE", "UNCLEAR"];
 
-/// A compiled form version.
+/// A compiled form version. The host writes every field; a reader
+/// needs only `format`, the steps' `id`, `kind` and `fields`, and the
+/// fields' `name` (the rest defaults, as a reader that ignores them would).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
     /// Format version ([`FORMAT`]).
     pub format: u32,
     /// Form name.
+    #[serde(default)]
     pub form: String,
     /// Form description.
     #[serde(default)]
     pub description: Option<String>,
     /// Instructions common to every step.
+    #[serde(default)]
     pub instructions: String,
     /// Reviewer feedback this version was generated with.
     #[serde(default)]
@@ -39,6 +43,7 @@ pub struct Step {
     /// `fields` (one answer) or `list` (a list of items).
     pub kind: StepKind,
     /// Path of the container the step fills (`""`, `arms[]`, `arms[].outcomes[]`).
+    #[serde(default)]
     pub path: String,
     /// Run once per item of this list path (`arms[]`), when set.
     #[serde(default)]
@@ -49,11 +54,13 @@ pub struct Step {
     /// The fields asked, with their full paths.
     pub fields: Vec<StepField>,
     /// What to ask.
+    #[serde(default)]
     pub instructions: String,
     /// Terms for finding the relevant passages of a long document.
     #[serde(default)]
     pub query: String,
     /// JSON Schema of the step's answer.
+    #[serde(default)]
     pub json_schema: Value,
 }
 
@@ -71,11 +78,12 @@ pub enum StepKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepField {
     /// Full path with `[]` for list items (`arms[].name`).
+    #[serde(default)]
     pub path: String,
     /// Name (the key in the answer).
     pub name: String,
     /// Type name: `TEXT`, `NUMBER`, `INTEGER`, `BOOLEAN`, `DATE`, `ENUM`.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub field_type: String,
     /// ENUM options.
     #[serde(default)]
