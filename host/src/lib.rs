@@ -23,6 +23,7 @@ pub mod pagination;
 pub mod plugins;
 pub mod projects;
 pub mod registry;
+pub mod review;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

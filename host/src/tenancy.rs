@@ -59,6 +59,9 @@ tenant_owned!(
     job => "job",
     api_key => "API key",
     membership => "member",
+    review_setting => "review settings",
+    review => "review",
+    review_decision => "review decision",
 );
 
 /// Whose rows a lookup may return.

@@ -11,6 +11,7 @@ mod multipart;
 mod mutation;
 pub mod plugins;
 mod query;
+pub mod review;
 mod subscription;
 pub mod types;
 mod ws;

@@ -464,6 +464,81 @@ impl MutationRoot {
         })
     }
 
+    /// Sets how the project's documents are reviewed (ADMIN+).
+    async fn configure_review(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        input: super::review::ReviewSettingsInput,
+    ) -> async_graphql::Result<super::review::ReviewSettings> {
+        let acc = access(ctx).await?;
+        let s = crate::review::configure(
+            app(ctx),
+            acc,
+            &project_id,
+            input.mode,
+            input.reviewers_per_document,
+        )
+        .await?;
+        Ok(super::review::ReviewSettings {
+            mode: s.mode,
+            reviewers_per_document: s.reviewers_per_document,
+        })
+    }
+
+    /// A reviewer's verdict on one value (REVIEWER+, SINGLE mode); the value as it now stands.
+    async fn verify_value(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+        form_version_id: ID,
+        input: super::review::VerifyValueInput,
+    ) -> async_graphql::Result<super::review::ReviewValue> {
+        let acc = access(ctx).await?;
+        let v = crate::review::verify(
+            app(ctx),
+            acc,
+            &document_id,
+            &form_version_id,
+            crate::review::VerifyInput {
+                path: input.path,
+                verdict: input.verdict,
+                value: input.value.map(|j| j.0),
+                quote: input.quote,
+                note: input.note,
+            },
+        )
+        .await?;
+        Ok(super::review::ReviewValue::alone(v))
+    }
+
+    /// Completes a review (REVIEWER+); refused while required fields are unreviewed.
+    async fn complete_review(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+        form_version_id: ID,
+    ) -> async_graphql::Result<super::review::ReviewState> {
+        let acc = access(ctx).await?;
+        Ok(super::review::ReviewState(
+            crate::review::complete(app(ctx), acc, &document_id, &form_version_id).await?,
+        ))
+    }
+
+    /// Reopens a complete review, saying why (REVIEWER+).
+    async fn reopen_review(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+        form_version_id: ID,
+        note: String,
+    ) -> async_graphql::Result<super::review::ReviewState> {
+        let acc = access(ctx).await?;
+        Ok(super::review::ReviewState(
+            crate::review::reopen(app(ctx), acc, &document_id, &form_version_id, &note).await?,
+        ))
+    }
+
     /// Re-queues the failed units of a job (or a failed job) (REVIEWER+).
     async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
         let acc = access(ctx).await?;

@@ -97,6 +97,20 @@ impl QueryRoot {
         ))
     }
 
+    /// The review of a document against a form version (VIEWER+).
+    #[graphql(complexity = "1000 + child_complexity")]
+    async fn review(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+        form_version_id: ID,
+    ) -> async_graphql::Result<super::review::Review> {
+        let acc = access(ctx).await?;
+        Ok(super::review::Review(
+            crate::review::get(app(ctx), acc, &document_id, &form_version_id).await?,
+        ))
+    }
+
     /// The latest results compared with the imported ground truth, typed by field.
     #[graphql(complexity = "1000 + child_complexity")]
     async fn evaluation(

@@ -6,6 +6,7 @@ use async_graphql::{Context, ID, Subscription};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::review::ReviewState;
 use super::types::Job;
 use super::{access, app};
 use crate::error::ServiceError;
@@ -51,6 +52,7 @@ impl SubscriptionRoot {
                 let look = tokio::select! {
                     ev = rx.recv() => match ev {
                         Ok(Event::JobChanged { job_id, .. }) => job_id == last.id,
+                        Ok(Event::ReviewChanged { .. }) => false,
                         Ok(Event::Resync) | Err(RecvError::Lagged(_)) => true,
                         Err(RecvError::Closed) => break,
                     },
@@ -84,6 +86,52 @@ impl SubscriptionRoot {
                 last = now;
                 if done {
                     break;
+                }
+            }
+        })
+    }
+
+    /// Every change of a review in the project (a decision, completion,
+    /// reopening), as it stands after the change, for as long as the
+    /// caller can see the project.
+    async fn review_updated(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = ReviewState> + use<>> {
+        let acc = access(ctx).await?;
+        let app = app(ctx);
+        let mut rx = app.bus.subscribe();
+        let project = crate::review::of_project(app, acc, &project_id).await?;
+        let app = ctx
+            .data_unchecked::<std::sync::Arc<crate::app::App>>()
+            .clone();
+        let principal = acc.principal.clone();
+        Ok(async_stream::stream! {
+            loop {
+                let review_id = tokio::select! {
+                    ev = rx.recv() => match ev {
+                        Ok(Event::ReviewChanged { review_id, project_id, .. }) if project_id == project.id => review_id,
+                        Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => break,
+                    },
+                    () = app.shutdown.cancelled() => break,
+                };
+                // Read as the caller is now: a member removed from the
+                // organization stops receiving the project's reviews.
+                let acc = match Access::load(&app.db, principal.clone()).await {
+                    Ok(acc) => acc,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "subscription access reload failed");
+                        continue;
+                    }
+                };
+                if crate::review::of_project(&app, &acc, &project.id).await.is_err() {
+                    break;
+                }
+                match crate::review::by_id(&app, &acc, &project, &review_id).await {
+                    Ok(r) => yield ReviewState(r),
+                    Err(e) => tracing::warn!(%review_id, error = %e, "review reload failed"),
                 }
             }
         })

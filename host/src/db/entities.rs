@@ -488,3 +488,69 @@ pub mod audit_entry {
     }
     entity_common!();
 }
+
+/// A project's review settings.
+pub mod review_setting {
+    use sea_orm::entity::prelude::*;
+    /// How a project's documents are reviewed.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "review_settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: String,
+        pub organization_id: String,
+        pub mode: crate::review::ReviewMode,
+        pub reviewers_per_document: i32,
+        pub updated_by: Option<String>,
+        pub updated_at: i64,
+    }
+    entity_common!();
+}
+
+/// Reviews: one per (document, form version).
+pub mod review {
+    use sea_orm::entity::prelude::*;
+    /// The human record of one document against one form version.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reviews")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub document_id: String,
+        pub form_version_id: String,
+        pub status: crate::review::ReviewStatus,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    entity_common!();
+}
+
+/// Review decisions: append-only.
+pub mod review_decision {
+    use sea_orm::entity::prelude::*;
+    /// One person's decision on one value (never updated, never deleted
+    /// but with its review).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "review_decisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub review_id: String,
+        /// Concrete path (`arms[0].name`).
+        pub path: String,
+        pub verdict: crate::review::Verdict,
+        pub user_id: Option<String>,
+        /// JSON of the value decided (null: none).
+        pub value: Option<String>,
+        /// JSON of the extractor's value when the decision was made.
+        pub extracted: Option<String>,
+        /// The reviewer's quote, grounded by the host.
+        pub evidence: super::super::types::EvidenceList,
+        pub note: Option<String>,
+        pub created_at: i64,
+    }
+    entity_common!();
+}

@@ -39,3 +39,27 @@ impl From<Vec<StoredEvidence>> for EvidenceList {
         Self(v)
     }
 }
+
+/// An enum stored as text (`#[sea_orm(string_value)]` per variant) and
+/// shown as a GraphQL enum.
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $stored:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            async_graphql::Enum,
+            sea_orm::EnumIter,
+            sea_orm::DeriveActiveEnum,
+        )]
+        #[sea_orm(rs_type = "String", db_type = "Text")]
+        pub enum $name {
+            $($(#[$vdoc])* #[sea_orm(string_value = $stored)] $variant),+
+        }
+    };
+}
+pub(crate) use stored_enum;

@@ -33,33 +33,19 @@ impl crate::jobs::JobPayload for ConvertJob {
     const KIND: &'static str = CONVERT_JOB;
 }
 
-/// Conversion state of a document.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    async_graphql::Enum,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-pub enum DocumentStatus {
-    /// Uploaded, waiting for conversion.
-    #[sea_orm(string_value = "pending")]
-    Pending,
-    /// Being converted.
-    #[sea_orm(string_value = "processing")]
-    Processing,
-    /// Text available.
-    #[sea_orm(string_value = "completed")]
-    Completed,
-    /// Conversion failed; see `error`.
-    #[sea_orm(string_value = "failed")]
-    Failed,
-}
+crate::db::types::stored_enum!(
+    /// Conversion state of a document.
+    DocumentStatus {
+        /// Uploaded, waiting for conversion.
+        Pending = "pending",
+        /// Being converted.
+        Processing = "processing",
+        /// Text available.
+        Completed = "completed",
+        /// Conversion failed; see `error`.
+        Failed = "failed",
+    }
+);
 
 /// Longest filename kept (longer ones are shortened, keeping the extension).
 const MAX_FILENAME: usize = 255;

@@ -33,6 +33,15 @@ pub enum Event {
         /// Whether a cancel was requested (running jobs stop cooperatively).
         cancel_requested: bool,
     },
+    /// A review changed (a decision, completion, reopening).
+    ReviewChanged {
+        /// The review.
+        review_id: String,
+        /// Its organization.
+        organization_id: String,
+        /// Its project.
+        project_id: String,
+    },
     /// Events may have been missed; re-read from the database.
     Resync,
 }

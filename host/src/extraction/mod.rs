@@ -339,6 +339,25 @@ pub async fn project_version(
     Ok((p, v))
 }
 
+/// The newest result of `document` for a form version, if it was extracted.
+pub async fn latest_result(
+    app: &App,
+    document: &document::Model,
+    form_version_id: &str,
+) -> ServiceResult<Option<extraction_result::Model>> {
+    Ok(
+        crate::tenancy::scoped::<extraction_result::Entity>(crate::tenancy::Scope::Organization(
+            &document.organization_id,
+        ))
+        .filter(extraction_result::Column::DocumentId.eq(document.id.as_str()))
+        .filter(extraction_result::Column::FormVersionId.eq(form_version_id))
+        .order_by_desc(extraction_result::Column::CreatedAt)
+        .order_by_desc(extraction_result::Column::Id)
+        .one(&app.db)
+        .await?,
+    )
+}
+
 /// The newest result per document, ordered by document id.
 async fn latest_results(
     app: &App,

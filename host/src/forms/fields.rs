@@ -307,3 +307,113 @@ mod tests {
         assert_eq!(v[0].description, None);
     }
 }
+
+/// Checks that `v` is a value of field `f`'s type: a string for TEXT, a
+/// number for NUMBER, a whole number for INTEGER, true or false for
+/// BOOLEAN, `YYYY`, `YYYY-MM` or `YYYY-MM-DD` for DATE, one of the options
+/// for ENUM (a list of them with `multiple`). Null is "not reported" and
+/// fits every type.
+pub fn check_value(f: &Field, v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    let ok = match (f.field_type, v) {
+        (_, Value::Null) => true,
+        (FieldType::Text, Value::String(_)) => true,
+        (FieldType::Number, Value::Number(_)) => true,
+        (FieldType::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (FieldType::Boolean, Value::Bool(_)) => true,
+        (FieldType::Date, Value::String(s)) => is_date(s),
+        (FieldType::Enum, Value::String(s)) if !f.multiple => f.options.contains(s),
+        (FieldType::Enum, Value::Array(items)) if f.multiple => items.iter().all(|i| {
+            i.as_str()
+                .is_some_and(|s| f.options.contains(&s.to_owned()))
+        }),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let expected = match f.field_type {
+        FieldType::Text => "a string".to_owned(),
+        FieldType::Number => "a number".to_owned(),
+        FieldType::Integer => "a whole number".to_owned(),
+        FieldType::Boolean => "true or false".to_owned(),
+        FieldType::Date => "a date as YYYY, YYYY-MM or YYYY-MM-DD".to_owned(),
+        FieldType::Enum if f.multiple => format!("a list of options among {:?}", f.options),
+        FieldType::Enum => format!("one of {:?}", f.options),
+        FieldType::Object | FieldType::Array => "a value of one of its sub-fields".to_owned(),
+    };
+    Err(format!("`{}` takes {expected}, not {v}", f.name))
+}
+
+fn is_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let num = |p: &str, len: usize| p.len() == len && p.bytes().all(|b| b.is_ascii_digit());
+    let (month, day) = match parts.as_slice() {
+        [y] => return num(y, 4),
+        [y, m] => (num(y, 4).then_some(*m), None),
+        [y, m, d] => (num(y, 4).then_some(*m), Some(*d)),
+        _ => return false,
+    };
+    let Some(m) = month.filter(|m| num(m, 2)) else {
+        return false;
+    };
+    let m: u32 = m.parse().unwrap_or(0);
+    let day_ok = day.is_none_or(|d| num(d, 2) && (1..=31).contains(&d.parse::<u32>().unwrap_or(0)));
+    (1..=12).contains(&m) && day_ok
+}
+
+#[cfg(test)]
+mod value_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn field(t: FieldType, options: &[&str], multiple: bool) -> Field {
+        Field {
+            name: "f".into(),
+            description: None,
+            field_type: t,
+            options: options.iter().map(|s| s.to_string()).collect(),
+            multiple,
+            hints: None,
+            unit: None,
+            required: false,
+            fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn values_are_checked_against_their_field_type() {
+        let ok = [
+            (field(FieldType::Text, &[], false), json!("x")),
+            (field(FieldType::Number, &[], false), json!(1.5)),
+            (field(FieldType::Integer, &[], false), json!(120)),
+            (field(FieldType::Boolean, &[], false), json!(false)),
+            (field(FieldType::Date, &[], false), json!("2016-03")),
+            (field(FieldType::Date, &[], false), json!("2016-03-31")),
+            (field(FieldType::Enum, &["a", "b"], false), json!("b")),
+            (field(FieldType::Enum, &["a", "b"], true), json!(["a", "b"])),
+            (field(FieldType::Integer, &[], false), json!(null)),
+        ];
+        for (f, v) in &ok {
+            assert_eq!(check_value(f, v), Ok(()), "{v}");
+        }
+        let bad = [
+            (field(FieldType::Text, &[], false), json!(1)),
+            (field(FieldType::Integer, &[], false), json!(1.5)),
+            (field(FieldType::Integer, &[], false), json!("120")),
+            (field(FieldType::Boolean, &[], false), json!("yes")),
+            (field(FieldType::Date, &[], false), json!("2016-13")),
+            (field(FieldType::Date, &[], false), json!("March 2016")),
+            (field(FieldType::Enum, &["a", "b"], false), json!("c")),
+            (field(FieldType::Enum, &["a", "b"], true), json!("a")),
+        ];
+        for (f, v) in &bad {
+            assert!(check_value(f, v).is_err(), "{v} accepted");
+        }
+        assert_eq!(
+            check_value(&field(FieldType::Integer, &[], false), &json!("120")),
+            Err("`f` takes a whole number, not \"120\"".into())
+        );
+    }
+}

@@ -27,36 +27,21 @@ use crate::tenancy::Access;
 use crate::validate;
 pub use fields::{Field, FieldType};
 
-/// Review state of a form version.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    async_graphql::Enum,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-pub enum FormVersionStatus {
-    /// The program is being generated.
-    #[sea_orm(string_value = "generating")]
-    Generating,
-    /// Waiting for a reviewer.
-    #[sea_orm(string_value = "awaiting_review")]
-    AwaitingReview,
-    /// Approved: extraction runs this version.
-    #[sea_orm(string_value = "active")]
-    Active,
-    /// Generation failed.
-    #[sea_orm(string_value = "failed")]
-    Failed,
-    /// Was active; a later version was approved.
-    #[sea_orm(string_value = "superseded")]
-    Superseded,
-}
+crate::db::types::stored_enum!(
+    /// Review state of a form version.
+    FormVersionStatus {
+        /// The program is being generated.
+        Generating = "generating",
+        /// Waiting for a reviewer.
+        AwaitingReview = "awaiting_review",
+        /// Approved: extraction runs this version.
+        Active = "active",
+        /// Generation failed.
+        Failed = "failed",
+        /// Was active; a later version was approved.
+        Superseded = "superseded",
+    }
+);
 
 /// Longest reviewer feedback.
 const MAX_FEEDBACK: usize = 4000;

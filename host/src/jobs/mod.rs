@@ -27,36 +27,21 @@ use tokio_util::sync::CancellationToken;
 use crate::db::entities::job;
 use crate::events::EventBus;
 
-/// Job states as stored.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    async_graphql::Enum,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-pub enum JobState {
-    /// Waiting for a worker (possibly until `run_at`, for retries).
-    #[sea_orm(string_value = "queued")]
-    Queued,
-    /// Leased by a worker.
-    #[sea_orm(string_value = "running")]
-    Running,
-    /// Done.
-    #[sea_orm(string_value = "succeeded")]
-    Succeeded,
-    /// Gave up; `error` says why.
-    #[sea_orm(string_value = "failed")]
-    Failed,
-    /// Stopped on request.
-    #[sea_orm(string_value = "cancelled")]
-    Cancelled,
-}
+crate::db::types::stored_enum!(
+    /// Job states as stored.
+    JobState {
+        /// Waiting for a worker (possibly until `run_at`, for retries).
+        Queued = "queued",
+        /// Leased by a worker.
+        Running = "running",
+        /// Done.
+        Succeeded = "succeeded",
+        /// Gave up; `error` says why.
+        Failed = "failed",
+        /// Stopped on request.
+        Cancelled = "cancelled",
+    }
+);
 
 impl JobState {
     /// Stored form.

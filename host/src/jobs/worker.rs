@@ -297,6 +297,7 @@ async fn keep_lease(
                 Ok(Event::JobChanged { job_id, cancel_requested, .. }) => {
                     cancel_requested && job_id == job.id
                 }
+                Ok(Event::ReviewChanged { .. }) => false,
                 Ok(Event::Resync) => true,
                 Err(_) => true,
             },

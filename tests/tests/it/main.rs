@@ -24,6 +24,7 @@ mod outbound;
 mod plugins;
 mod projects;
 mod registry;
+mod review;
 mod schema;
 mod storage;
 mod tenancy;

@@ -19,7 +19,7 @@ fn checked_in_schema_matches_the_code() {
         checked_in == sdl,
         "graphql/schema.graphql drifted from the code; regenerate it with \
          `cargo run -p evistream -- schema > graphql/schema.graphql` \
-         (or EVISTREAM_UPDATE_SCHEMA=1 cargo test -p evistream-tests --test schema)"
+         (or EVISTREAM_UPDATE_SCHEMA=1 cargo test -p evistream-tests --test it -- schema)"
     );
 }
 

@@ -100,6 +100,18 @@ const PROBES: &[Probe] = &[
         vars: |id, _| json!({ "id": id }),
     },
     Probe {
+        field: "Subscription.reviewUpdated",
+        op: "ReviewUpdated",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id }),
+    },
+    Probe {
+        field: "Query.review",
+        op: "Review",
+        target: Target::Document,
+        vars: |id, fx| json!({ "documentId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
         field: "Query.document",
         op: "Document",
         target: Target::Document,
@@ -254,6 +266,33 @@ const PROBES: &[Probe] = &[
         op: "RevokeApiKey",
         target: Target::ApiKey,
         vars: |id, _| json!({ "id": id }),
+    },
+    Probe {
+        field: "Mutation.configureReview",
+        op: "ConfigureReview",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id, "mode": "SINGLE" }),
+    },
+    Probe {
+        field: "Mutation.verifyValue",
+        op: "VerifyValue",
+        target: Target::Document,
+        vars: |id, fx| {
+            json!({ "documentId": id, "formVersionId": fx.active_version,
+                    "path": "sample_size", "verdict": "REJECT", "note": "probe" })
+        },
+    },
+    Probe {
+        field: "Mutation.completeReview",
+        op: "CompleteReview",
+        target: Target::Document,
+        vars: |id, fx| json!({ "documentId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
+        field: "Mutation.reopenReview",
+        op: "ReopenReview",
+        target: Target::Document,
+        vars: |id, fx| json!({ "documentId": id, "formVersionId": fx.active_version, "note": "probe" }),
     },
     Probe {
         field: "Mutation.deleteDocument",
@@ -449,11 +488,27 @@ async fn run(srv: &TestServer, token: &str, probe: &Probe, id: &str, fx: &Fixtur
         let mut sub = Subscription::start(&srv.ws_url(), Some(token), &q, vars)
             .await
             .expect("subscription started");
-        let first = sub
-            .next(Duration::from_secs(10))
-            .await
-            .expect("a subscription message")
-            .expect("a message before complete");
+        let first = if probe.op == "ReviewUpdated" {
+            // Reviews change only when someone decides: the caller decides
+            // on the fixture's document (refused unless it is the caller's),
+            // again until the subscription, set up meanwhile, reports it.
+            let decide = json!({ "documentId": fx.document, "formVersionId": fx.active_version,
+                                 "path": "sample_size", "verdict": "REJECT" });
+            let mut got = None;
+            for _ in 0..20 {
+                srv.op(Some(token), "VerifyValue", decide.clone()).await;
+                if let Ok(m) = sub.next(Duration::from_millis(500)).await {
+                    got = m;
+                    break;
+                }
+            }
+            got.expect("a subscription message before complete")
+        } else {
+            sub.next(Duration::from_secs(10))
+                .await
+                .expect("a subscription message")
+                .expect("a message before complete")
+        };
         if first.get("errors").is_some() {
             // A refused subscription ends right after its error.
             let after = sub.next(Duration::from_secs(10)).await.expect("complete");

@@ -1,0 +1,207 @@
+//! GraphQL types of the review workflow.
+
+use async_graphql::{ID, InputObject, Json, Object, SimpleObject};
+
+use super::extraction::Evidence;
+use super::types::timestamp;
+use crate::review::state::{self, ReviewedValue};
+use crate::review::{ReviewMode, ReviewStatus, ReviewView, ValueSource, ValueState, Verdict};
+
+/// Input of `configureReview`.
+#[derive(InputObject)]
+pub struct ReviewSettingsInput {
+    /// SINGLE or DUAL.
+    pub mode: ReviewMode,
+    /// DUAL: independent extractions per document (2–5, default 2).
+    pub reviewers_per_document: Option<i32>,
+}
+
+/// How a project's documents are reviewed.
+#[derive(SimpleObject)]
+pub struct ReviewSettings {
+    /// SINGLE or DUAL.
+    pub mode: ReviewMode,
+    /// People who extract each document (1 in SINGLE mode).
+    pub reviewers_per_document: i32,
+}
+
+/// Input of `verifyValue`.
+#[derive(InputObject)]
+pub struct VerifyValueInput {
+    /// Concrete path (`arms[0].name`).
+    pub path: String,
+    /// ACCEPT, CORRECT or REJECT.
+    pub verdict: Verdict,
+    /// CORRECT: the right value, of the field's type.
+    pub value: Option<Json<serde_json::Value>>,
+    /// CORRECT: a verbatim quote supporting it, grounded by the host.
+    pub quote: Option<String>,
+    /// Why.
+    pub note: Option<String>,
+}
+
+/// Someone who decided.
+#[derive(SimpleObject)]
+pub struct Reviewer {
+    /// The user.
+    pub id: Option<ID>,
+    /// Their e-mail (empty for an API key).
+    pub email: String,
+}
+
+/// One decision on a value, as recorded (never changed afterwards).
+#[derive(SimpleObject)]
+pub struct Decision {
+    /// Who.
+    pub reviewer: Reviewer,
+    /// ACCEPT, CORRECT or REJECT.
+    pub verdict: Verdict,
+    /// The value decided (CORRECT), else null.
+    pub value: Json<serde_json::Value>,
+    /// The extractor's value when the decision was made.
+    pub extracted: Json<serde_json::Value>,
+    /// Why.
+    pub note: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// One value of a review.
+pub struct ReviewValue {
+    value: ReviewedValue,
+    reviewers: std::sync::Arc<std::collections::HashMap<String, String>>,
+}
+
+#[Object]
+impl ReviewValue {
+    /// Concrete path.
+    async fn path(&self) -> &str {
+        &self.value.path
+    }
+    /// The value as it stands (the extractor's until a person decides).
+    async fn value(&self) -> Json<serde_json::Value> {
+        Json(self.value.value.clone())
+    }
+    /// Where the review stands on it.
+    async fn state(&self) -> ValueState {
+        self.value.state
+    }
+    /// Whose value `value` is.
+    async fn source(&self) -> ValueSource {
+        self.value.source
+    }
+    /// The extractor's value (null when it gave none).
+    async fn extracted(&self) -> Json<serde_json::Value> {
+        Json(self.value.extracted.clone())
+    }
+    /// The evidence of `value`.
+    async fn evidence(&self) -> Vec<Evidence> {
+        self.value
+            .evidence
+            .iter()
+            .cloned()
+            .map(Evidence::from)
+            .collect()
+    }
+    /// Every decision on this path, oldest first.
+    async fn decisions(&self) -> Vec<Decision> {
+        self.value
+            .decisions
+            .iter()
+            .map(|d| Decision {
+                reviewer: Reviewer {
+                    id: d.user_id.clone().map(ID),
+                    email: d
+                        .user_id
+                        .as_ref()
+                        .and_then(|u| self.reviewers.get(u))
+                        .cloned()
+                        .unwrap_or_default(),
+                },
+                verdict: d.verdict,
+                value: Json(state::json(d.value.as_deref())),
+                extracted: Json(state::json(d.extracted.as_deref())),
+                note: d.note.clone(),
+                at: timestamp(d.created_at),
+            })
+            .collect()
+    }
+}
+
+impl ReviewValue {
+    /// A value outside of a whole review (the answer of `verifyValue`).
+    pub fn alone(value: ReviewedValue) -> Self {
+        Self {
+            value,
+            reviewers: Default::default(),
+        }
+    }
+}
+
+/// The human review of one document against one form version.
+pub struct Review(pub ReviewView);
+
+#[Object]
+impl Review {
+    /// Id.
+    async fn id(&self) -> ID {
+        ID(self.0.review.id.clone())
+    }
+    /// OPEN, AWAITING_ADJUDICATION or COMPLETE.
+    async fn status(&self) -> ReviewStatus {
+        self.0.review.status
+    }
+    /// The document.
+    async fn document_id(&self) -> ID {
+        ID(self.0.review.document_id.clone())
+    }
+    /// The form version.
+    async fn form_version_id(&self) -> ID {
+        ID(self.0.review.form_version_id.clone())
+    }
+    /// Last change (RFC 3339).
+    async fn updated_at(&self) -> String {
+        timestamp(self.0.review.updated_at)
+    }
+    /// Its values: the extractor's in order, then paths reviewers added.
+    async fn values(&self) -> Vec<ReviewValue> {
+        let reviewers = std::sync::Arc::new(self.0.reviewers.clone());
+        self.0
+            .values
+            .iter()
+            .cloned()
+            .map(|value| ReviewValue {
+                value,
+                reviewers: reviewers.clone(),
+            })
+            .collect()
+    }
+}
+
+/// A review's state, as `completeReview`, `reopenReview` and
+/// `reviewUpdated` give it.
+pub struct ReviewState(pub crate::db::entities::review::Model);
+
+#[Object]
+impl ReviewState {
+    /// Id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// OPEN, AWAITING_ADJUDICATION or COMPLETE.
+    async fn status(&self) -> ReviewStatus {
+        self.0.status
+    }
+    /// The document.
+    async fn document_id(&self) -> ID {
+        ID(self.0.document_id.clone())
+    }
+    /// The form version.
+    async fn form_version_id(&self) -> ID {
+        ID(self.0.form_version_id.clone())
+    }
+    /// Last change (RFC 3339).
+    async fn updated_at(&self) -> String {
+        timestamp(self.0.updated_at)
+    }
+}

@@ -1,0 +1,641 @@
+//! Human review of extracted values. A review is the record of one
+//! document against one form version; what a person decides is an
+//! append-only [`review_decision`] row (who, when, the value before and
+//! after, a note), and every value's state is derived from those rows
+//! ([`state`]), so the history of any value is always at hand.
+//!
+//! SINGLE mode: a reviewer accepts, corrects or rejects each extracted
+//! value; a review completes once no required field is unreviewed, and is
+//! then locked until reopened with a note.
+
+pub mod state;
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::audit::{self, AuditRecord};
+use crate::auth::Role;
+use crate::db::entities::{
+    document, extraction_value, form_version, project, review, review_decision, review_setting,
+    user,
+};
+use crate::db::types::EvidenceList;
+use crate::db::{new_id, now_ms};
+use crate::error::{ServiceError, ServiceResult};
+use crate::events::Event;
+use crate::extraction::grounding::Grounder;
+use crate::extraction::pipeline;
+use crate::forms::{self, fields};
+use crate::plugins::extractor::{EvidenceQuote, ExtractedValue, ValueStatus};
+use crate::tenancy::{self, Access, Scope};
+
+use state::ReviewedValue;
+
+use crate::db::types::stored_enum;
+
+stored_enum!(
+    /// How a project's documents are reviewed.
+    ReviewMode {
+        /// A reviewer verifies the extractor's values one by one.
+        Single = "single",
+        /// Several people extract independently; an adjudicator resolves
+        /// what they disagree on.
+        Dual = "dual",
+    }
+);
+
+stored_enum!(
+    /// Where a review stands.
+    ReviewStatus {
+        /// Values are being reviewed.
+        Open = "open",
+        /// Extractions are in and disagree: waiting for an adjudicator.
+        AwaitingAdjudication = "awaiting_adjudication",
+        /// Done and locked until reopened.
+        Complete = "complete",
+    }
+);
+
+stored_enum!(
+    /// A reviewer's verdict on a value.
+    Verdict {
+        /// The extracted value is right.
+        Accept = "accept",
+        /// The value is wrong; here is the right one.
+        Correct = "correct",
+        /// The value is wrong and the paper does not report it.
+        Reject = "reject",
+    }
+);
+
+/// Where the review stands on one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum ValueState {
+    /// No person has decided on today's extracted value.
+    Unreviewed,
+    /// Accepted as extracted.
+    Verified,
+    /// Replaced by a reviewer's value.
+    Corrected,
+    /// Wrong, and not reported by the paper.
+    Rejected,
+    /// Independent extractions agree (DUAL).
+    Agreed,
+    /// Independent extractions disagree (DUAL).
+    Disputed,
+    /// An adjudicator decided (DUAL).
+    Resolved,
+}
+
+/// Whose value a reviewed value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum ValueSource {
+    /// The extractor's.
+    Extractor,
+    /// A reviewer's.
+    Reviewer,
+    /// An adjudicator's.
+    Adjudicator,
+}
+
+/// Most reviewers per document in DUAL mode.
+const MAX_REVIEWERS: i32 = 5;
+/// Longest note.
+const MAX_NOTE: usize = 4000;
+
+/// A project's review settings (SINGLE with one reviewer until configured).
+pub async fn settings<C: ConnectionTrait>(
+    db: &C,
+    p: &project::Model,
+) -> ServiceResult<(ReviewMode, i32)> {
+    let row = tenancy::find_scoped::<review_setting::Entity, _>(
+        db,
+        Scope::Organization(&p.organization_id),
+        &p.id,
+    )
+    .await?;
+    Ok(row.map_or((ReviewMode::Single, 1), |r| {
+        (r.mode, r.reviewers_per_document)
+    }))
+}
+
+/// Sets how a project's documents are reviewed (ADMIN+). DUAL takes 2 to
+/// 5 reviewers per document (2 when not given); SINGLE always has one.
+pub async fn configure(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    mode: ReviewMode,
+    reviewers_per_document: Option<i32>,
+) -> ServiceResult<review_setting::Model> {
+    let p = tenancy::load::<project::Entity, _>(&app.db, access, project_id, Role::Admin).await?;
+    let n = match (mode, reviewers_per_document) {
+        (ReviewMode::Single, None | Some(1)) => 1,
+        (ReviewMode::Single, Some(n)) => {
+            return Err(ServiceError::bad_input(format!(
+                "SINGLE review has one reviewer per document, not {n}"
+            )));
+        }
+        (ReviewMode::Dual, None) => 2,
+        (ReviewMode::Dual, Some(n)) if (2..=MAX_REVIEWERS).contains(&n) => n,
+        (ReviewMode::Dual, Some(n)) => {
+            return Err(ServiceError::bad_input(format!(
+                "DUAL review takes 2 to {MAX_REVIEWERS} reviewers per document, not {n}"
+            )));
+        }
+    };
+    if mode == ReviewMode::Dual {
+        return Err(ServiceError::bad_input(
+            "DUAL review is not available yet on this server; use SINGLE",
+        ));
+    }
+    let txn = crate::db::write_txn(&app.db).await?;
+    review_setting::Entity::delete_by_id(p.id.as_str())
+        .exec(&txn)
+        .await?;
+    let row = review_setting::ActiveModel {
+        project_id: Set(p.id.clone()),
+        organization_id: Set(p.organization_id.clone()),
+        mode: Set(mode),
+        reviewers_per_document: Set(n),
+        updated_by: Set(access.principal.user_id().map(str::to_owned)),
+        updated_at: Set(now_ms()),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord::new(&p.organization_id, "review.configure", "project", &p.id)
+            .details(serde_json::json!({ "mode": format!("{mode:?}"), "reviewersPerDocument": n })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// A review as it stands, with who decided what.
+pub struct ReviewView {
+    /// The review.
+    pub review: review::Model,
+    /// Its values.
+    pub values: Vec<ReviewedValue>,
+    /// E-mail of every user who decided, by id.
+    pub reviewers: HashMap<String, String>,
+}
+
+/// What a review is about, loaded and authorized.
+struct Subject {
+    project: project::Model,
+    document: document::Model,
+    version: form_version::Model,
+}
+
+async fn subject(
+    app: &App,
+    access: &Access,
+    document_id: &str,
+    form_version_id: &str,
+    min: Role,
+) -> ServiceResult<Subject> {
+    let document = tenancy::load::<document::Entity, _>(&app.db, access, document_id, min).await?;
+    let scope = Scope::Organization(&document.organization_id);
+    let version = tenancy::find_scoped::<form_version::Entity, _>(&app.db, scope, form_version_id)
+        .await?
+        .filter(|v| v.project_id == document.project_id)
+        .ok_or(ServiceError::NotFound("form version"))?;
+    let project =
+        tenancy::get_scoped::<project::Entity, _>(&app.db, scope, &document.project_id).await?;
+    Ok(Subject {
+        project,
+        document,
+        version,
+    })
+}
+
+/// The review row of a subject, created at first sight.
+async fn review_row<C: ConnectionTrait>(db: &C, s: &Subject) -> ServiceResult<review::Model> {
+    let find = || {
+        tenancy::scoped::<review::Entity>(Scope::Organization(&s.document.organization_id))
+            .filter(review::Column::DocumentId.eq(s.document.id.as_str()))
+            .filter(review::Column::FormVersionId.eq(s.version.id.as_str()))
+    };
+    if let Some(r) = find().one(db).await? {
+        return Ok(r);
+    }
+    let now = now_ms();
+    let inserted = review::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(s.document.organization_id.clone()),
+        project_id: Set(s.project.id.clone()),
+        document_id: Set(s.document.id.clone()),
+        form_version_id: Set(s.version.id.clone()),
+        status: Set(ReviewStatus::Open),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await;
+    match inserted {
+        Ok(r) => Ok(r),
+        // Two first sights at once: the other one's row is the review.
+        Err(e) => find()
+            .one(db)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(anyhow::Error::new(e))),
+    }
+}
+
+/// The extractor's values of the document's latest result for the version.
+async fn extracted(app: &App, s: &Subject) -> ServiceResult<Vec<extraction_value::Model>> {
+    let latest = crate::extraction::latest_result(app, &s.document, &s.version.id).await?;
+    let Some(result) = latest else {
+        return Ok(Vec::new());
+    };
+    Ok(extraction_value::Entity::find()
+        .filter(extraction_value::Column::ResultId.eq(result.id.as_str()))
+        .order_by_asc(extraction_value::Column::Ordinal)
+        .all(&app.db)
+        .await?)
+}
+
+async fn decisions<C: ConnectionTrait>(
+    db: &C,
+    r: &review::Model,
+) -> ServiceResult<Vec<review_decision::Model>> {
+    Ok(
+        tenancy::scoped::<review_decision::Entity>(Scope::Organization(&r.organization_id))
+            .filter(review_decision::Column::ReviewId.eq(r.id.as_str()))
+            .order_by_asc(review_decision::Column::CreatedAt)
+            .order_by_asc(review_decision::Column::Id)
+            .all(db)
+            .await?,
+    )
+}
+
+async fn view(app: &App, s: &Subject, r: review::Model) -> ServiceResult<ReviewView> {
+    let values = state::single(&extracted(app, s).await?, &decisions(&app.db, &r).await?);
+    let ids: Vec<String> = values
+        .iter()
+        .flat_map(|v| v.decisions.iter().filter_map(|d| d.user_id.clone()))
+        .collect();
+    let reviewers = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(ids))
+            .all(&app.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.email))
+            .collect()
+    };
+    Ok(ReviewView {
+        review: r,
+        values,
+        reviewers,
+    })
+}
+
+/// The review of a document against a form version (VIEWER+).
+pub async fn get(
+    app: &App,
+    access: &Access,
+    document_id: &str,
+    form_version_id: &str,
+) -> ServiceResult<ReviewView> {
+    let s = subject(app, access, document_id, form_version_id, Role::Viewer).await?;
+    let r = review_row(&app.db, &s).await?;
+    view(app, &s, r).await
+}
+
+/// A reviewer's verdict on one value (REVIEWER+, SINGLE mode).
+pub struct VerifyInput {
+    /// Concrete path (`arms[0].name`).
+    pub path: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The right value, for CORRECT.
+    pub value: Option<Value>,
+    /// A verbatim quote supporting the corrected value.
+    pub quote: Option<String>,
+    /// Why.
+    pub note: Option<String>,
+}
+
+/// Records a verdict; returns the value as it now stands.
+pub async fn verify(
+    app: &App,
+    access: &Access,
+    document_id: &str,
+    form_version_id: &str,
+    input: VerifyInput,
+) -> ServiceResult<ReviewedValue> {
+    let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
+    let (mode, _) = settings(&app.db, &s.project).await?;
+    if mode != ReviewMode::Single {
+        return Err(ServiceError::bad_input(
+            "this project reviews in DUAL mode: submit reviewer values instead of verdicts",
+        ));
+    }
+    let field = field_at(&s.version, &input.path)?;
+    let note = clean_note(input.note.as_deref(), false)?;
+    let extracted_values = extracted(app, &s).await?;
+    let current = extracted_values
+        .iter()
+        .find(|v| v.path == input.path)
+        .map(|v| state::json(Some(&v.value)))
+        .unwrap_or(Value::Null);
+    let value = match input.verdict {
+        Verdict::Accept => {
+            if !extracted_values.iter().any(|v| v.path == input.path) {
+                return Err(ServiceError::bad_input(format!(
+                    "nothing was extracted at `{}` to accept; correct or reject it",
+                    input.path
+                )));
+            }
+            None
+        }
+        Verdict::Correct => {
+            let v = input
+                .value
+                .clone()
+                .ok_or_else(|| ServiceError::bad_input("CORRECT needs the right `value`"))?;
+            fields::check_value(&field, &v).map_err(ServiceError::BadInput)?;
+            Some(v)
+        }
+        Verdict::Reject => None,
+    };
+    let evidence = match (&input.quote, input.verdict) {
+        (Some(q), Verdict::Correct) if !q.trim().is_empty() => {
+            ground(app, &s, &input.path, q).await?
+        }
+        (Some(q), _) if !q.trim().is_empty() => {
+            return Err(ServiceError::bad_input(
+                "a quote goes with a CORRECT verdict",
+            ));
+        }
+        _ => Vec::new(),
+    };
+    let first = review_row(&app.db, &s).await?;
+    let txn = crate::db::write_txn(&app.db).await?;
+    let r = lock(&txn, &first).await?;
+    if r.status == ReviewStatus::Complete {
+        return Err(ServiceError::Conflict(
+            "this review is complete and locked; reopen it to change a value".into(),
+        ));
+    }
+    review_decision::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(r.organization_id.clone()),
+        review_id: Set(r.id.clone()),
+        path: Set(input.path.clone()),
+        verdict: Set(input.verdict),
+        user_id: Set(access.principal.user_id().map(str::to_owned)),
+        value: Set(value.map(|v| v.to_string())),
+        extracted: Set(Some(current.to_string())),
+        evidence: Set(EvidenceList(evidence)),
+        note: Set(note),
+        created_at: Set(now_ms()),
+    }
+    .insert(&txn)
+    .await?;
+    let r = touch(&txn, r, None).await?;
+    txn.commit().await?;
+    announce(app, &r).await;
+    let v = view(app, &s, r).await?;
+    v.values
+        .into_iter()
+        .find(|v| v.path == input.path)
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("decided value not derived")))
+}
+
+/// Completes a review (REVIEWER+): refused while a required field is
+/// unreviewed; the review is then locked.
+pub async fn complete(
+    app: &App,
+    access: &Access,
+    document_id: &str,
+    form_version_id: &str,
+) -> ServiceResult<review::Model> {
+    let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
+    let first = review_row(&app.db, &s).await?;
+    let txn = crate::db::write_txn(&app.db).await?;
+    let r = lock(&txn, &first).await?;
+    if r.status == ReviewStatus::Complete {
+        return Err(ServiceError::Conflict(
+            "this review is already complete".into(),
+        ));
+    }
+    let values = state::single(&extracted(app, &s).await?, &decisions(&txn, &r).await?);
+    let missing = unreviewed_required(&s.version, &values)?;
+    if !missing.is_empty() {
+        return Err(ServiceError::Conflict(format!(
+            "required fields are still unreviewed: {}",
+            missing.join(", ")
+        )));
+    }
+    let r = touch(&txn, r, Some(ReviewStatus::Complete)).await?;
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord::new(&r.organization_id, "review.complete", "review", &r.id),
+    )
+    .await?;
+    txn.commit().await?;
+    announce(app, &r).await;
+    Ok(r)
+}
+
+/// Reopens a complete review (REVIEWER+), saying why.
+pub async fn reopen(
+    app: &App,
+    access: &Access,
+    document_id: &str,
+    form_version_id: &str,
+    note: &str,
+) -> ServiceResult<review::Model> {
+    let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
+    let note = clean_note(Some(note), true)?;
+    let first = review_row(&app.db, &s).await?;
+    let txn = crate::db::write_txn(&app.db).await?;
+    let r = lock(&txn, &first).await?;
+    if r.status != ReviewStatus::Complete {
+        return Err(ServiceError::Conflict(
+            "only a complete review can be reopened".into(),
+        ));
+    }
+    let r = touch(&txn, r, Some(ReviewStatus::Open)).await?;
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord::new(&r.organization_id, "review.reopen", "review", &r.id)
+            .details(serde_json::json!({ "note": note })),
+    )
+    .await?;
+    txn.commit().await?;
+    announce(app, &r).await;
+    Ok(r)
+}
+
+/// The form field a concrete path names, list indices allowed where the
+/// form has lists. A list or group itself (`arms`) can be accepted or
+/// rejected as extracted; a correction names its scalar fields.
+fn field_at(v: &form_version::Model, path: &str) -> ServiceResult<fields::Field> {
+    let form_fields = forms::version_fields(v)?;
+    let template = fields::template(path);
+    let well_formed = !path.is_empty()
+        && path.len() <= 500
+        && path
+            .split('.')
+            .all(|seg| !seg.is_empty() && seg.split('[').next().is_some_and(|n| !n.is_empty()));
+    fields::by_path(&form_fields)
+        .into_iter()
+        .find(|(p, _)| *p == template)
+        .filter(|_| well_formed)
+        .map(|(_, f)| f.clone())
+        .ok_or_else(|| ServiceError::bad_input(format!("`{path}` is not a field of this form")))
+}
+
+/// Paths of required fields that no one has decided on yet.
+fn unreviewed_required(
+    v: &form_version::Model,
+    values: &[ReviewedValue],
+) -> ServiceResult<Vec<String>> {
+    let form_fields = forms::version_fields(v)?;
+    let mut missing = Vec::new();
+    for (path, f) in fields::by_path(&form_fields) {
+        if !f.required || f.field_type.is_composite() {
+            continue;
+        }
+        let concrete: Vec<&ReviewedValue> = values
+            .iter()
+            .filter(|v| fields::template(&v.path) == path)
+            .collect();
+        let top_level = !path.contains("[]");
+        if concrete.is_empty() && top_level {
+            missing.push(path);
+            continue;
+        }
+        missing.extend(
+            concrete
+                .iter()
+                .filter(|v| v.state == ValueState::Unreviewed)
+                .map(|v| v.path.clone()),
+        );
+    }
+    Ok(missing)
+}
+
+fn clean_note(note: Option<&str>, required: bool) -> ServiceResult<Option<String>> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    match note {
+        None if required => Err(ServiceError::bad_input("a note saying why is required")),
+        Some(n) if n.chars().count() > MAX_NOTE => Err(ServiceError::bad_input(format!(
+            "a note has at most {MAX_NOTE} characters"
+        ))),
+        n => Ok(n.map(str::to_owned)),
+    }
+}
+
+/// A reviewer's quote, grounded against the document's text exactly like
+/// an extractor's.
+async fn ground(
+    app: &App,
+    s: &Subject,
+    path: &str,
+    quote: &str,
+) -> ServiceResult<Vec<pipeline::StoredEvidence>> {
+    let text = crate::documents::text(app, &s.document)
+        .await?
+        .ok_or_else(|| ServiceError::bad_input("the document has no converted text to quote"))?;
+    let value = ExtractedValue {
+        path: path.to_owned(),
+        value: Value::Null,
+        status: ValueStatus::Found,
+        evidence: vec![EvidenceQuote {
+            quote: quote.to_owned(),
+            page: None,
+        }],
+        confidence: 1.0,
+    };
+    tokio::task::spawn_blocking(move || {
+        let grounder = Grounder::new(&text.markdown, &text.pages.0);
+        let mut warnings = Vec::new();
+        pipeline::ground(&grounder, &value, &mut warnings).0
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(anyhow::Error::new(e)))
+}
+
+/// The review as it is now, its row locked for this transaction: a write
+/// first (PostgreSQL holds the row until commit; SQLite's write transaction
+/// holds the database), so decisions, completion and reopening of one
+/// review happen one after the other and each sees the status the one
+/// before left.
+async fn lock<C: ConnectionTrait>(db: &C, r: &review::Model) -> ServiceResult<review::Model> {
+    review::Entity::update_many()
+        .col_expr(
+            review::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now_ms()),
+        )
+        .filter(review::Column::Id.eq(r.id.as_str()))
+        .exec(db)
+        .await?;
+    review::Entity::find_by_id(r.id.as_str())
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("review"))
+}
+
+/// Writes the review's new status (when given) and its change time.
+async fn touch<C: ConnectionTrait>(
+    db: &C,
+    r: review::Model,
+    status: Option<ReviewStatus>,
+) -> ServiceResult<review::Model> {
+    let mut am: review::ActiveModel = r.into();
+    if let Some(s) = status {
+        am.status = Set(s);
+    }
+    am.updated_at = Set(now_ms());
+    Ok(am.update(db).await?)
+}
+
+async fn announce(app: &App, r: &review::Model) {
+    app.bus
+        .publish(Event::ReviewChanged {
+            review_id: r.id.clone(),
+            organization_id: r.organization_id.clone(),
+            project_id: r.project_id.clone(),
+        })
+        .await;
+}
+
+/// The reviews of a project the caller can see (VIEWER+), for live updates.
+pub async fn of_project(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+) -> ServiceResult<project::Model> {
+    tenancy::load::<project::Entity, _>(&app.db, access, project_id, Role::Viewer).await
+}
+
+/// A review of `project` by id, as the caller can see it now.
+pub async fn by_id(
+    app: &App,
+    access: &Access,
+    project: &project::Model,
+    id: &str,
+) -> ServiceResult<review::Model> {
+    let r = tenancy::load::<review::Entity, _>(&app.db, access, id, Role::Viewer).await?;
+    if r.project_id != project.id {
+        return Err(ServiceError::NotFound("review"));
+    }
+    Ok(r)
+}
