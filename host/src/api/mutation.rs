@@ -450,9 +450,15 @@ impl MutationRoot {
         project_id: ID,
         form_version_id: ID,
         format: crate::export::ExportFormat,
+        #[graphql(
+            default,
+            desc = "FINAL: reviewed values where a review decided, else the extractor's; EXTRACTED (default): the extractor's."
+        )]
+        values: crate::export::ExportValues,
     ) -> async_graphql::Result<super::extraction::ExportPayload> {
         let acc = access(ctx).await?;
-        let e = crate::export::create(app(ctx), acc, &project_id, &form_version_id, format).await?;
+        let e = crate::export::create(app(ctx), acc, &project_id, &form_version_id, format, values)
+            .await?;
         let base = ctx
             .data_opt::<super::http::PublicBase>()
             .map(|b| b.0.clone())

@@ -111,6 +111,38 @@ impl QueryRoot {
         ))
     }
 
+    /// Review figures of a form version in a project (VIEWER+).
+    #[graphql(complexity = "1000 + child_complexity")]
+    async fn review_summary(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        form_version_id: ID,
+    ) -> async_graphql::Result<super::review::ReviewSummary> {
+        let acc = access(ctx).await?;
+        Ok(
+            crate::review::summary(app(ctx), acc, &project_id, &form_version_id)
+                .await?
+                .into(),
+        )
+    }
+
+    /// The methods text on the use of AI in this extraction, written from
+    /// the records (VIEWER+).
+    #[graphql(complexity = "1000 + child_complexity")]
+    async fn disclosure(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        form_version_id: ID,
+    ) -> async_graphql::Result<super::review::Disclosure> {
+        let acc = access(ctx).await?;
+        Ok(super::review::Disclosure {
+            markdown: crate::review::disclosure(app(ctx), acc, &project_id, &form_version_id)
+                .await?,
+        })
+    }
+
     /// The latest results compared with the imported ground truth, typed by field.
     #[graphql(complexity = "1000 + child_complexity")]
     async fn evaluation(

@@ -205,3 +205,80 @@ impl ReviewState {
         timestamp(self.0.updated_at)
     }
 }
+
+/// How review went for one field.
+#[derive(SimpleObject)]
+pub struct FieldReviewSummary {
+    /// Template path (`arms[].name`).
+    pub path: String,
+    /// Values a person decided on.
+    pub reviewed: i32,
+    /// Extracted values that survived review as they were.
+    pub extractor_accepted: i32,
+    /// Extracted values a person corrected or rejected.
+    pub extractor_corrected: i32,
+    /// Agreement between independent extractions by the field's comparator
+    /// (DUAL review; null in SINGLE).
+    pub agreement: Option<f64>,
+    /// Cohen's kappa of those extractions for ENUM and BOOLEAN fields
+    /// (null otherwise, and in SINGLE).
+    pub kappa: Option<f64>,
+}
+
+/// A form version's review across a project.
+#[derive(SimpleObject)]
+pub struct ReviewSummary {
+    /// Documents with results.
+    pub documents: i32,
+    /// Reviews complete.
+    pub complete: i32,
+    /// Values waiting for an adjudicator.
+    pub disputed: i32,
+    /// Values extracted.
+    pub extracted: i32,
+    /// Values no person decided on.
+    pub unreviewed: i32,
+    /// Values accepted as extracted.
+    pub verified: i32,
+    /// Values replaced by a reviewer's.
+    pub corrected: i32,
+    /// Values rejected as not reported.
+    pub rejected: i32,
+    /// Per field, in form order.
+    pub fields: Vec<FieldReviewSummary>,
+}
+
+impl From<crate::review::Summary> for ReviewSummary {
+    fn from(s: crate::review::Summary) -> Self {
+        let n = |x: u32| x as i32;
+        Self {
+            documents: n(s.documents),
+            complete: n(s.complete),
+            disputed: n(s.disputed),
+            extracted: n(s.extracted),
+            unreviewed: n(s.unreviewed),
+            verified: n(s.verified),
+            corrected: n(s.corrected),
+            rejected: n(s.rejected),
+            fields: s
+                .fields
+                .into_iter()
+                .map(|f| FieldReviewSummary {
+                    path: f.path,
+                    reviewed: n(f.reviewed),
+                    extractor_accepted: n(f.extractor_accepted),
+                    extractor_corrected: n(f.extractor_corrected),
+                    agreement: f.agreement,
+                    kappa: f.kappa,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The methods text on AI use.
+#[derive(SimpleObject)]
+pub struct Disclosure {
+    /// Markdown, generated from the records.
+    pub markdown: String,
+}

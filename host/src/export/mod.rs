@@ -1,9 +1,11 @@
 //! Exports of the latest results of a form version, as snapshots in the
 //! blob store: CSV_WIDE (one row per document, one column per value path),
 //! CSV_LONG (one row per value, with status, confidence, evidence,
-//! grounding and provenance), JSON (everything, with the codebook); plus
-//! the codebook (field paths, types, descriptions, options, units) as a
-//! second CSV.
+//! grounding, review state, source, reviewer and provenance), JSON
+//! (everything, with the codebook); plus the codebook (field paths, types,
+//! descriptions, options, units) as a second CSV. FINAL exports the values
+//! as review decided them (the extractor's where no one decided);
+//! EXTRACTED the extractor's only.
 
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
@@ -13,8 +15,10 @@ use crate::auth::Role;
 use crate::db::entities::export;
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
+use crate::extraction::pipeline::StoredEvidence;
 use crate::extraction::{self, ResultRow};
 use crate::forms::{self, Field, FieldType, fields};
+use crate::review::{ReviewView, ValueSource};
 use crate::tenancy::Access;
 
 /// Export formats.
@@ -45,6 +49,99 @@ impl ExportFormat {
     }
 }
 
+/// Which values an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, async_graphql::Enum)]
+pub enum ExportValues {
+    /// Reviewed values where a review decided, the extractor's otherwise.
+    Final,
+    /// The extractor's values only.
+    #[default]
+    Extracted,
+}
+
+/// One value as exported.
+struct Cell {
+    path: String,
+    value: Value,
+    status: &'static str,
+    /// The extractor's confidence (none for a person's value).
+    confidence: Option<f64>,
+    evidence: Vec<StoredEvidence>,
+    grounding: &'static str,
+    state: &'static str,
+    source: &'static str,
+    reviewer: String,
+}
+
+/// A document's exported values, with its result's provenance.
+struct Doc<'a> {
+    row: &'a ResultRow,
+    cells: Vec<Cell>,
+}
+
+fn graphql_name<T: async_graphql::EnumType>(v: T) -> &'static str {
+    T::items()
+        .iter()
+        .find(|i| i.value == v)
+        .map_or("", |i| i.name)
+}
+
+/// The cells of `row`: its extracted values (with their review state), or
+/// for FINAL its reviewed values.
+fn cells(row: &ResultRow, review: Option<&ReviewView>, which: ExportValues) -> Vec<Cell> {
+    let reviewed =
+        |path: &str| review.and_then(|r| r.values.iter().find(|v| v.path == path).map(|v| (r, v)));
+    match (which, review) {
+        (ExportValues::Final, Some(r)) => r
+            .values
+            .iter()
+            .map(|v| {
+                let extracted = row.values.iter().find(|x| x.path == v.path);
+                let person = v.source != ValueSource::Extractor;
+                Cell {
+                    path: v.path.clone(),
+                    value: v.value.clone(),
+                    status: match (person, extracted) {
+                        (false, Some(x)) => x.status.as_str(),
+                        _ if v.value.is_null() => "NOT_REPORTED",
+                        _ => "FOUND",
+                    },
+                    confidence: extracted.filter(|_| !person).map(|x| x.confidence),
+                    grounding: match (person, extracted) {
+                        (false, Some(x)) => x.grounding.as_str(),
+                        _ => v.evidence.first().map_or("NONE", |e| match e.grounding {
+                            crate::extraction::grounding::Verdict::Exact => "EXACT",
+                            crate::extraction::grounding::Verdict::Fuzzy => "FUZZY",
+                            crate::extraction::grounding::Verdict::NotFound => "NOT_FOUND",
+                        }),
+                    },
+                    evidence: v.evidence.clone(),
+                    state: graphql_name(v.state),
+                    source: graphql_name(v.source),
+                    reviewer: r.last_reviewer(v),
+                }
+            })
+            .collect(),
+        _ => row
+            .values
+            .iter()
+            .map(|x| Cell {
+                path: x.path.clone(),
+                value: value_of(&x.value),
+                status: x.status.as_str(),
+                confidence: Some(x.confidence),
+                evidence: x.evidence.0.clone(),
+                grounding: x.grounding.as_str(),
+                state: reviewed(&x.path).map_or("UNREVIEWED", |(_, v)| graphql_name(v.state)),
+                source: "EXTRACTOR",
+                reviewer: reviewed(&x.path)
+                    .map(|(r, v)| r.last_reviewer(v))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
 fn internal(e: impl Into<anyhow::Error>) -> ServiceError {
     ServiceError::Internal(e.into())
 }
@@ -57,15 +154,24 @@ pub async fn create(
     project_id: &str,
     form_version_id: &str,
     format: ExportFormat,
+    which: ExportValues,
 ) -> ServiceResult<export::Model> {
     let (p, v) =
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
     let rows = extraction::all_results(app, &p.organization_id, &v.id).await?;
+    let reviews = crate::review::of_results(app, &p.organization_id, &v.id, &rows).await?;
+    let docs: Vec<Doc> = rows
+        .iter()
+        .map(|row| Doc {
+            row,
+            cells: cells(row, reviews.get(&row.document.id), which),
+        })
+        .collect();
     let codebook = codebook(&form_fields);
     let body = match format {
-        ExportFormat::CsvWide => wide(&form_fields, &rows)?,
-        ExportFormat::CsvLong => long(&rows)?,
+        ExportFormat::CsvWide => wide(&form_fields, &docs)?,
+        ExportFormat::CsvLong => long(&docs)?,
         ExportFormat::Json => serde_json::to_vec_pretty(&json!({
             "project": p.id,
             "formVersion": { "id": v.id, "number": v.number, "programHash": v.program_hash },
@@ -73,7 +179,8 @@ pub async fn create(
                 "path": c.path, "type": c.kind, "description": c.description,
                 "options": c.options, "multiple": c.multiple, "unit": c.unit, "required": c.required,
             })).collect::<Vec<_>>(),
-            "documents": rows.iter().map(document_json).collect::<Vec<_>>(),
+            "values": graphql_name(which),
+            "documents": docs.iter().map(document_json).collect::<Vec<_>>(),
         }))
         .map_err(internal)?,
     };
@@ -212,7 +319,7 @@ fn value_of(raw: &str) -> Value {
     serde_json::from_str(raw).unwrap_or(Value::Null)
 }
 
-fn wide(form: &[Field], rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
+fn wide(form: &[Field], docs: &[Doc]) -> ServiceResult<Vec<u8>> {
     // Columns: every concrete path seen, in form order (then index order).
     let order: Vec<String> = fields::by_path(form)
         .into_iter()
@@ -220,10 +327,10 @@ fn wide(form: &[Field], rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
         .map(|(p, _)| p)
         .collect();
     let mut columns: Vec<String> = Vec::new();
-    for r in rows {
-        for v in &r.values {
-            if !columns.contains(&v.path) {
-                columns.push(v.path.clone());
+    for d in docs {
+        for c in &d.cells {
+            if !columns.contains(&c.path) {
+                columns.push(c.path.clone());
             }
         }
     }
@@ -240,14 +347,15 @@ fn wide(form: &[Field], rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
     header.extend(columns.iter().cloned());
     header.extend(["program_hash", "extractor", "converter", "model"].map(String::from));
     w.write_record(&header).map_err(internal)?;
-    for r in rows {
+    for d in docs {
+        let r = d.row;
         let mut rec = vec![r.document.id.clone(), r.document.filename.clone()];
         for c in &columns {
             rec.push(
-                r.values
+                d.cells
                     .iter()
                     .find(|v| &v.path == c)
-                    .map(|v| cell(&value_of(&v.value)))
+                    .map(|v| cell(&v.value))
                     .unwrap_or_default(),
             );
         }
@@ -258,7 +366,7 @@ fn wide(form: &[Field], rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
     w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
 }
 
-fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
+fn long(docs: &[Doc]) -> ServiceResult<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "document_id",
@@ -272,6 +380,9 @@ fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
         "start",
         "end",
         "grounding",
+        "state",
+        "source",
+        "reviewer",
         "form_version_id",
         "program_hash",
         "extractor",
@@ -280,7 +391,8 @@ fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
         "model",
     ])
     .map_err(internal)?;
-    for r in rows {
+    for d in docs {
+        let r = d.row;
         let p = r.provenance();
         let prov = [
             p.form_version_id,
@@ -290,21 +402,24 @@ fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
             p.adapter.unwrap_or_default(),
             p.models.join(","),
         ];
-        for v in &r.values {
-            let first = v.evidence.0.first();
+        for v in &d.cells {
+            let first = v.evidence.first();
             let opt = |x: Option<u32>| x.map(|n| n.to_string()).unwrap_or_default();
             let mut rec = vec![
                 r.document.id.clone(),
                 r.document.filename.clone(),
                 v.path.clone(),
-                cell(&value_of(&v.value)),
-                v.status.as_str().to_owned(),
-                format!("{:.3}", v.confidence),
+                cell(&v.value),
+                v.status.to_owned(),
+                v.confidence.map(|c| format!("{c:.3}")).unwrap_or_default(),
                 first.map(|e| e.quote.clone()).unwrap_or_default(),
                 opt(first.and_then(|e| e.page)),
                 opt(first.and_then(|e| e.start)),
                 opt(first.and_then(|e| e.end)),
-                v.grounding.as_str().to_owned(),
+                v.grounding.to_owned(),
+                v.state.to_owned(),
+                v.source.to_owned(),
+                v.reviewer.clone(),
             ];
             rec.extend(prov.iter().cloned());
             w.write_record(&rec).map_err(internal)?;
@@ -313,7 +428,8 @@ fn long(rows: &[ResultRow]) -> ServiceResult<Vec<u8>> {
     w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
 }
 
-fn document_json(r: &ResultRow) -> Value {
+fn document_json(d: &Doc) -> Value {
+    let r = d.row;
     let p = r.provenance();
     json!({
         "id": r.document.id,
@@ -323,13 +439,16 @@ fn document_json(r: &ResultRow) -> Value {
             "extractor": p.extractor, "converter": p.converter, "adapter": p.adapter,
             "model": (!p.models.is_empty()).then(|| p.models.join(",")),
         },
-        "values": r.values.iter().map(|v| json!({
+        "values": d.cells.iter().map(|v| json!({
             "path": v.path,
-            "value": value_of(&v.value),
-            "status": v.status.as_str(),
+            "value": v.value,
+            "status": v.status,
             "confidence": v.confidence,
-            "grounding": v.grounding.as_str(),
+            "grounding": v.grounding,
             "evidence": v.evidence,
+            "state": v.state,
+            "source": v.source,
+            "reviewer": v.reviewer,
         })).collect::<Vec<_>>(),
     })
 }

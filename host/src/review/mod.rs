@@ -639,3 +639,312 @@ pub async fn by_id(
     }
     Ok(r)
 }
+
+/// The reviews of a form version's latest results, by document: each
+/// review with its derived values and the e-mails of its reviewers.
+/// Documents never reviewed are absent.
+pub async fn of_results(
+    app: &App,
+    organization_id: &str,
+    form_version_id: &str,
+    rows: &[crate::extraction::ResultRow],
+) -> ServiceResult<HashMap<String, ReviewView>> {
+    let reviews = tenancy::scoped::<review::Entity>(Scope::Organization(organization_id))
+        .filter(review::Column::FormVersionId.eq(form_version_id))
+        .all(&app.db)
+        .await?;
+    if reviews.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = reviews.iter().map(|r| r.id.clone()).collect();
+    let all = tenancy::scoped::<review_decision::Entity>(Scope::Organization(organization_id))
+        .filter(review_decision::Column::ReviewId.is_in(ids))
+        .order_by_asc(review_decision::Column::CreatedAt)
+        .order_by_asc(review_decision::Column::Id)
+        .all(&app.db)
+        .await?;
+    let user_ids: Vec<String> = all.iter().filter_map(|d| d.user_id.clone()).collect();
+    let emails: HashMap<String, String> = if user_ids.is_empty() {
+        HashMap::new()
+    } else {
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(user_ids))
+            .all(&app.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.email))
+            .collect()
+    };
+    let mut out = HashMap::new();
+    for r in reviews {
+        let Some(row) = rows.iter().find(|row| row.document.id == r.document_id) else {
+            continue;
+        };
+        let mine: Vec<review_decision::Model> = all
+            .iter()
+            .filter(|d| d.review_id == r.id)
+            .cloned()
+            .collect();
+        let values = state::single(&row.values, &mine);
+        out.insert(
+            r.document_id.clone(),
+            ReviewView {
+                review: r,
+                values,
+                reviewers: emails.clone(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+impl ReviewView {
+    /// The e-mail of whoever decided `v` last (empty when no one did).
+    pub fn last_reviewer(&self, v: &ReviewedValue) -> String {
+        v.decisions
+            .last()
+            .and_then(|d| d.user_id.as_ref())
+            .and_then(|u| self.reviewers.get(u))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// How review went for one field, over the documents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSummary {
+    /// Template path (`arms[].name`).
+    pub path: String,
+    /// Values a person decided on.
+    pub reviewed: u32,
+    /// Extracted values that survived review as they were.
+    pub extractor_accepted: u32,
+    /// Extracted values a person corrected or rejected.
+    pub extractor_corrected: u32,
+    /// Agreement between independent extractions (DUAL; none in SINGLE).
+    pub agreement: Option<f64>,
+    /// Cohen's kappa of those extractions for ENUM and BOOLEAN fields.
+    pub kappa: Option<f64>,
+}
+
+/// A form version's review across a project.
+pub struct Summary {
+    /// How the project reviews.
+    pub mode: ReviewMode,
+    /// Documents with results.
+    pub documents: u32,
+    /// Reviews complete.
+    pub complete: u32,
+    /// Values waiting for an adjudicator.
+    pub disputed: u32,
+    /// Values extracted.
+    pub extracted: u32,
+    /// Extracted values no person decided on.
+    pub unreviewed: u32,
+    /// Extracted values accepted as extracted.
+    pub verified: u32,
+    /// Extracted values replaced by a reviewer's.
+    pub corrected: u32,
+    /// Extracted values rejected as not reported.
+    pub rejected: u32,
+    /// Values reviewers added that the extractor missed.
+    pub added: u32,
+    /// Per field, in form order.
+    pub fields: Vec<FieldSummary>,
+    /// The results behind it (provenance for the disclosure).
+    rows: Vec<crate::extraction::ResultRow>,
+    version: form_version::Model,
+}
+
+/// Review figures of a form version in a project (VIEWER+).
+pub async fn summary(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+) -> ServiceResult<Summary> {
+    let (p, v) =
+        crate::extraction::project_version(app, access, project_id, form_version_id, Role::Viewer)
+            .await?;
+    let (mode, _) = settings(&app.db, &p).await?;
+    let rows = crate::extraction::all_results(app, &p.organization_id, &v.id).await?;
+    let reviews = of_results(app, &p.organization_id, &v.id, &rows).await?;
+    let form_fields = forms::version_fields(&v)?;
+    let mut s = Summary {
+        mode,
+        documents: rows.len() as u32,
+        complete: 0,
+        disputed: 0,
+        extracted: 0,
+        unreviewed: 0,
+        verified: 0,
+        corrected: 0,
+        rejected: 0,
+        added: 0,
+        fields: fields::by_path(&form_fields)
+            .into_iter()
+            .filter(|(_, f)| f.field_type != forms::FieldType::Object)
+            .map(|(path, _)| FieldSummary {
+                path,
+                reviewed: 0,
+                extractor_accepted: 0,
+                extractor_corrected: 0,
+                agreement: None,
+                kappa: None,
+            })
+            .collect(),
+        rows: Vec::new(),
+        version: v,
+    };
+    for row in &rows {
+        let values = match reviews.get(&row.document.id) {
+            Some(r) => {
+                if r.review.status == ReviewStatus::Complete {
+                    s.complete += 1;
+                }
+                r.values.clone()
+            }
+            None => state::single(&row.values, &[]),
+        };
+        for v in &values {
+            let was_extracted = row.values.iter().any(|x| x.path == v.path);
+            if v.state == ValueState::Disputed {
+                s.disputed += 1;
+            }
+            // The counts are of the extractor's values; what reviewers
+            // added is counted apart.
+            if was_extracted {
+                s.extracted += 1;
+                match v.state {
+                    ValueState::Unreviewed => s.unreviewed += 1,
+                    ValueState::Verified | ValueState::Agreed => s.verified += 1,
+                    ValueState::Corrected | ValueState::Resolved => s.corrected += 1,
+                    ValueState::Rejected => s.rejected += 1,
+                    ValueState::Disputed => {}
+                }
+            } else {
+                s.added += 1;
+            }
+            let template = fields::template(&v.path);
+            if let Some(f) = s.fields.iter_mut().find(|f| f.path == template) {
+                if v.state != ValueState::Unreviewed {
+                    f.reviewed += 1;
+                }
+                if was_extracted {
+                    match v.state {
+                        ValueState::Verified | ValueState::Agreed => f.extractor_accepted += 1,
+                        ValueState::Corrected | ValueState::Rejected | ValueState::Resolved => {
+                            f.extractor_corrected += 1
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    s.rows = rows;
+    Ok(s)
+}
+
+/// The methods paragraph on AI use a review team publishes, written from
+/// the records (VIEWER+): the models, plugins and program behind the
+/// values, and what people did with them.
+pub async fn disclosure(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+) -> ServiceResult<String> {
+    let s = summary(app, access, project_id, form_version_id).await?;
+    let mut extractors = std::collections::BTreeSet::new();
+    let mut converters = std::collections::BTreeSet::new();
+    let mut adapters = std::collections::BTreeSet::new();
+    let mut models = std::collections::BTreeSet::new();
+    let mut programs = std::collections::BTreeSet::new();
+    for r in &s.rows {
+        let p = r.provenance();
+        extractors.insert(p.extractor);
+        converters.insert(p.converter);
+        if let Some(a) = p.adapter {
+            adapters.insert(a);
+        }
+        models.extend(p.models);
+        programs.insert(p.program_hash);
+    }
+    let list = |set: &std::collections::BTreeSet<String>| {
+        if set.is_empty() {
+            "none".to_owned()
+        } else {
+            set.iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let pct = |n: u32| {
+        if s.extracted == 0 {
+            "0%".to_owned()
+        } else {
+            format!("{:.1}%", 100.0 * f64::from(n) / f64::from(s.extracted))
+        }
+    };
+    let mode = match s.mode {
+        ReviewMode::Single => {
+            "single-reviewer verification (one person checked each value against the paper)"
+        }
+        ReviewMode::Dual => "independent dual extraction with adjudication",
+    };
+    let mut md = format!(
+        "## Use of AI in data extraction\n\n\
+         Data were extracted from {docs} document(s) with form version {number} \
+         (extraction program sha256 {programs}). PDFs were converted to text by {converters}; \
+         values were extracted by {extractors}",
+        docs = s.documents,
+        number = s.version.number,
+        programs = list(&programs),
+        converters = list(&converters),
+        extractors = list(&extractors),
+    );
+    if adapters.is_empty() {
+        md.push_str(" without a large language model.");
+    } else {
+        md.push_str(&format!(
+            " through the LLM adapter {} using the model(s) {}.",
+            list(&adapters),
+            list(&models)
+        ));
+    }
+    md.push_str(&format!(
+        " Every quote offered as evidence was located in the text by the host software.\n\n\
+         Human review: {mode}. Of {extracted} extracted values, {verified} ({vp}) were verified as \
+         extracted, {corrected} ({cp}) were corrected, {rejected} ({rp}) were rejected as not \
+         reported, and {unreviewed} ({up}) were never reviewed by a person. Reviewers added \
+         {added} value(s) the software missed. {complete} of {docs} review(s) are complete.",
+        extracted = s.extracted,
+        verified = s.verified,
+        vp = pct(s.verified),
+        corrected = s.corrected,
+        cp = pct(s.corrected),
+        rejected = s.rejected,
+        rp = pct(s.rejected),
+        unreviewed = s.unreviewed,
+        up = pct(s.unreviewed),
+        added = s.added,
+        complete = s.complete,
+        docs = s.documents,
+    ));
+    md.push_str(match s.mode {
+        ReviewMode::Single => {
+            " Agreement between independent extractions does not apply: each document had one reviewer.\n"
+        }
+        ReviewMode::Dual => "\n",
+    });
+    md.push_str("\n| Field | Reviewed | Accepted as extracted | Corrected or rejected |\n|---|---|---|---|\n");
+    for f in &s.fields {
+        md.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            f.path, f.reviewed, f.extractor_accepted, f.extractor_corrected
+        ));
+    }
+    Ok(md)
+}

@@ -383,6 +383,139 @@ async fn single_review(db: DbKind) {
         "nothing is overwritten"
     );
 
+    // Exports: FINAL holds the reviewed values, EXTRACTED the extractor's;
+    // CSV_LONG says the state, source and reviewer of each.
+    let long = |which: &'static str| {
+        let vars = json!({ "projectId": project, "formVersionId": version,
+                           "format": "CSV_LONG", "values": which });
+        let srv = &srv;
+        let token = owner.token.clone();
+        async move {
+            let r = srv.op(Some(&token), "ExportReviewed", vars).await;
+            let url = ok(&r, "exportResults")["url"].as_str().unwrap().to_owned();
+            let body = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let mut rd = csv::Reader::from_reader(body.as_bytes());
+            let header = rd.headers().unwrap().clone();
+            rd.records()
+                .map(|r| {
+                    let r = r.unwrap();
+                    header
+                        .iter()
+                        .zip(r.iter())
+                        .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                        .collect::<std::collections::HashMap<_, _>>()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let row = |rows: &[std::collections::HashMap<String, String>], path: &str| {
+        rows.iter()
+            .find(|r| r["path"] == path)
+            .unwrap_or_else(|| panic!("no row for {path}"))
+            .clone()
+    };
+    let final_rows = long("FINAL").await;
+    let s = row(&final_rows, "sample_size");
+    assert_eq!(
+        (
+            s["value"].as_str(),
+            s["state"].as_str(),
+            s["source"].as_str()
+        ),
+        ("1000", "CORRECTED", "REVIEWER")
+    );
+    assert_eq!(s["reviewer"], owner.email);
+    assert_eq!(row(&final_rows, "blinding")["value"], "");
+    assert_eq!(row(&final_rows, "blinding")["state"], "REJECTED");
+    assert_eq!(row(&final_rows, "arms[7].name")["value"], "usual care");
+    let extracted_rows = long("EXTRACTED").await;
+    let s = row(&extracted_rows, "sample_size");
+    let extracted = value(&before, "sample_size")["extracted"].clone();
+    assert_eq!(
+        s["value"],
+        match &extracted {
+            Value::Null => String::new(),
+            v => v.to_string(),
+        }
+    );
+    assert_eq!(
+        (s["state"].as_str(), s["source"].as_str()),
+        ("CORRECTED", "EXTRACTOR")
+    );
+    assert!(
+        extracted_rows.iter().all(|r| r["path"] != "arms[7].name"),
+        "EXTRACTED holds the extractor's values only"
+    );
+
+    // The figures, and the disclosure written from the same records.
+    let r = srv
+        .gql(
+            Some(&viewer.token),
+            "query($p: ID!, $v: ID!) { reviewSummary(projectId: $p, formVersionId: $v) { \
+               documents complete disputed extracted unreviewed verified corrected rejected \
+               fields { path reviewed extractorAccepted extractorCorrected agreement kappa } } }",
+            json!({ "p": project, "v": version }),
+        )
+        .await;
+    let summary = ok(&r, "reviewSummary");
+    let n = values.len() as i64;
+    let accepted = i64::from(other.is_some());
+    assert_eq!(
+        summary,
+        &json!({
+            "documents": 1, "complete": 0, "disputed": 0, "extracted": n,
+            "unreviewed": n - 2 - accepted, "verified": accepted, "corrected": 1, "rejected": 1,
+            "fields": summary["fields"],
+        })
+    );
+    let field = |path: &str| {
+        summary["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        field("sample_size"),
+        json!({ "path": "sample_size", "reviewed": 1, "extractorAccepted": 0,
+                "extractorCorrected": 1, "agreement": null, "kappa": null })
+    );
+    assert_eq!(field("arms[].name")["reviewed"], 1, "the added item");
+    let r = srv
+        .op(
+            Some(&viewer.token),
+            "Disclosure",
+            json!({ "projectId": project, "formVersionId": version }),
+        )
+        .await;
+    let md = ok(&r, "disclosure")["markdown"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for needle in [
+        "lexical-extractor@".to_owned(),
+        "pdf-text@".to_owned(),
+        "without a large language model".to_owned(),
+        format!("Of {n} extracted values, {accepted} "),
+        "1 (".to_owned(),
+        format!("{} (", n - 2 - accepted),
+        "Reviewers added 1 value(s)".to_owned(),
+        "0 of 1 review(s) are complete".to_owned(),
+        "| `sample_size` | 1 | 0 | 1 |".to_owned(),
+    ] {
+        assert!(md.contains(&needle), "{needle:?} not in:\n{md}");
+    }
+
     // Ten decisions on one value at the same moment: all kept, in order.
     let calls = (0..10).map(|i| {
         srv.op(

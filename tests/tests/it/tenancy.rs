@@ -112,6 +112,18 @@ const PROBES: &[Probe] = &[
         vars: |id, fx| json!({ "documentId": id, "formVersionId": fx.active_version }),
     },
     Probe {
+        field: "Query.reviewSummary",
+        op: "ReviewSummary",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
+        field: "Query.disclosure",
+        op: "Disclosure",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
         field: "Query.document",
         op: "Document",
         target: Target::Document,
