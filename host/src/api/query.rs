@@ -150,10 +150,15 @@ impl QueryRoot {
         ctx: &Context<'_>,
         project_id: ID,
         form_version_id: ID,
+        #[graphql(
+            default,
+            desc = "GROUND_TRUTH (default): the imported reference values; REVIEW: the values people decided in complete reviews."
+        )]
+        against: crate::evaluation::Reference,
     ) -> async_graphql::Result<super::extraction::Evaluation> {
         let acc = access(ctx).await?;
         Ok(
-            crate::evaluation::evaluate(app(ctx), acc, &project_id, &form_version_id)
+            crate::evaluation::evaluate(app(ctx), acc, &project_id, &form_version_id, against)
                 .await?
                 .into(),
         )

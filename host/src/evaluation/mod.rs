@@ -201,24 +201,58 @@ fn check_type(f: &forms::Field, v: &Value) -> Result<(), String> {
     }
 }
 
+/// What the extractor's values are scored against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, async_graphql::Enum)]
+pub enum Reference {
+    /// Reference values imported with `importGroundTruth`.
+    #[default]
+    GroundTruth,
+    /// The values people decided in complete reviews (a rejected value
+    /// counts as "not reported"; values no one decided are left out).
+    Review,
+}
+
 /// Compares the latest results with the reference values (VIEWER+).
 pub async fn evaluate(
     app: &App,
     access: &Access,
     project_id: &str,
     form_version_id: &str,
+    against: Reference,
 ) -> ServiceResult<Evaluation> {
     let (p, v) =
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
     let order: Vec<(String, &forms::Field)> = fields::by_path(&form_fields);
-    let truth = crate::tenancy::scoped::<ground_truth::Entity>(
-        crate::tenancy::Scope::Organization(p.organization_id.as_str()),
-    )
-    .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
-    .all(&app.db)
-    .await?;
     let results = extraction::all_results(app, &p.organization_id, &v.id).await?;
+    let truth: Vec<(String, BTreeMap<String, Value>)> = match against {
+        Reference::GroundTruth => crate::tenancy::scoped::<ground_truth::Entity>(
+            crate::tenancy::Scope::Organization(p.organization_id.as_str()),
+        )
+        .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let values = serde_json::from_str(&t.values).unwrap_or_default();
+            (t.document_id, values)
+        })
+        .collect(),
+        Reference::Review => crate::review::of_results(app, &p.organization_id, &v.id, &results)
+            .await?
+            .into_iter()
+            .filter(|(_, r)| r.review.status == crate::review::ReviewStatus::Complete)
+            .map(|(doc, r)| {
+                let decided = r
+                    .values
+                    .into_iter()
+                    .filter(|x| x.state != crate::review::ValueState::Unreviewed)
+                    .map(|x| (x.path, x.value))
+                    .collect();
+                (doc, decided)
+            })
+            .collect(),
+    };
     let extracted: HashMap<&str, BTreeMap<String, Value>> = results
         .iter()
         .map(|r| {
@@ -247,15 +281,14 @@ pub async fn evaluate(
     };
     let none = BTreeMap::new();
     let mut per_field: BTreeMap<String, Score> = BTreeMap::new();
-    for t in &truth {
-        let values: BTreeMap<String, Value> = serde_json::from_str(&t.values).unwrap_or_default();
+    for (document_id, values) in &truth {
         // List items are compared with the reference item they match.
         let got = align::align(
-            &values,
-            extracted.get(t.document_id.as_str()).unwrap_or(&none),
+            values,
+            extracted.get(document_id.as_str()).unwrap_or(&none),
             &scorer,
         );
-        for (path, want) in &values {
+        for (path, want) in values {
             let template = fields::template(path);
             let Some(c) = comparator(&template) else {
                 continue;

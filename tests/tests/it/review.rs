@@ -547,6 +547,65 @@ async fn single_review(db: DbKind) {
     assert_eq!(value(&again, "sample_size")["value"], last);
     assert_eq!(value(&again, "blinding")["state"], "REJECTED");
 
+    // The extractor scored against the complete review: only the values
+    // people decided count, a rejection as "not reported".
+    let evaluate = |against: &'static str| {
+        let vars = json!({ "p": project, "v": version, "a": against });
+        let srv = &srv;
+        let token = owner.token.clone();
+        async move {
+            let r = srv
+                .gql(
+                    Some(&token),
+                    "query($p: ID!, $v: ID!, $a: Reference) { evaluation(projectId: $p, \
+                     formVersionId: $v, against: $a) { documents overall { support correct } \
+                     fields { path support correct } } }",
+                    vars,
+                )
+                .await;
+            ok(&r, "evaluation").clone()
+        }
+    };
+    assert_eq!(
+        evaluate("REVIEW").await["documents"],
+        0,
+        "no complete review yet"
+    );
+    let r = srv
+        .op(Some(&owner.token), "CompleteReview", ids.clone())
+        .await;
+    assert_eq!(ok(&r, "completeReview")["status"], "COMPLETE");
+    let e = evaluate("REVIEW").await;
+    assert_eq!(e["documents"], 1);
+    let score = |path: &str| {
+        e["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path)
+            .map(|f| json!({ "support": f["support"], "correct": f["correct"] }))
+            .unwrap_or_else(|| panic!("no score for {path}: {e}"))
+    };
+    // Corrected and rejected: the extractor was wrong; the added item it missed.
+    assert_eq!(
+        score("sample_size"),
+        json!({ "support": 1, "correct": 0.0 })
+    );
+    // Rejected: right only if the extractor had found nothing either.
+    let blinding_null = value(&before, "blinding")["extracted"].is_null();
+    assert_eq!(score("blinding")["correct"], f64::from(blinding_null));
+    assert_eq!(
+        score("arms[].name"),
+        json!({ "support": 1, "correct": 0.0 })
+    );
+    let accepted_support = i64::from(other.is_some());
+    assert_eq!(e["overall"]["support"], 3 + accepted_support);
+    assert_eq!(
+        evaluate("GROUND_TRUTH").await["documents"],
+        0,
+        "nothing imported"
+    );
+
     srv.stop().await;
     tdb.drop_db().await;
 }
