@@ -280,7 +280,8 @@ async fn decisions<C: ConnectionTrait>(
 
 async fn view(app: &App, s: &Subject, r: review::Model) -> ServiceResult<ReviewView> {
     let values = state::single(&extracted(app, s).await?, &decisions(&app.db, &r).await?);
-    let ids: Vec<String> = values
+    // Each reviewer once, however many decisions they made.
+    let ids: std::collections::BTreeSet<String> = values
         .iter()
         .flat_map(|v| v.decisions.iter().filter_map(|d| d.user_id.clone()))
         .collect();
@@ -663,7 +664,8 @@ pub async fn of_results(
         .order_by_asc(review_decision::Column::Id)
         .all(&app.db)
         .await?;
-    let user_ids: Vec<String> = all.iter().filter_map(|d| d.user_id.clone()).collect();
+    let user_ids: std::collections::BTreeSet<String> =
+        all.iter().filter_map(|d| d.user_id.clone()).collect();
     let emails: HashMap<String, String> = if user_ids.is_empty() {
         HashMap::new()
     } else {
