@@ -81,10 +81,15 @@ impl<'a> From<&'a Access> for Scope<'a> {
 
 /// Every row of `E` within `scope`: the start of any tenant-owned query.
 pub fn scoped<'a, E: TenantOwned>(scope: impl Into<Scope<'a>>) -> Select<E> {
+    within(E::find(), scope.into())
+}
+
+/// `q` narrowed to the rows of `scope`.
+fn within<E: TenantOwned>(q: Select<E>, scope: Scope<'_>) -> Select<E> {
     let column = E::organization_column();
-    match scope.into() {
-        Scope::Caller(a) => E::find().filter(column.is_in(a.organization_ids())),
-        Scope::Organization(org) => E::find().filter(column.eq(org)),
+    match scope {
+        Scope::Caller(a) => q.filter(column.is_in(a.organization_ids())),
+        Scope::Organization(org) => q.filter(column.eq(org)),
     }
 }
 
@@ -99,14 +104,9 @@ where
     C: ConnectionTrait,
     <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
 {
-    let column = E::organization_column();
-    let q = E::find_by_id(id.to_owned());
-    match scope.into() {
-        Scope::Caller(a) => q.filter(column.is_in(a.organization_ids())),
-        Scope::Organization(org) => q.filter(column.eq(org)),
-    }
-    .one(db)
-    .await
+    within(E::find_by_id(id.to_owned()), scope.into())
+        .one(db)
+        .await
 }
 
 /// The row `id` of `E` among the organizations the caller sees (else

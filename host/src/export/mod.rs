@@ -15,7 +15,7 @@ use crate::auth::Role;
 use crate::db::entities::export;
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
-use crate::extraction::pipeline::StoredEvidence;
+use crate::extraction::pipeline::{Grounding, StoredEvidence};
 use crate::extraction::{self, ResultRow};
 use crate::forms::{self, Field, FieldType, fields};
 use crate::review::{ReviewView, ValueSource};
@@ -109,11 +109,10 @@ fn cells(row: &ResultRow, review: Option<&ReviewView>, which: ExportValues) -> V
                     confidence: extracted.filter(|_| !person).map(|x| x.confidence),
                     grounding: match (person, extracted) {
                         (false, Some(x)) => x.grounding.as_str(),
-                        _ => v.evidence.first().map_or("NONE", |e| match e.grounding {
-                            crate::extraction::grounding::Verdict::Exact => "EXACT",
-                            crate::extraction::grounding::Verdict::Fuzzy => "FUZZY",
-                            crate::extraction::grounding::Verdict::NotFound => "NOT_FOUND",
-                        }),
+                        _ => v
+                            .evidence
+                            .first()
+                            .map_or("NONE", |e| Grounding::from(e.grounding).as_str()),
                     },
                     evidence: v.evidence.clone(),
                     state: graphql_name(v.state),

@@ -76,6 +76,16 @@ impl Grounding {
     }
 }
 
+impl From<Verdict> for Grounding {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Exact => Self::Exact,
+            Verdict::Fuzzy => Self::Fuzzy,
+            Verdict::NotFound => Self::NotFound,
+        }
+    }
+}
+
 /// One value with the host's grounding of its evidence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroundedValue {

@@ -103,8 +103,6 @@ pub enum ValueSource {
     Adjudicator,
 }
 
-/// Most reviewers per document in DUAL mode.
-const MAX_REVIEWERS: i32 = 5;
 /// Longest note.
 const MAX_NOTE: usize = 4000;
 
@@ -124,8 +122,8 @@ pub async fn settings<C: ConnectionTrait>(
     }))
 }
 
-/// Sets how a project's documents are reviewed (ADMIN+). DUAL takes 2 to
-/// 5 reviewers per document (2 when not given); SINGLE always has one.
+/// Sets how a project's documents are reviewed (ADMIN+). SINGLE has one
+/// reviewer per document; DUAL is refused until it is built.
 pub async fn configure(
     app: &App,
     access: &Access,
@@ -134,26 +132,19 @@ pub async fn configure(
     reviewers_per_document: Option<i32>,
 ) -> ServiceResult<review_setting::Model> {
     let p = tenancy::load::<project::Entity, _>(&app.db, access, project_id, Role::Admin).await?;
-    let n = match (mode, reviewers_per_document) {
-        (ReviewMode::Single, None | Some(1)) => 1,
-        (ReviewMode::Single, Some(n)) => {
-            return Err(ServiceError::bad_input(format!(
-                "SINGLE review has one reviewer per document, not {n}"
-            )));
-        }
-        (ReviewMode::Dual, None) => 2,
-        (ReviewMode::Dual, Some(n)) if (2..=MAX_REVIEWERS).contains(&n) => n,
-        (ReviewMode::Dual, Some(n)) => {
-            return Err(ServiceError::bad_input(format!(
-                "DUAL review takes 2 to {MAX_REVIEWERS} reviewers per document, not {n}"
-            )));
-        }
-    };
     if mode == ReviewMode::Dual {
         return Err(ServiceError::bad_input(
             "DUAL review is not available yet on this server; use SINGLE",
         ));
     }
+    let n = match reviewers_per_document {
+        None | Some(1) => 1,
+        Some(n) => {
+            return Err(ServiceError::bad_input(format!(
+                "SINGLE review has one reviewer per document, not {n}"
+            )));
+        }
+    };
     let txn = crate::db::write_txn(&app.db).await?;
     review_setting::Entity::delete_by_id(p.id.as_str())
         .exec(&txn)
@@ -278,24 +269,32 @@ async fn decisions<C: ConnectionTrait>(
     )
 }
 
-async fn view(app: &App, s: &Subject, r: review::Model) -> ServiceResult<ReviewView> {
-    let values = state::single(&extracted(app, s).await?, &decisions(&app.db, &r).await?);
-    // Each reviewer once, however many decisions they made.
-    let ids: std::collections::BTreeSet<String> = values
+/// The e-mail of everyone who made one of `decisions`, by user id (each
+/// reviewer looked up once, however many decisions they made).
+async fn emails(
+    app: &App,
+    decisions: &[review_decision::Model],
+) -> ServiceResult<HashMap<String, String>> {
+    let ids: std::collections::BTreeSet<&str> = decisions
         .iter()
-        .flat_map(|v| v.decisions.iter().filter_map(|d| d.user_id.clone()))
+        .filter_map(|d| d.user_id.as_deref())
         .collect();
-    let reviewers = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        user::Entity::find()
-            .filter(user::Column::Id.is_in(ids))
-            .all(&app.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.email))
-            .collect()
-    };
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect())
+}
+
+async fn view(app: &App, s: &Subject, r: review::Model) -> ServiceResult<ReviewView> {
+    let decided = decisions(&app.db, &r).await?;
+    let reviewers = emails(app, &decided).await?;
+    let values = state::single(&extracted(app, s).await?, &decided);
     Ok(ReviewView {
         review: r,
         values,
@@ -664,19 +663,7 @@ pub async fn of_results(
         .order_by_asc(review_decision::Column::Id)
         .all(&app.db)
         .await?;
-    let user_ids: std::collections::BTreeSet<String> =
-        all.iter().filter_map(|d| d.user_id.clone()).collect();
-    let emails: HashMap<String, String> = if user_ids.is_empty() {
-        HashMap::new()
-    } else {
-        user::Entity::find()
-            .filter(user::Column::Id.is_in(user_ids))
-            .all(&app.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.email))
-            .collect()
-    };
+    let emails = emails(app, &all).await?;
     let mut out = HashMap::new();
     for r in reviews {
         let Some(row) = rows.iter().find(|row| row.document.id == r.document_id) else {
