@@ -1,6 +1,6 @@
 //! Mutation root.
 
-use async_graphql::{Context, ID, InputObject, Object, Upload};
+use async_graphql::{Context, ID, InputObject, Json, Object, Upload};
 
 use super::types::{
     ApiKey, AuthPayload, CreateApiKeyPayload, Document, Job, Membership, Organization, Project,
@@ -518,7 +518,62 @@ impl MutationRoot {
         Ok(super::review::ReviewValue::alone(v))
     }
 
-    /// Completes a review (REVIEWER+); refused while required fields are unreviewed.
+    /// DUAL: records part or all of the caller's own extraction of a
+    /// document (REVIEWER+). `values` maps paths as in results
+    /// (`{"sample_size": 120, "arms[0].name": "placebo"}`; null: not
+    /// reported); `submit: true` ends the caller's extraction, after which
+    /// it cannot change. The review as the caller now sees it.
+    async fn submit_reviewer_values(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+        form_version_id: ID,
+        values: Json<serde_json::Value>,
+        submit: Option<bool>,
+    ) -> async_graphql::Result<super::review::Review> {
+        let acc = access(ctx).await?;
+        Ok(super::review::Review(
+            crate::review::dual::submit_values(
+                app(ctx),
+                acc,
+                &document_id,
+                &form_version_id,
+                &values.0,
+                submit.unwrap_or(false),
+            )
+            .await?,
+        ))
+    }
+
+    /// DUAL: the final value of a DISPUTED path, with the reason
+    /// (ADMIN and OWNER, or a REVIEWER who did not extract the document).
+    /// `value` null or absent: the paper does not report it.
+    async fn resolve_value(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+        form_version_id: ID,
+        path: String,
+        value: Option<Json<serde_json::Value>>,
+        note: String,
+    ) -> async_graphql::Result<super::review::ReviewValue> {
+        let acc = access(ctx).await?;
+        let v = crate::review::dual::resolve(
+            app(ctx),
+            acc,
+            &document_id,
+            &form_version_id,
+            &path,
+            value.map(|j| j.0),
+            &note,
+        )
+        .await?;
+        Ok(super::review::ReviewValue::alone(v))
+    }
+
+    /// Completes a review (REVIEWER+): refused while a required field is
+    /// unreviewed (SINGLE), or extractions are missing or a value is
+    /// disputed (DUAL). A complete review is locked until reopened.
     async fn complete_review(
         &self,
         ctx: &Context<'_>,

@@ -97,7 +97,9 @@ impl QueryRoot {
         ))
     }
 
-    /// The review of a document against a form version (VIEWER+).
+    /// The review of a document against a form version (VIEWER+). In DUAL
+    /// mode a person who may still extract the document sees only their
+    /// own values until they submit (blind extraction).
     #[graphql(complexity = "1000 + child_complexity")]
     async fn review(
         &self,

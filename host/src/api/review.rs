@@ -5,7 +5,9 @@ use async_graphql::{ID, InputObject, Json, Object, SimpleObject};
 use super::extraction::Evidence;
 use super::types::timestamp;
 use crate::review::state::{self, ReviewedValue};
-use crate::review::{ReviewMode, ReviewStatus, ReviewView, ValueSource, ValueState, Verdict};
+use crate::review::{
+    DecisionKind, ReviewMode, ReviewStatus, ReviewView, ValueSource, ValueState, Verdict,
+};
 
 /// Input of `configureReview`.
 #[derive(InputObject)]
@@ -54,11 +56,13 @@ pub struct Reviewer {
 pub struct Decision {
     /// Who.
     pub reviewer: Reviewer,
-    /// ACCEPT, CORRECT or REJECT.
-    pub verdict: Verdict,
-    /// The value decided (CORRECT), else null.
+    /// What it did: ACCEPT, CORRECT or REJECT (SINGLE); EXTRACT, SUBMIT
+    /// or RESOLVE (DUAL).
+    pub verdict: DecisionKind,
+    /// The value decided (CORRECT, EXTRACT, RESOLVE), else null.
     pub value: Json<serde_json::Value>,
-    /// The extractor's value when the decision was made.
+    /// The extractor's value when the decision was made (null in a
+    /// reviewer's blind view).
     pub extracted: Json<serde_json::Value>,
     /// Why.
     pub note: Option<String>,
@@ -217,11 +221,14 @@ pub struct FieldReviewSummary {
     pub extractor_accepted: i32,
     /// Extracted values a person corrected or rejected.
     pub extractor_corrected: i32,
-    /// Agreement between independent extractions by the field's comparator
-    /// (DUAL review; null in SINGLE).
+    /// DUAL: the share of paired values of people's independent
+    /// extractions that agree by the field's comparator (a value one left
+    /// out counts as "not reported"); null in SINGLE or with nothing paired.
     pub agreement: Option<f64>,
-    /// Cohen's kappa of those extractions for ENUM and BOOLEAN fields
-    /// (null otherwise, and in SINGLE).
+    /// DUAL, ENUM and BOOLEAN fields: Cohen's kappa between the first and
+    /// second person to submit in each document (with more than two per
+    /// document, the mean over pairs); null otherwise, or when undefined
+    /// (everyone always gave the same one answer).
     pub kappa: Option<f64>,
 }
 
@@ -232,8 +239,12 @@ pub struct ReviewSummary {
     pub documents: i32,
     /// Reviews complete.
     pub complete: i32,
-    /// Values waiting for an adjudicator.
+    /// Values waiting for an adjudicator (DUAL).
     pub disputed: i32,
+    /// Values on which all extractions agreed (DUAL).
+    pub agreed: i32,
+    /// Disputed values an adjudicator resolved (DUAL).
+    pub resolved: i32,
     /// Values extracted.
     pub extracted: i32,
     /// Values no person decided on.
@@ -255,6 +266,8 @@ impl From<crate::review::Summary> for ReviewSummary {
             documents: n(s.documents),
             complete: n(s.complete),
             disputed: n(s.disputed),
+            agreed: n(s.agreed),
+            resolved: n(s.resolved),
             extracted: n(s.extracted),
             unreviewed: n(s.unreviewed),
             verified: n(s.verified),

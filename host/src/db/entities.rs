@@ -541,7 +541,7 @@ pub mod review_decision {
         pub review_id: String,
         /// Concrete path (`arms[0].name`).
         pub path: String,
-        pub verdict: crate::review::Verdict,
+        pub verdict: crate::review::DecisionKind,
         pub user_id: Option<String>,
         /// JSON of the value decided (null: none).
         pub value: Option<String>,

@@ -238,7 +238,7 @@ pub async fn evaluate(
             (t.document_id, values)
         })
         .collect(),
-        Reference::Review => crate::review::of_results(app, &p.organization_id, &v.id, &results)
+        Reference::Review => crate::review::of_results(app, &v, &results)
             .await?
             .into_iter()
             .filter(|(_, r)| r.review.status == crate::review::ReviewStatus::Complete)

@@ -117,7 +117,7 @@ fn cells(row: &ResultRow, review: Option<&ReviewView>, which: ExportValues) -> V
                     evidence: v.evidence.clone(),
                     state: graphql_name(v.state),
                     source: graphql_name(v.source),
-                    reviewer: r.last_reviewer(v),
+                    reviewer: r.reviewer_of(v),
                 }
             })
             .collect(),
@@ -134,7 +134,7 @@ fn cells(row: &ResultRow, review: Option<&ReviewView>, which: ExportValues) -> V
                 state: reviewed(&x.path).map_or("UNREVIEWED", |(_, v)| graphql_name(v.state)),
                 source: "EXTRACTOR",
                 reviewer: reviewed(&x.path)
-                    .map(|(r, v)| r.last_reviewer(v))
+                    .map(|(r, v)| r.reviewer_of(v))
                     .unwrap_or_default(),
             })
             .collect(),
@@ -159,7 +159,7 @@ pub async fn create(
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
     let rows = extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let reviews = crate::review::of_results(app, &p.organization_id, &v.id, &rows).await?;
+    let reviews = crate::review::of_results(app, &v, &rows).await?;
     let docs: Vec<Doc> = rows
         .iter()
         .map(|row| Doc {

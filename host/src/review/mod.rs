@@ -5,10 +5,19 @@
 //! ([`state`]), so the history of any value is always at hand.
 //!
 //! SINGLE mode: a reviewer accepts, corrects or rejects each extracted
-//! value; a review completes once no required field is unreviewed, and is
-//! then locked until reopened with a note.
+//! value; a review completes once no required field is unreviewed.
+//! DUAL mode ([`dual`]): reviewers extract the document blind and submit;
+//! the extractions are compared by the fields' comparators ([`rules`]),
+//! and an adjudicator resolves what they disagree on. Either way a
+//! complete review is locked until reopened with a note.
 
+pub mod agreement;
+pub mod dual;
+pub mod report;
+pub mod rules;
 pub mod state;
+
+pub use report::{FieldSummary, Summary, disclosure, summary};
 
 use std::collections::HashMap;
 
@@ -34,6 +43,7 @@ use crate::forms::{self, fields};
 use crate::plugins::extractor::{EvidenceQuote, ExtractedValue, ValueStatus};
 use crate::tenancy::{self, Access, Scope};
 
+use rules::Rules;
 use state::ReviewedValue;
 
 use crate::db::types::stored_enum;
@@ -62,16 +72,50 @@ stored_enum!(
 );
 
 stored_enum!(
-    /// A reviewer's verdict on a value.
-    Verdict {
-        /// The extracted value is right.
+    /// What a decision on a review did.
+    DecisionKind {
+        /// SINGLE: the extracted value is right.
         Accept = "accept",
-        /// The value is wrong; here is the right one.
+        /// SINGLE: the value is wrong; here is the right one.
         Correct = "correct",
-        /// The value is wrong and the paper does not report it.
+        /// SINGLE: the value is wrong and the paper does not report it.
         Reject = "reject",
+        /// DUAL: a reviewer's own value at a path (null: not reported).
+        Extract = "extract",
+        /// DUAL: a reviewer ended their extraction of the document.
+        Submit = "submit",
+        /// DUAL: an adjudicator's final value of a disputed path.
+        Resolve = "resolve",
     }
 );
+
+impl DecisionKind {
+    /// A SINGLE-mode verdict.
+    pub fn is_single(self) -> bool {
+        matches!(self, Self::Accept | Self::Correct | Self::Reject)
+    }
+}
+
+/// A reviewer's verdict on a value (SINGLE mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum Verdict {
+    /// The extracted value is right.
+    Accept,
+    /// The value is wrong; here is the right one.
+    Correct,
+    /// The value is wrong and the paper does not report it.
+    Reject,
+}
+
+impl From<Verdict> for DecisionKind {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Accept => Self::Accept,
+            Verdict::Correct => Self::Correct,
+            Verdict::Reject => Self::Reject,
+        }
+    }
+}
 
 /// Where the review stands on one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
@@ -106,15 +150,19 @@ pub enum ValueSource {
 /// Longest note.
 const MAX_NOTE: usize = 4000;
 
+/// Most people who may extract one document in DUAL mode.
+const MAX_REVIEWERS: i32 = 5;
+
 /// A project's review settings (SINGLE with one reviewer until configured).
 pub async fn settings<C: ConnectionTrait>(
     db: &C,
-    p: &project::Model,
+    organization_id: &str,
+    project_id: &str,
 ) -> ServiceResult<(ReviewMode, i32)> {
     let row = tenancy::find_scoped::<review_setting::Entity, _>(
         db,
-        Scope::Organization(&p.organization_id),
-        &p.id,
+        Scope::Organization(organization_id),
+        project_id,
     )
     .await?;
     Ok(row.map_or((ReviewMode::Single, 1), |r| {
@@ -122,8 +170,19 @@ pub async fn settings<C: ConnectionTrait>(
     }))
 }
 
-/// Sets how a project's documents are reviewed (ADMIN+). SINGLE has one
-/// reviewer per document; DUAL is refused until it is built.
+/// The rules a form version's reviews are derived under in its project.
+pub async fn rules_of<C: ConnectionTrait>(
+    db: &C,
+    version: &form_version::Model,
+) -> ServiceResult<Rules> {
+    let (mode, n) = settings(db, &version.organization_id, &version.project_id).await?;
+    Rules::new(mode, n, version)
+}
+
+/// Sets how a project's documents are reviewed (ADMIN+): SINGLE with one
+/// reviewer per document, or DUAL with 2 to 5 (default 2). Once anyone
+/// has decided on a review of the project, the settings are fixed: the
+/// decisions were made under them.
 pub async fn configure(
     app: &App,
     access: &Access,
@@ -132,20 +191,29 @@ pub async fn configure(
     reviewers_per_document: Option<i32>,
 ) -> ServiceResult<review_setting::Model> {
     let p = tenancy::load::<project::Entity, _>(&app.db, access, project_id, Role::Admin).await?;
-    if mode == ReviewMode::Dual {
-        return Err(ServiceError::bad_input(
-            "DUAL review is not available yet on this server; use SINGLE",
-        ));
-    }
-    let n = match reviewers_per_document {
-        None | Some(1) => 1,
-        Some(n) => {
+    let n = match (mode, reviewers_per_document) {
+        (ReviewMode::Single, None | Some(1)) => 1,
+        (ReviewMode::Single, Some(n)) => {
             return Err(ServiceError::bad_input(format!(
                 "SINGLE review has one reviewer per document, not {n}"
             )));
         }
+        (ReviewMode::Dual, None) => 2,
+        (ReviewMode::Dual, Some(n)) if (2..=MAX_REVIEWERS).contains(&n) => n,
+        (ReviewMode::Dual, Some(n)) => {
+            return Err(ServiceError::bad_input(format!(
+                "DUAL review has 2 to {MAX_REVIEWERS} reviewers per document, not {n}"
+            )));
+        }
     };
     let txn = crate::db::write_txn(&app.db).await?;
+    if settings(&txn, &p.organization_id, &p.id).await? != (mode, n) && decided(&txn, &p).await? {
+        return Err(ServiceError::Conflict(
+            "reviews of this project have decisions made under its current settings; \
+             they cannot change now"
+                .into(),
+        ));
+    }
     review_setting::Entity::delete_by_id(p.id.as_str())
         .exec(&txn)
         .await?;
@@ -170,12 +238,34 @@ pub async fn configure(
     Ok(row)
 }
 
+/// Whether anyone has decided on a review of the project.
+async fn decided<C: ConnectionTrait>(db: &C, p: &project::Model) -> ServiceResult<bool> {
+    let scope = Scope::Organization(&p.organization_id);
+    let ids: Vec<String> = tenancy::scoped::<review::Entity>(scope)
+        .filter(review::Column::ProjectId.eq(p.id.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    Ok(tenancy::scoped::<review_decision::Entity>(scope)
+        .filter(review_decision::Column::ReviewId.is_in(ids))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// A review as it stands, with who decided what.
 pub struct ReviewView {
-    /// The review.
+    /// The review, its status as its values make it.
     pub review: review::Model,
     /// Its values.
     pub values: Vec<ReviewedValue>,
+    /// The submitted independent extractions (DUAL), in submission order.
+    pub extractions: Vec<state::Extraction>,
     /// E-mail of every user who decided, by id.
     pub reviewers: HashMap<String, String>,
 }
@@ -185,6 +275,7 @@ struct Subject {
     project: project::Model,
     document: document::Model,
     version: form_version::Model,
+    rules: Rules,
 }
 
 async fn subject(
@@ -202,10 +293,12 @@ async fn subject(
         .ok_or(ServiceError::NotFound("form version"))?;
     let project =
         tenancy::get_scoped::<project::Entity, _>(&app.db, scope, &document.project_id).await?;
+    let rules = rules_of(&app.db, &version).await?;
     Ok(Subject {
         project,
         document,
         version,
+        rules,
     })
 }
 
@@ -242,17 +335,32 @@ async fn review_row<C: ConnectionTrait>(db: &C, s: &Subject) -> ServiceResult<re
     }
 }
 
-/// The extractor's values of the document's latest result for the version.
-async fn extracted(app: &App, s: &Subject) -> ServiceResult<Vec<extraction_value::Model>> {
+/// The extractor's values of the document's latest result for the version
+/// (None when the document has no result).
+async fn extracted(app: &App, s: &Subject) -> ServiceResult<Option<Vec<extraction_value::Model>>> {
     let latest = crate::extraction::latest_result(app, &s.document, &s.version.id).await?;
     let Some(result) = latest else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    Ok(extraction_value::Entity::find()
-        .filter(extraction_value::Column::ResultId.eq(result.id.as_str()))
-        .order_by_asc(extraction_value::Column::Ordinal)
-        .all(&app.db)
-        .await?)
+    Ok(Some(
+        extraction_value::Entity::find()
+            .filter(extraction_value::Column::ResultId.eq(result.id.as_str()))
+            .order_by_asc(extraction_value::Column::Ordinal)
+            .all(&app.db)
+            .await?,
+    ))
+}
+
+/// The review's values as its decisions make them now.
+async fn derive<C: ConnectionTrait>(
+    app: &App,
+    db: &C,
+    s: &Subject,
+    r: &review::Model,
+) -> ServiceResult<(state::Derived, Vec<review_decision::Model>)> {
+    let decided = decisions(db, r).await?;
+    let extracted = extracted(app, s).await?;
+    Ok((s.rules.derive(extracted.as_deref(), &decided), decided))
 }
 
 async fn decisions<C: ConnectionTrait>(
@@ -291,13 +399,39 @@ async fn emails(
         .collect())
 }
 
-async fn view(app: &App, s: &Subject, r: review::Model) -> ServiceResult<ReviewView> {
-    let decided = decisions(&app.db, &r).await?;
+/// The review as `access` may see it. In DUAL mode, someone who may still
+/// extract the document (a person of REVIEWER role or above who has not
+/// submitted, while extractions are missing) sees only their own values:
+/// neither the extractor's nor another reviewer's.
+async fn view(
+    app: &App,
+    s: &Subject,
+    mut r: review::Model,
+    access: &Access,
+) -> ServiceResult<ReviewView> {
+    let (derived, decided) = derive(app, &app.db, s, &r).await?;
     let reviewers = emails(app, &decided).await?;
-    let values = state::single(&extracted(app, s).await?, &decided);
+    r.status = state::status(r.status, &derived.values, derived.waiting);
+    let caller = access.principal.user_id();
+    let may_extract = access
+        .role_in(&r.organization_id)
+        .is_some_and(|role| role.at_least(Role::Reviewer));
+    let blind = s.rules.mode == ReviewMode::Dual
+        && derived.waiting > 0
+        && may_extract
+        && caller.is_some_and(|u| !derived.extractions.iter().any(|e| e.user_id == u));
+    if let (true, Some(u)) = (blind, caller) {
+        return Ok(ReviewView {
+            review: r,
+            values: state::blind(&decided, u),
+            extractions: Vec::new(),
+            reviewers,
+        });
+    }
     Ok(ReviewView {
         review: r,
-        values,
+        values: derived.values,
+        extractions: derived.extractions,
         reviewers,
     })
 }
@@ -311,7 +445,7 @@ pub async fn get(
 ) -> ServiceResult<ReviewView> {
     let s = subject(app, access, document_id, form_version_id, Role::Viewer).await?;
     let r = review_row(&app.db, &s).await?;
-    view(app, &s, r).await
+    view(app, &s, r, access).await
 }
 
 /// A reviewer's verdict on one value (REVIEWER+, SINGLE mode).
@@ -337,15 +471,14 @@ pub async fn verify(
     input: VerifyInput,
 ) -> ServiceResult<ReviewedValue> {
     let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
-    let (mode, _) = settings(&app.db, &s.project).await?;
-    if mode != ReviewMode::Single {
+    if s.rules.mode != ReviewMode::Single {
         return Err(ServiceError::bad_input(
             "this project reviews in DUAL mode: submit reviewer values instead of verdicts",
         ));
     }
     let field = field_at(&s.version, &input.path)?;
     let note = clean_note(input.note.as_deref(), false)?;
-    let extracted_values = extracted(app, &s).await?;
+    let extracted_values = extracted(app, &s).await?.unwrap_or_default();
     let current = extracted_values
         .iter()
         .find(|v| v.path == input.path)
@@ -395,7 +528,7 @@ pub async fn verify(
         organization_id: Set(r.organization_id.clone()),
         review_id: Set(r.id.clone()),
         path: Set(input.path.clone()),
-        verdict: Set(input.verdict),
+        verdict: Set(input.verdict.into()),
         user_id: Set(access.principal.user_id().map(str::to_owned)),
         value: Set(value.map(|v| v.to_string())),
         extracted: Set(Some(current.to_string())),
@@ -408,7 +541,7 @@ pub async fn verify(
     let r = touch(&txn, r, None).await?;
     txn.commit().await?;
     announce(app, &r).await;
-    let v = view(app, &s, r).await?;
+    let v = view(app, &s, r, access).await?;
     v.values
         .into_iter()
         .find(|v| v.path == input.path)
@@ -432,8 +565,26 @@ pub async fn complete(
             "this review is already complete".into(),
         ));
     }
-    let values = state::single(&extracted(app, &s).await?, &decisions(&txn, &r).await?);
-    let missing = unreviewed_required(&s.version, &values)?;
+    let (derived, _) = derive(app, &txn, &s, &r).await?;
+    if derived.waiting > 0 {
+        return Err(ServiceError::Conflict(format!(
+            "{} of {} independent extractions are still to be submitted",
+            derived.waiting, s.rules.reviewers
+        )));
+    }
+    let disputed: Vec<&str> = derived
+        .values
+        .iter()
+        .filter(|v| v.state == ValueState::Disputed)
+        .map(|v| v.path.as_str())
+        .collect();
+    if !disputed.is_empty() {
+        return Err(ServiceError::Conflict(format!(
+            "values are still disputed: {}",
+            disputed.join(", ")
+        )));
+    }
+    let missing = unreviewed_required(&s.version, &derived.values)?;
     if !missing.is_empty() {
         return Err(ServiceError::Conflict(format!(
             "required fields are still unreviewed: {}",
@@ -645,12 +796,12 @@ pub async fn by_id(
 /// Documents never reviewed are absent.
 pub async fn of_results(
     app: &App,
-    organization_id: &str,
-    form_version_id: &str,
+    version: &form_version::Model,
     rows: &[crate::extraction::ResultRow],
 ) -> ServiceResult<HashMap<String, ReviewView>> {
+    let organization_id = version.organization_id.as_str();
     let reviews = tenancy::scoped::<review::Entity>(Scope::Organization(organization_id))
-        .filter(review::Column::FormVersionId.eq(form_version_id))
+        .filter(review::Column::FormVersionId.eq(version.id.as_str()))
         .all(&app.db)
         .await?;
     if reviews.is_empty() {
@@ -664,6 +815,7 @@ pub async fn of_results(
         .all(&app.db)
         .await?;
     let emails = emails(app, &all).await?;
+    let rules = rules_of(&app.db, version).await?;
     let mut out = HashMap::new();
     for r in reviews {
         let Some(row) = rows.iter().find(|row| row.document.id == r.document_id) else {
@@ -674,12 +826,15 @@ pub async fn of_results(
             .filter(|d| d.review_id == r.id)
             .cloned()
             .collect();
-        let values = state::single(&row.values, &mine);
+        let derived = rules.derive(Some(&row.values), &mine);
+        let mut review = r;
+        review.status = state::status(review.status, &derived.values, derived.waiting);
         out.insert(
-            r.document_id.clone(),
+            review.document_id.clone(),
             ReviewView {
-                review: r,
-                values,
+                review,
+                values: derived.values,
+                extractions: derived.extractions,
                 reviewers: emails.clone(),
             },
         );
@@ -688,252 +843,22 @@ pub async fn of_results(
 }
 
 impl ReviewView {
-    /// The e-mail of whoever decided `v` last (empty when no one did).
-    pub fn last_reviewer(&self, v: &ReviewedValue) -> String {
+    /// Who decided `v`: every independent extractor of an AGREED value,
+    /// else whoever decided last (empty when no one did).
+    pub fn reviewer_of(&self, v: &ReviewedValue) -> String {
+        let email = |u: &String| self.reviewers.get(u).cloned().unwrap_or_default();
+        if v.state == ValueState::Agreed {
+            return self
+                .extractions
+                .iter()
+                .map(|e| email(&e.user_id))
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
         v.decisions
             .last()
             .and_then(|d| d.user_id.as_ref())
-            .and_then(|u| self.reviewers.get(u))
-            .cloned()
+            .map(email)
             .unwrap_or_default()
     }
-}
-
-/// How review went for one field, over the documents.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldSummary {
-    /// Template path (`arms[].name`).
-    pub path: String,
-    /// Values a person decided on.
-    pub reviewed: u32,
-    /// Extracted values that survived review as they were.
-    pub extractor_accepted: u32,
-    /// Extracted values a person corrected or rejected.
-    pub extractor_corrected: u32,
-    /// Agreement between independent extractions (DUAL; none in SINGLE).
-    pub agreement: Option<f64>,
-    /// Cohen's kappa of those extractions for ENUM and BOOLEAN fields.
-    pub kappa: Option<f64>,
-}
-
-/// A form version's review across a project.
-pub struct Summary {
-    /// How the project reviews.
-    pub mode: ReviewMode,
-    /// Documents with results.
-    pub documents: u32,
-    /// Reviews complete.
-    pub complete: u32,
-    /// Values waiting for an adjudicator.
-    pub disputed: u32,
-    /// Values extracted.
-    pub extracted: u32,
-    /// Extracted values no person decided on.
-    pub unreviewed: u32,
-    /// Extracted values accepted as extracted.
-    pub verified: u32,
-    /// Extracted values replaced by a reviewer's.
-    pub corrected: u32,
-    /// Extracted values rejected as not reported.
-    pub rejected: u32,
-    /// Values reviewers added that the extractor missed.
-    pub added: u32,
-    /// Per field, in form order.
-    pub fields: Vec<FieldSummary>,
-    /// The results behind it (provenance for the disclosure).
-    rows: Vec<crate::extraction::ResultRow>,
-    version: form_version::Model,
-}
-
-/// Review figures of a form version in a project (VIEWER+).
-pub async fn summary(
-    app: &App,
-    access: &Access,
-    project_id: &str,
-    form_version_id: &str,
-) -> ServiceResult<Summary> {
-    let (p, v) =
-        crate::extraction::project_version(app, access, project_id, form_version_id, Role::Viewer)
-            .await?;
-    let (mode, _) = settings(&app.db, &p).await?;
-    let rows = crate::extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let reviews = of_results(app, &p.organization_id, &v.id, &rows).await?;
-    let form_fields = forms::version_fields(&v)?;
-    let mut s = Summary {
-        mode,
-        documents: rows.len() as u32,
-        complete: 0,
-        disputed: 0,
-        extracted: 0,
-        unreviewed: 0,
-        verified: 0,
-        corrected: 0,
-        rejected: 0,
-        added: 0,
-        fields: fields::by_path(&form_fields)
-            .into_iter()
-            .filter(|(_, f)| f.field_type != forms::FieldType::Object)
-            .map(|(path, _)| FieldSummary {
-                path,
-                reviewed: 0,
-                extractor_accepted: 0,
-                extractor_corrected: 0,
-                agreement: None,
-                kappa: None,
-            })
-            .collect(),
-        rows: Vec::new(),
-        version: v,
-    };
-    for row in &rows {
-        let values = match reviews.get(&row.document.id) {
-            Some(r) => {
-                if r.review.status == ReviewStatus::Complete {
-                    s.complete += 1;
-                }
-                r.values.clone()
-            }
-            None => state::single(&row.values, &[]),
-        };
-        for v in &values {
-            let was_extracted = row.values.iter().any(|x| x.path == v.path);
-            if v.state == ValueState::Disputed {
-                s.disputed += 1;
-            }
-            // The counts are of the extractor's values; what reviewers
-            // added is counted apart.
-            if was_extracted {
-                s.extracted += 1;
-                match v.state {
-                    ValueState::Unreviewed => s.unreviewed += 1,
-                    ValueState::Verified | ValueState::Agreed => s.verified += 1,
-                    ValueState::Corrected | ValueState::Resolved => s.corrected += 1,
-                    ValueState::Rejected => s.rejected += 1,
-                    ValueState::Disputed => {}
-                }
-            } else {
-                s.added += 1;
-            }
-            let template = fields::template(&v.path);
-            if let Some(f) = s.fields.iter_mut().find(|f| f.path == template) {
-                if v.state != ValueState::Unreviewed {
-                    f.reviewed += 1;
-                }
-                if was_extracted {
-                    match v.state {
-                        ValueState::Verified | ValueState::Agreed => f.extractor_accepted += 1,
-                        ValueState::Corrected | ValueState::Rejected | ValueState::Resolved => {
-                            f.extractor_corrected += 1
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-    s.rows = rows;
-    Ok(s)
-}
-
-/// The methods paragraph on AI use a review team publishes, written from
-/// the records (VIEWER+): the models, plugins and program behind the
-/// values, and what people did with them.
-pub async fn disclosure(
-    app: &App,
-    access: &Access,
-    project_id: &str,
-    form_version_id: &str,
-) -> ServiceResult<String> {
-    let s = summary(app, access, project_id, form_version_id).await?;
-    let mut extractors = std::collections::BTreeSet::new();
-    let mut converters = std::collections::BTreeSet::new();
-    let mut adapters = std::collections::BTreeSet::new();
-    let mut models = std::collections::BTreeSet::new();
-    let mut programs = std::collections::BTreeSet::new();
-    for r in &s.rows {
-        let p = r.provenance();
-        extractors.insert(p.extractor);
-        converters.insert(p.converter);
-        if let Some(a) = p.adapter {
-            adapters.insert(a);
-        }
-        models.extend(p.models);
-        programs.insert(p.program_hash);
-    }
-    let list = |set: &std::collections::BTreeSet<String>| {
-        if set.is_empty() {
-            "none".to_owned()
-        } else {
-            set.iter()
-                .map(|x| format!("`{x}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    let pct = |n: u32| {
-        if s.extracted == 0 {
-            "0%".to_owned()
-        } else {
-            format!("{:.1}%", 100.0 * f64::from(n) / f64::from(s.extracted))
-        }
-    };
-    let mode = match s.mode {
-        ReviewMode::Single => {
-            "single-reviewer verification (one person checked each value against the paper)"
-        }
-        ReviewMode::Dual => "independent dual extraction with adjudication",
-    };
-    let mut md = format!(
-        "## Use of AI in data extraction\n\n\
-         Data were extracted from {docs} document(s) with form version {number} \
-         (extraction program sha256 {programs}). PDFs were converted to text by {converters}; \
-         values were extracted by {extractors}",
-        docs = s.documents,
-        number = s.version.number,
-        programs = list(&programs),
-        converters = list(&converters),
-        extractors = list(&extractors),
-    );
-    if adapters.is_empty() {
-        md.push_str(" without a large language model.");
-    } else {
-        md.push_str(&format!(
-            " through the LLM adapter {} using the model(s) {}.",
-            list(&adapters),
-            list(&models)
-        ));
-    }
-    md.push_str(&format!(
-        " Every quote offered as evidence was located in the text by the host software.\n\n\
-         Human review: {mode}. Of {extracted} extracted values, {verified} ({vp}) were verified as \
-         extracted, {corrected} ({cp}) were corrected, {rejected} ({rp}) were rejected as not \
-         reported, and {unreviewed} ({up}) were never reviewed by a person. Reviewers added \
-         {added} value(s) the software missed. {complete} of {docs} review(s) are complete.",
-        extracted = s.extracted,
-        verified = s.verified,
-        vp = pct(s.verified),
-        corrected = s.corrected,
-        cp = pct(s.corrected),
-        rejected = s.rejected,
-        rp = pct(s.rejected),
-        unreviewed = s.unreviewed,
-        up = pct(s.unreviewed),
-        added = s.added,
-        complete = s.complete,
-        docs = s.documents,
-    ));
-    md.push_str(match s.mode {
-        ReviewMode::Single => {
-            " Agreement between independent extractions does not apply: each document had one reviewer.\n"
-        }
-        ReviewMode::Dual => "\n",
-    });
-    md.push_str("\n| Field | Reviewed | Accepted as extracted | Corrected or rejected |\n|---|---|---|---|\n");
-    for f in &s.fields {
-        md.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
-            f.path, f.reviewed, f.extractor_accepted, f.extractor_corrected
-        ));
-    }
-    Ok(md)
 }

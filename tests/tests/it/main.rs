@@ -25,6 +25,7 @@ mod plugins;
 mod projects;
 mod registry;
 mod review;
+mod review_dual;
 mod schema;
 mod storage;
 mod tenancy;

@@ -24,7 +24,7 @@ fn fields() -> Value {
 }
 
 /// Runs the project's extraction of `version` to its end.
-async fn extract(srv: &TestServer, token: &str, project: &str, version: &str) {
+pub async fn extract(srv: &TestServer, token: &str, project: &str, version: &str) {
     let r = srv
         .op(
             Some(token),
@@ -40,13 +40,49 @@ async fn extract(srv: &TestServer, token: &str, project: &str, version: &str) {
     .await;
 }
 
-fn value<'a>(review: &'a Value, path: &str) -> &'a Value {
+pub fn value<'a>(review: &'a Value, path: &str) -> &'a Value {
     review["values"]
         .as_array()
         .expect("values")
         .iter()
         .find(|v| v["path"] == path)
         .unwrap_or_else(|| panic!("no value at {path}: {review}"))
+}
+
+/// A form version's CSV_LONG export (`values`: FINAL or EXTRACTED), one
+/// map of column to cell per row.
+pub async fn export_long(
+    srv: &TestServer,
+    token: &str,
+    project: &str,
+    version: &str,
+    which: &str,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let vars = json!({ "projectId": project, "formVersionId": version,
+                       "format": "CSV_LONG", "values": which });
+    let r = srv.op(Some(token), "ExportReviewed", vars).await;
+    let url = ok(&r, "exportResults")["url"].as_str().unwrap().to_owned();
+    let body = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rd = csv::Reader::from_reader(body.as_bytes());
+    let header = rd.headers().unwrap().clone();
+    rd.records()
+        .map(|r| {
+            let r = r.unwrap();
+            header
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
 }
 
 evistream_tests::dual_db_test!(
@@ -385,37 +421,7 @@ async fn single_review(db: DbKind) {
 
     // Exports: FINAL holds the reviewed values, EXTRACTED the extractor's;
     // CSV_LONG says the state, source and reviewer of each.
-    let long = |which: &'static str| {
-        let vars = json!({ "projectId": project, "formVersionId": version,
-                           "format": "CSV_LONG", "values": which });
-        let srv = &srv;
-        let token = owner.token.clone();
-        async move {
-            let r = srv.op(Some(&token), "ExportReviewed", vars).await;
-            let url = ok(&r, "exportResults")["url"].as_str().unwrap().to_owned();
-            let body = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let mut rd = csv::Reader::from_reader(body.as_bytes());
-            let header = rd.headers().unwrap().clone();
-            rd.records()
-                .map(|r| {
-                    let r = r.unwrap();
-                    header
-                        .iter()
-                        .zip(r.iter())
-                        .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                        .collect::<std::collections::HashMap<_, _>>()
-                })
-                .collect::<Vec<_>>()
-        }
-    };
+    let long = |which: &'static str| export_long(&srv, &owner.token, &project, &version, which);
     let row = |rows: &[std::collections::HashMap<String, String>], path: &str| {
         rows.iter()
             .find(|r| r["path"] == path)

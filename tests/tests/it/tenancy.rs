@@ -28,6 +28,15 @@ use serde_json::{Value, json};
 /// the reason. Empty: every id-taking field belongs to an organization.
 const NOT_TENANT_SCOPED: &[(&str, &str)] = &[];
 
+/// Probes whose control (A on its own objects) is refused by design, with
+/// the code: the control project reviews in SINGLE mode, so the DUAL
+/// operations answer BAD_USER_INPUT, which they can only do after finding
+/// the document, the form version and the project (a wrong id is NOT_FOUND).
+const CONTROL_REFUSED: &[(&str, &str)] = &[
+    ("Mutation.submitReviewerValues", "BAD_USER_INPUT"),
+    ("Mutation.resolveValue", "BAD_USER_INPUT"),
+];
+
 /// What kind of object a probe's id names.
 #[derive(Debug, Clone, Copy)]
 enum Target {
@@ -292,6 +301,24 @@ const PROBES: &[Probe] = &[
         vars: |id, fx| {
             json!({ "documentId": id, "formVersionId": fx.active_version,
                     "path": "sample_size", "verdict": "REJECT", "note": "probe" })
+        },
+    },
+    Probe {
+        field: "Mutation.submitReviewerValues",
+        op: "SubmitReviewerValues",
+        target: Target::Document,
+        vars: |id, fx| {
+            json!({ "documentId": id, "formVersionId": fx.active_version,
+                    "values": { "sample_size": 1 }, "submit": true })
+        },
+    },
+    Probe {
+        field: "Mutation.resolveValue",
+        op: "ResolveValue",
+        target: Target::Document,
+        vars: |id, fx| {
+            json!({ "documentId": id, "formVersionId": fx.active_version,
+                    "path": "sample_size", "value": 1, "note": "probe" })
         },
     },
     Probe {
@@ -813,6 +840,10 @@ evistream_tests::dual_db_test!(
         bind_llm(&srv, &a, &project2, llm_port).await;
         for p in PROBES {
             let r = run(&srv, &a.token, p, control.id(p.target), &control).await;
+            if let Some((_, code)) = CONTROL_REFUSED.iter().find(|(f, _)| *f == p.field) {
+                assert_eq!(error_code(&r), Some(*code), "control {}: {r}", p.field);
+                continue;
+            }
             assert!(r.get("errors").is_none(), "control {}: {r}", p.field);
             assert!(!r["data"][p.name()].is_null(), "control {}: {r}", p.field);
         }
