@@ -71,6 +71,8 @@ struct Cell {
     state: &'static str,
     source: &'static str,
     reviewer: String,
+    /// The review decisions behind the value, oldest first (JSON only).
+    history: Vec<Value>,
 }
 
 /// A document's exported values, with its result's provenance.
@@ -118,6 +120,7 @@ fn cells(row: &ResultRow, review: Option<&ReviewView>, which: ExportValues) -> V
                     state: graphql_name(v.state),
                     source: graphql_name(v.source),
                     reviewer: r.reviewer_of(v),
+                    history: r.history(v),
                 }
             })
             .collect(),
@@ -135,6 +138,9 @@ fn cells(row: &ResultRow, review: Option<&ReviewView>, which: ExportValues) -> V
                 source: "EXTRACTOR",
                 reviewer: reviewed(&x.path)
                     .map(|(r, v)| r.reviewer_of(v))
+                    .unwrap_or_default(),
+                history: reviewed(&x.path)
+                    .map(|(r, v)| r.history(v))
                     .unwrap_or_default(),
             })
             .collect(),
@@ -448,6 +454,7 @@ fn document_json(d: &Doc) -> Value {
             "state": v.state,
             "source": v.source,
             "reviewer": v.reviewer,
+            "history": v.history,
         })).collect::<Vec<_>>(),
     })
 }

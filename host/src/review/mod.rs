@@ -843,6 +843,25 @@ pub async fn of_results(
 }
 
 impl ReviewView {
+    /// Every decision behind `v`, oldest first, as exported: what it did,
+    /// who, the value, the extractor's value then, the note and when.
+    pub fn history(&self, v: &ReviewedValue) -> Vec<Value> {
+        v.decisions
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "kind": sea_orm::ActiveEnum::to_value(&d.verdict).to_uppercase(),
+                    "reviewer": d.user_id.as_ref().and_then(|u| self.reviewers.get(u)),
+                    "value": state::json(d.value.as_deref()),
+                    "extracted": state::json(d.extracted.as_deref()),
+                    "note": d.note,
+                    "at": chrono::DateTime::from_timestamp_millis(d.created_at)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                })
+            })
+            .collect()
+    }
+
     /// Who decided `v`: every independent extractor of an AGREED value,
     /// else whoever decided last (empty when no one did).
     pub fn reviewer_of(&self, v: &ReviewedValue) -> String {

@@ -534,6 +534,51 @@ async fn dual_review(db: DbKind) {
     assert_eq!(agreed_row["state"], "AGREED");
     assert_eq!(agreed_row["reviewer"], format!("{}; {}", a.email, b.email));
 
+    // The JSON export carries each value's history.
+    let r = srv
+        .op(
+            Some(&owner.token),
+            "ExportReviewed",
+            json!({ "projectId": project, "formVersionId": version,
+                    "format": "JSON", "values": "FINAL" }),
+        )
+        .await;
+    let url = ok(&r, "exportResults")["url"].as_str().unwrap().to_owned();
+    let exported: Value = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&owner.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let doc = exported["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == json!(docs[0]))
+        .unwrap();
+    let history = &value(doc, "sample_size")["history"];
+    assert_eq!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["kind"].as_str().unwrap(), h["reviewer"].clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("EXTRACT", json!(a.email)),
+            ("EXTRACT", json!(a.email)),
+            ("EXTRACT", json!(b.email)),
+            ("EXTRACT", json!(b.email)),
+            ("RESOLVE", json!(c.email)),
+        ],
+        "{history}"
+    );
+    assert_eq!(history[4]["note"], "Table 1 gives the total");
+    assert_eq!(history[4]["value"], json!(ss));
+
     // Settings are fixed once decisions exist.
     assert_code(&configure("SINGLE", None).await, "CONFLICT");
     assert_code(&configure("DUAL", Some(3)).await, "CONFLICT");
