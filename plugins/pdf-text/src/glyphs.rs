@@ -43,6 +43,9 @@ pub struct PageGlyphs {
     pub width: f32,
     /// Page height in points (media box), for the upright frame.
     pub height: f32,
+    /// The media box's top-left corner in PDF user space (x, y): upright
+    /// glyphs sit at `(px - origin.0, origin.1 - py)`.
+    pub origin: (f32, f32),
     /// All glyphs, in the order the content stream draws them.
     pub glyphs: Vec<Glyph>,
     /// The glyphs' text, concatenated; each glyph points into it.
@@ -241,6 +244,7 @@ impl OutputDev for GlyphSink {
         self.page.height = (media_box.ury - media_box.lly).abs() as f32;
         // Remember the box origin so upright glyphs land in page coordinates.
         self.origin = (media_box.llx as f32, media_box.ury as f32);
+        self.page.origin = self.origin;
         let (x0, x1) = (
             media_box.llx.min(media_box.urx),
             media_box.llx.max(media_box.urx),

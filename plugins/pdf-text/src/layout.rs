@@ -38,6 +38,10 @@ pub struct Cell {
     pub x1: f32,
     /// The cell's text.
     pub text: String,
+    /// Where each character of `text` lies along the line, `(x0, x1)` in
+    /// the line's frame: a glyph's advance shared by the characters it
+    /// spells (a ligature), a space spanning the gap it stands for.
+    pub edges: Vec<(f32, f32)>,
 }
 
 /// A line of text as read: one or more cells on one baseline.
@@ -86,6 +90,22 @@ impl Line {
         out
     }
 
+    /// The line's text as [`Line::text`] gives it, with where each of its
+    /// characters lies (see [`Cell::edges`]).
+    pub fn text_with_edges(&self) -> (String, Vec<(f32, f32)>) {
+        let mut out = String::new();
+        let mut edges = Vec::new();
+        for (i, cell) in self.cells.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+                edges.push((self.cells[i - 1].x1, cell.x0));
+            }
+            out.push_str(&cell.text);
+            edges.extend_from_slice(&cell.edges);
+        }
+        (out, edges)
+    }
+
     /// True when the line has several cells: a table row (or a row of
     /// labels); never joined into running text.
     pub fn is_row(&self) -> bool {
@@ -100,6 +120,10 @@ pub struct PageLayout {
     pub number: u32,
     /// Page height in points (for telling page edges).
     pub height: f32,
+    /// Page width in points.
+    pub width: f32,
+    /// The media box's top-left corner in PDF user space.
+    pub origin: (f32, f32),
     /// Lines in reading order.
     pub lines: Vec<Line>,
     /// Whether a two-column gutter was found for the main text.
@@ -118,12 +142,23 @@ struct Segment {
     size_sum: f32,
     chars: usize,
     text: String,
+    /// Where each character of `text` lies (see [`Cell::edges`]).
+    edges: Vec<(f32, f32)>,
     pending_space: bool,
+}
+
+/// Shares a glyph's advance among the `n` characters it spells.
+fn split(edges: &mut Vec<(f32, f32)>, x: f32, width: f32, n: usize) {
+    let step = width / n.max(1) as f32;
+    edges.extend((0..n).map(|i| (x + step * i as f32, x + step * (i + 1) as f32)));
 }
 
 impl Segment {
     fn start(g: &Glyph, text: &str) -> Segment {
+        let mut edges = Vec::new();
+        split(&mut edges, g.x, g.width, text.chars().count());
         Segment {
+            edges,
             x0: g.x,
             x1: g.x + g.width,
             baseline: g.y,
@@ -162,6 +197,8 @@ pub fn layout_page(page: &PageGlyphs) -> PageLayout {
     let mut layout = PageLayout {
         number: page.number,
         height: page.height,
+        width: page.width,
+        origin: page.origin,
         ..PageLayout::default()
     };
     // Orientations by amount of text: the page's main text first.
@@ -225,10 +262,12 @@ fn segments(page: &PageGlyphs, orientation: u8) -> Vec<Segment> {
                 }
                 if (seg.pending_space || gap > WORD_GAP * em) && !seg.text.ends_with(' ') {
                     seg.text.push(' ');
+                    seg.edges.push((seg.x1, g.x.max(seg.x1)));
                 }
                 seg.pending_space = false;
                 seg.text.push_str(text);
                 let n = text.chars().count();
+                split(&mut seg.edges, g.x, g.width, n);
                 seg.chars += n;
                 seg.size_sum += g.size * n as f32;
                 seg.x0 = seg.x0.min(g.x);
@@ -254,6 +293,7 @@ fn segments(page: &PageGlyphs, orientation: u8) -> Vec<Segment> {
     for seg in &mut out {
         let trimmed = seg.text.trim_end().len();
         seg.text.truncate(trimmed);
+        seg.edges.truncate(seg.text.chars().count());
     }
     out.retain(|s| !s.text.is_empty());
     out
@@ -485,8 +525,10 @@ fn make_line(
             if gap <= 0.8 * em {
                 if gap > WORD_GAP * em && !cell.text.ends_with(' ') {
                     cell.text.push(' ');
+                    cell.edges.push((cell.x1, seg.x0.max(cell.x1)));
                 }
                 cell.text.push_str(&seg.text);
+                cell.edges.extend_from_slice(&seg.edges);
                 cell.x1 = cell.x1.max(seg.x1);
                 continue;
             }
@@ -495,6 +537,7 @@ fn make_line(
             x0: seg.x0,
             x1: seg.x1,
             text: seg.text,
+            edges: seg.edges,
         });
     }
     Line {

@@ -55,6 +55,45 @@ pub struct Metadata {
     pub producer: Option<String>,
 }
 
+pub use page_layout::{Layout, PageSize, TextRun};
+
+/// A line's stretch of the markdown, turned from the line's reading frame
+/// (see [`glyphs::Glyph`]) into page coordinates.
+pub fn run_from_frame(
+    start: u32,
+    line: &layout::Line,
+    edges: &[(f32, f32)],
+    frame: markdown::Frame,
+) -> TextRun {
+    let (ox, oy) = frame.origin;
+    let (top, bottom) = (line.top, line.bottom);
+    let sorted = |a: f32, b: f32| (a.min(b), a.max(b));
+    let o = line.orientation;
+    // The inverse of the rotations in `glyphs`.
+    let along = |x: f32| match o {
+        0 => x,
+        1 => oy - x,
+        2 => -x - ox,
+        _ => oy + x,
+    };
+    let (vertical, across) = match o {
+        0 => (false, (top, bottom)),
+        1 => (true, sorted(top - ox, bottom - ox)),
+        2 => (false, sorted(oy - top, oy - bottom)),
+        _ => (true, sorted(-top - ox, -bottom - ox)),
+    };
+    TextRun {
+        start,
+        page: line.page,
+        vertical,
+        across,
+        edges: edges
+            .iter()
+            .map(|&(a, b)| sorted(along(a), along(b)))
+            .collect(),
+    }
+}
+
 /// A converted document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
@@ -62,6 +101,8 @@ pub struct Document {
     pub markdown: String,
     /// One entry per page, in order, covering the markdown.
     pub pages: Vec<PageRange>,
+    /// Where the markdown's text lies on the pages.
+    pub layout: Layout,
     /// What the PDF says about itself.
     pub metadata: Metadata,
     /// Things a reviewer should know ("page 3 has no text layer (scanned?)").
@@ -158,13 +199,25 @@ fn convert_unguarded(pdf: &[u8]) -> Result<Document, ConvertError> {
     }
 
     let mut pages: Vec<layout::PageLayout> = raw.iter().map(layout::layout_page).collect();
+    let sizes: Vec<PageSize> = raw
+        .iter()
+        .map(|p| PageSize {
+            number: p.number,
+            width: p.width,
+            height: p.height,
+        })
+        .collect();
+    let frames: Vec<markdown::Frame> = raw
+        .iter()
+        .map(|p| markdown::Frame { origin: p.origin })
+        .collect();
     drop(raw);
     furniture::remove_furniture(&mut pages);
     let lines: Vec<layout::Line> = pages.into_iter().flat_map(|p| p.lines).collect();
     let body = text::body_size(&lines);
     let blocks = text::blocks(&lines, body);
     let vocab = text::Vocabulary::from_lines(&lines);
-    let rendered = markdown::render(&lines, &blocks, page_count, &vocab);
+    let rendered = markdown::render(&lines, &blocks, page_count, &vocab, &frames);
 
     let title_from_page = blocks
         .iter()
@@ -180,6 +233,10 @@ fn convert_unguarded(pdf: &[u8]) -> Result<Document, ConvertError> {
     Ok(Document {
         markdown: rendered.markdown,
         pages: rendered.pages,
+        layout: Layout {
+            pages: sizes,
+            runs: rendered.runs,
+        },
         metadata,
         warnings,
     })

@@ -3,9 +3,9 @@
 //! Offsets count Unicode code points (the WIT contract's unit), so the
 //! writer counts characters as it goes rather than measuring bytes.
 
-use crate::PageRange;
 use crate::layout::Line;
 use crate::text::{Block, BlockKind, Join, Vocabulary};
+use crate::{PageRange, TextRun};
 
 /// Separator between the cells of a table row.
 pub const CELL_SEPARATOR: &str = " | ";
@@ -17,6 +17,17 @@ pub struct Rendered {
     pub markdown: String,
     /// One range per page, in order, covering the markdown.
     pub pages: Vec<PageRange>,
+    /// Where the text lies on the pages: one run per line (per cell in a
+    /// table row), in markdown order.
+    pub runs: Vec<TextRun>,
+}
+
+/// A page's frame: what turns a line's reading-frame coordinates into the
+/// page's (points from the top-left corner of the media box).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Frame {
+    /// The media box's top-left corner in PDF user space.
+    pub origin: (f32, f32),
 }
 
 /// Appends text while counting code points.
@@ -25,6 +36,7 @@ struct Writer {
     chars: u32,
     /// Code point offset where each page's first line starts, if any.
     page_starts: Vec<Option<u32>>,
+    runs: Vec<TextRun>,
 }
 
 impl Writer {
@@ -33,10 +45,27 @@ impl Writer {
         self.chars += s.chars().count() as u32;
     }
 
+    /// Appends a line's (or a cell's) text and notes where its characters
+    /// lie on the page.
+    fn push_located(&mut self, text: &str, edges: &[(f32, f32)], line: &Line, frame: Frame) {
+        let start = self.chars;
+        self.push(text);
+        if edges.is_empty() || edges.len() != text.chars().count() {
+            return;
+        }
+        self.runs
+            .push(crate::run_from_frame(start, line, edges, frame));
+    }
+
     /// Drops the hyphen that ends the output (a word split at a line break).
     fn pop_hyphen(&mut self) {
         if self.out.ends_with(['-', '\u{2010}', '\u{AD}']) && self.out.pop().is_some() {
             self.chars -= 1;
+            if let Some(run) = self.runs.last_mut()
+                && run.start + run.len() > self.chars
+            {
+                run.edges.pop();
+            }
         }
     }
 
@@ -52,11 +81,21 @@ impl Writer {
 
 /// Writes the blocks as markdown: `#` for the title, `##` for headings,
 /// paragraphs with their lines joined, table rows one per line.
-pub fn render(lines: &[Line], blocks: &[Block], page_count: u32, vocab: &Vocabulary) -> Rendered {
+///
+/// `frames` holds each page's frame (by page number, from 1), to place the
+/// text on its page.
+pub fn render(
+    lines: &[Line],
+    blocks: &[Block],
+    page_count: u32,
+    vocab: &Vocabulary,
+    frames: &[Frame],
+) -> Rendered {
     let mut w = Writer {
         out: String::new(),
         chars: 0,
         page_starts: vec![None; page_count as usize],
+        runs: Vec::new(),
     };
     for (b, block) in blocks.iter().enumerate() {
         if b > 0 {
@@ -65,15 +104,27 @@ pub fn render(lines: &[Line], blocks: &[Block], page_count: u32, vocab: &Vocabul
         let mut previous: Option<String> = None;
         for (n, &i) in block.lines.iter().enumerate() {
             let line = &lines[i];
-            let text = match block.kind {
+            let frame = frames
+                .get(line.page.saturating_sub(1) as usize)
+                .copied()
+                .unwrap_or_default();
+            // Each piece of the line with where its characters lie.
+            let pieces: Vec<(String, Vec<(f32, f32)>)> = match block.kind {
                 BlockKind::Table => line
                     .cells
                     .iter()
-                    .map(|c| clean(&c.text))
-                    .collect::<Vec<_>>()
-                    .join(CELL_SEPARATOR),
-                _ => clean(&line.text()),
+                    .map(|c| clean(&c.text, &c.edges))
+                    .collect(),
+                _ => {
+                    let (text, edges) = line.text_with_edges();
+                    vec![clean(&text, &edges)]
+                }
             };
+            let text = pieces
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .collect::<Vec<_>>()
+                .join(CELL_SEPARATOR);
             if n > 0 {
                 match block.kind {
                     BlockKind::Table => w.push("\n"),
@@ -94,7 +145,12 @@ pub fn render(lines: &[Line], blocks: &[Block], page_count: u32, vocab: &Vocabul
                     _ => {}
                 }
             }
-            w.push(&text);
+            for (k, (piece, edges)) in pieces.iter().enumerate() {
+                if k > 0 {
+                    w.push(CELL_SEPARATOR);
+                }
+                w.push_located(piece, edges, line, frame);
+            }
             previous = Some(text);
         }
         // A soft hyphen that ends a block hyphenates nothing.
@@ -109,6 +165,7 @@ pub fn render(lines: &[Line], blocks: &[Block], page_count: u32, vocab: &Vocabul
     Rendered {
         markdown: w.out,
         pages,
+        runs: w.runs,
     }
 }
 
@@ -137,18 +194,23 @@ fn page_ranges(starts: &[Option<u32>], total: u32) -> Vec<PageRange> {
 }
 
 /// Soft hyphens inside a line are invisible: drop them (one at the end of
-/// a line is handled by the join).
-fn clean(text: &str) -> String {
-    let trimmed = text.strip_suffix('\u{AD}');
-    let mut out: String = trimmed
-        .unwrap_or(text)
-        .chars()
-        .filter(|&c| c != '\u{AD}')
-        .collect();
-    if trimmed.is_some() {
-        out.push('\u{AD}');
+/// a line is handled by the join), with their positions (`edges`, one per
+/// character, or empty when unknown).
+fn clean(text: &str, edges: &[(f32, f32)]) -> (String, Vec<(f32, f32)>) {
+    let located = edges.len() == text.chars().count();
+    let n = text.chars().count();
+    let mut out = String::with_capacity(text.len());
+    let mut kept = Vec::with_capacity(if located { n } else { 0 });
+    for (i, c) in text.chars().enumerate() {
+        if c == '\u{AD}' && i + 1 < n {
+            continue;
+        }
+        out.push(c);
+        if located {
+            kept.push(edges[i]);
+        }
     }
-    out
+    (out, kept)
 }
 
 #[cfg(test)]

@@ -513,6 +513,7 @@ mod tests {
                 x0: 0.0,
                 x1: 100.0,
                 text: text.to_string(),
+                edges: Vec::new(),
             }],
             region: 1,
             column_x0: 0.0,
