@@ -12,6 +12,7 @@ mod m20261126_000006_evaluation_export;
 mod m20261126_000007_llm_gateway;
 mod m20261130_000008_json_columns;
 mod m20261130_000009_review;
+mod m20261130_000010_layout;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_llm_gateway::Migration),
             Box::new(m20261130_000008_json_columns::Migration),
             Box::new(m20261130_000009_review::Migration),
+            Box::new(m20261130_000010_layout::Migration),
         ]
     }
 }

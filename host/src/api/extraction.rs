@@ -1,6 +1,6 @@
 //! GraphQL types of extraction runs and results.
 
-use async_graphql::{ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 
 use super::types::Document;
 use crate::extraction::ResultRow;
@@ -55,6 +55,7 @@ impl From<Verdict> for Grounding {
 
 /// A quote supporting a value, located by the host.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Evidence {
     /// The quote as the extractor gave it.
     pub quote: String,
@@ -68,10 +69,35 @@ pub struct Evidence {
     pub grounding: Grounding,
     /// Word-level similarity of the match (1 for exact).
     pub similarity: f64,
+    /// The document quoted: (organization, document).
+    #[graphql(skip)]
+    pub document: Option<super::layout::DocumentRef>,
 }
 
-impl From<StoredEvidence> for Evidence {
-    fn from(e: StoredEvidence) -> Self {
+#[async_graphql::ComplexObject]
+impl Evidence {
+    /// Where the located quote lies on the pages: one rectangle per line
+    /// it crosses, in fractions of the page (0..1, origin top left). Empty
+    /// when the quote was not located or the document has no layout (its
+    /// converter predates contract 0.2).
+    #[graphql(complexity = 10)]
+    async fn boxes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::layout::PageBox>> {
+        let (Some(start), Some(end), Some(doc)) = (self.start, self.end, &self.document) else {
+            return Ok(Vec::new());
+        };
+        let layout = super::layout::of_document(ctx, doc).await?;
+        Ok(layout
+            .map(|l| l.boxes(start, end))
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::layout::PageBox::from)
+            .collect())
+    }
+}
+
+impl Evidence {
+    /// A stored quote of a value of `document`.
+    pub fn of(e: StoredEvidence, document: Option<super::layout::DocumentRef>) -> Self {
         Self {
             quote: e.quote,
             page: e.page,
@@ -79,12 +105,16 @@ impl From<StoredEvidence> for Evidence {
             end: e.end,
             grounding: e.grounding.into(),
             similarity: e.similarity,
+            document,
         }
     }
 }
 
-/// One extracted value.
-pub struct ResultValue(pub crate::db::entities::extraction_value::Model);
+/// One extracted value, of a document.
+pub struct ResultValue(
+    pub crate::db::entities::extraction_value::Model,
+    pub super::layout::DocumentRef,
+);
 
 #[Object]
 impl ResultValue {
@@ -114,7 +144,7 @@ impl ResultValue {
             .0
             .iter()
             .cloned()
-            .map(Evidence::from)
+            .map(|e| Evidence::of(e, Some(self.1.clone())))
             .collect()
     }
     /// The best verdict over its evidence; null when it has none.
@@ -163,7 +193,13 @@ impl ExtractionResult {
         Document(self.0.document.clone())
     }
     async fn values(&self) -> Vec<ResultValue> {
-        self.0.values.iter().cloned().map(ResultValue).collect()
+        let doc = super::layout::DocumentRef::of(&self.0.document);
+        self.0
+            .values
+            .iter()
+            .cloned()
+            .map(|v| ResultValue(v, doc.clone()))
+            .collect()
     }
     /// Reviewer-facing warnings of the extractor.
     async fn warnings(&self) -> Vec<String> {

@@ -216,7 +216,10 @@ pub async fn graphql_post(State(st): State<GraphqlState>, req: Request<Body>) ->
     let auth = Arc::new(batch.1);
     let base = public_base(headers, &st.app, peer);
     let prepare = |r: async_graphql::Request| {
-        let r = r.data(AuthRef(auth.clone())).data(base.clone());
+        let r = r
+            .data(AuthRef(auth.clone()))
+            .data(base.clone())
+            .data(super::layout::LayoutMemo::default());
         match client {
             Some(c) => r.data(c),
             None => r,

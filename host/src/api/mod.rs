@@ -6,6 +6,7 @@ pub mod forms;
 mod graphiql;
 pub mod guard;
 pub mod http;
+pub mod layout;
 pub mod limits;
 mod multipart;
 mod mutation;

@@ -515,7 +515,11 @@ impl MutationRoot {
             },
         )
         .await?;
-        Ok(super::review::ReviewValue::alone(v))
+        let doc = crate::documents::get(app(ctx), acc, &document_id, Role::Viewer).await?;
+        Ok(super::review::ReviewValue::alone(
+            v,
+            super::layout::DocumentRef::of(&doc),
+        ))
     }
 
     /// DUAL: records part or all of the caller's own extraction of a
@@ -568,7 +572,11 @@ impl MutationRoot {
             &note,
         )
         .await?;
-        Ok(super::review::ReviewValue::alone(v))
+        let doc = crate::documents::get(app(ctx), acc, &document_id, Role::Viewer).await?;
+        Ok(super::review::ReviewValue::alone(
+            v,
+            super::layout::DocumentRef::of(&doc),
+        ))
     }
 
     /// Completes a review (REVIEWER+): refused while a required field is

@@ -74,6 +74,7 @@ pub struct Decision {
 pub struct ReviewValue {
     value: ReviewedValue,
     reviewers: std::sync::Arc<std::collections::HashMap<String, String>>,
+    document: super::layout::DocumentRef,
 }
 
 #[Object]
@@ -104,7 +105,7 @@ impl ReviewValue {
             .evidence
             .iter()
             .cloned()
-            .map(Evidence::from)
+            .map(|e| Evidence::of(e, Some(self.document.clone())))
             .collect()
     }
     /// Every decision on this path, oldest first.
@@ -133,11 +134,13 @@ impl ReviewValue {
 }
 
 impl ReviewValue {
-    /// A value outside of a whole review (the answer of `verifyValue`).
-    pub fn alone(value: ReviewedValue) -> Self {
+    /// A value of `document` outside of a whole review (the answer of
+    /// `verifyValue` and `resolveValue`).
+    pub fn alone(value: ReviewedValue, document: super::layout::DocumentRef) -> Self {
         Self {
             value,
             reviewers: Default::default(),
+            document,
         }
     }
 }
@@ -170,6 +173,10 @@ impl Review {
     /// Its values: the extractor's in order, then paths reviewers added.
     async fn values(&self) -> Vec<ReviewValue> {
         let reviewers = std::sync::Arc::new(self.0.reviewers.clone());
+        let document = super::layout::DocumentRef::new(
+            &self.0.review.organization_id,
+            &self.0.review.document_id,
+        );
         self.0
             .values
             .iter()
@@ -177,6 +184,7 @@ impl Review {
             .map(|value| ReviewValue {
                 value,
                 reviewers: reviewers.clone(),
+                document: document.clone(),
             })
             .collect()
     }

@@ -322,6 +322,43 @@ impl Document {
             .await?
             .map(|t| t.markdown))
     }
+    /// Each page's size in PDF points (empty until COMPLETED, and for a
+    /// converter that gives no layout).
+    #[graphql(complexity = 100)]
+    async fn layout(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::layout::PageSize>> {
+        let doc = super::layout::DocumentRef::of(&self.0);
+        Ok(super::layout::of_document(ctx, &doc)
+            .await?
+            .map(|l| l.pages.iter().map(super::layout::PageSize::from).collect())
+            .unwrap_or_default())
+    }
+    /// Where the code points `start..end` of `text` lie on the pages: one
+    /// rectangle per line the span crosses (per cell in a table row), in
+    /// fractions of the page (0..1, origin top left). Empty for text off
+    /// the pages (markdown marks) or without a layout; BAD_USER_INPUT
+    /// unless 0 ≤ start ≤ end ≤ the text's length.
+    #[graphql(complexity = 100)]
+    async fn boxes(
+        &self,
+        ctx: &Context<'_>,
+        start: i32,
+        end: i32,
+    ) -> async_graphql::Result<Vec<super::layout::PageBox>> {
+        let chars = documents::text(app(ctx), &self.0)
+            .await?
+            .map_or(0, |t| t.markdown.chars().count() as u32);
+        let doc = super::layout::DocumentRef::of(&self.0);
+        let layout = super::layout::of_document(ctx, &doc).await?;
+        Ok(
+            crate::documents::layout::boxes(layout.as_deref(), chars, start, end)?
+                .into_iter()
+                .map(super::layout::PageBox::from)
+                .collect(),
+        )
+    }
     /// Each page's range in `text` (empty until COMPLETED).
     #[graphql(complexity = 100)]
     async fn pages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PageRange>> {

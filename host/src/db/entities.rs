@@ -216,6 +216,9 @@ pub mod document_text {
         pub converter_version: String,
         pub converter_sha256: String,
         pub created_at: i64,
+        /// Blob key of the text's layout (where it lies on the pages), when
+        /// the converter gave one.
+        pub layout_key: Option<String>,
     }
     entity_common!();
 }

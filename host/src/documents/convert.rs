@@ -98,15 +98,36 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
         Err(refused) => return Err(JobError::Permanent(refused.to_string())),
     };
     ctx.set_progress(0.9).await;
-    store(
+    // The layout goes to the blob store first: a text row never names a
+    // layout that is not there.
+    let layout_key = match &converted.layout {
+        Some(l) => Some(
+            super::layout::write(&app, &doc.organization_id, &doc.id, l)
+                .await
+                .map_err(|e| JobError::Retryable(format!("storing the layout: {e}")))?,
+        ),
+        None => None,
+    };
+    let previous = document_text::Entity::find_by_id(doc.id.as_str())
+        .one(&ctx.db)
+        .await?
+        .and_then(|t| t.layout_key);
+    let stored = store(
         ctx,
         &doc,
         &converted,
         &manifest.id,
         &manifest.version,
         converter.sha256(),
+        layout_key.clone(),
     )
-    .await?;
+    .await;
+    // Whichever layout no row names any more goes.
+    let orphan = if stored.is_ok() { previous } else { layout_key };
+    if let Some(k) = orphan {
+        app.blobs.remove(&k).await;
+    }
+    stored?;
     Ok(())
 }
 
@@ -131,6 +152,7 @@ async fn store(
     converter_id: &str,
     converter_version: &str,
     converter_sha: &str,
+    layout_key: Option<String>,
 ) -> Result<(), sea_orm::DbErr> {
     let txn = crate::db::write_txn(&ctx.db).await?;
     document_text::Entity::delete_by_id(doc.id.as_str())
@@ -146,6 +168,7 @@ async fn store(
         converter_version: Set(converter_version.to_owned()),
         converter_sha256: Set(converter_sha.to_owned()),
         created_at: Set(now_ms()),
+        layout_key: Set(layout_key),
     }
     .insert(&txn)
     .await?;

@@ -3,6 +3,7 @@
 //! a background job, reading the text with page provenance, download, delete.
 
 pub mod convert;
+pub mod layout;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr};
 use sha2::{Digest, Sha256};
@@ -292,8 +293,17 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     {
         announce(&app.bus, &j).await;
     }
-    app.blobs.remove(&d.blob_key).await;
+    remove_blobs(app, &d).await;
     Ok(())
+}
+
+/// Removes a deleted document's blobs: its PDF and its layouts (which live
+/// in the document's folder).
+pub async fn remove_blobs(app: &App, d: &document::Model) {
+    app.blobs.remove(&d.blob_key).await;
+    app.blobs
+        .remove_folder(&format!("orgs/{}/documents/{}/", d.organization_id, d.id))
+        .await;
 }
 
 /// Opens the original PDF for streaming to an authorized caller.

@@ -307,6 +307,7 @@ mod tests {
                 page_count: 1,
                 producer: None,
                 warnings: Vec::new(),
+                layout: None,
             })
         }
     }

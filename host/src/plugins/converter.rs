@@ -31,6 +31,9 @@ pub struct ConvertedDocument {
     pub producer: Option<String>,
     /// Reviewer-facing warnings.
     pub warnings: Vec<String>,
+    /// Where the text lies on the pages (contract 0.2 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<page_layout::Layout>,
 }
 
 /// Why a conversion failed: the converter's own verdict on the PDF, or the
@@ -81,13 +84,19 @@ pub trait PdfConverter: Send + Sync {
     ) -> Result<ConvertedDocument, ConvertError>;
 }
 
-/// The host's checks of a converter's output: size, and page ranges that
-/// cover the text in order.
+/// The host's checks of a converter's output: size, page ranges that
+/// cover the text in order, and a layout that places only that text, in
+/// order, on pages of a sane size.
 pub fn check(doc: &ConvertedDocument, max_output_bytes: u64) -> Result<(), PluginError> {
-    if doc.markdown.len() as u64 > max_output_bytes {
+    // Each character's position is two 4-byte numbers.
+    let located: usize = doc
+        .layout
+        .as_ref()
+        .map_or(0, |l| l.runs.iter().map(|r| r.edges.len()).sum());
+    let size = doc.markdown.len() as u64 + 8 * located as u64;
+    if size > max_output_bytes {
         return Err(PluginError::InvalidOutput(format!(
-            "markdown of {} bytes exceeds the limit of {max_output_bytes} bytes",
-            doc.markdown.len(),
+            "output of {size} bytes exceeds the limit of {max_output_bytes} bytes",
         )));
     }
     let chars = doc.markdown.chars().count() as u32;
@@ -103,5 +112,138 @@ pub fn check(doc: &ConvertedDocument, max_output_bytes: u64) -> Result<(), Plugi
         }
         prev_end = p.end;
     }
+    if let Some(layout) = &doc.layout {
+        check_layout(layout, chars, doc.pages.len())?;
+    }
     Ok(())
+}
+
+/// Largest page side, in points (PDF's own limit is 14 400).
+const MAX_PAGE_SIDE: f32 = 14_400.0;
+
+fn check_layout(l: &page_layout::Layout, chars: u32, pages: usize) -> Result<(), PluginError> {
+    let bad = |m: String| Err(PluginError::InvalidOutput(format!("layout: {m}")));
+    if l.pages.len() != pages {
+        return bad(format!("{} page sizes for {pages} pages", l.pages.len()));
+    }
+    for (i, p) in l.pages.iter().enumerate() {
+        let side = |v: f32| v.is_finite() && v > 0.0 && v <= MAX_PAGE_SIDE;
+        if p.number as usize != i + 1 || !side(p.width) || !side(p.height) {
+            return bad(format!(
+                "page size {i} ({}: {} × {}) is out of order or not a page",
+                p.number, p.width, p.height
+            ));
+        }
+    }
+    // Positions may stray past the page (text drawn off it) but not to
+    // nonsense.
+    let sane = |v: f32| v.is_finite() && v.abs() <= 4.0 * MAX_PAGE_SIDE;
+    let mut prev_end = 0u32;
+    for r in &l.runs {
+        let end = r.start.checked_add(r.len());
+        let ok = r.start >= prev_end
+            && end.is_some_and(|e| e <= chars)
+            && (1..=pages as u32).contains(&r.page)
+            && sane(r.across.0)
+            && sane(r.across.1)
+            && r.edges.iter().all(|&(a, b)| sane(a) && sane(b));
+        if !ok {
+            return bad(format!(
+                "the run at {} (page {}, {} characters) overlaps the one before, \
+                 leaves the text of {chars} characters, or is not on a page",
+                r.start,
+                r.page,
+                r.len()
+            ));
+        }
+        prev_end = end.unwrap_or(chars);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use page_layout::{Layout, PageSize, TextRun};
+
+    use super::*;
+
+    fn doc(layout: Layout) -> ConvertedDocument {
+        ConvertedDocument {
+            markdown: "abcdef".into(),
+            pages: vec![PageRange {
+                number: 1,
+                start: 0,
+                end: 6,
+            }],
+            title: None,
+            authors: Vec::new(),
+            page_count: 1,
+            producer: None,
+            warnings: Vec::new(),
+            layout: Some(layout),
+        }
+    }
+
+    fn run(start: u32, n: usize, page: u32, x: f32) -> TextRun {
+        TextRun {
+            start,
+            page,
+            vertical: false,
+            across: (10.0, 20.0),
+            edges: vec![(x, x + 5.0); n],
+        }
+    }
+
+    fn page() -> Vec<PageSize> {
+        vec![PageSize {
+            number: 1,
+            width: 612.0,
+            height: 792.0,
+        }]
+    }
+
+    #[test]
+    fn a_layout_places_only_the_text_in_order_on_real_pages() {
+        let good = Layout {
+            pages: page(),
+            runs: vec![run(0, 2, 1, 0.0), run(3, 3, 1, 50.0)],
+        };
+        assert!(check(&doc(good), 1 << 20).is_ok());
+        let bad = [
+            // Overlapping runs.
+            vec![run(0, 3, 1, 0.0), run(2, 2, 1, 0.0)],
+            // Past the text.
+            vec![run(4, 3, 1, 0.0)],
+            // On a page the document does not have.
+            vec![run(0, 1, 2, 0.0)],
+            // Not a number.
+            vec![run(0, 1, 1, f32::NAN)],
+        ];
+        for runs in bad {
+            let l = Layout {
+                pages: page(),
+                runs,
+            };
+            assert!(
+                matches!(
+                    check(&doc(l.clone()), 1 << 20),
+                    Err(PluginError::InvalidOutput(_))
+                ),
+                "{l:?}"
+            );
+        }
+        let mut sizes = page();
+        sizes[0].width = 0.0;
+        let l = Layout {
+            pages: sizes,
+            runs: Vec::new(),
+        };
+        assert!(check(&doc(l), 1 << 20).is_err(), "a page without width");
+        // Positions count against the output limit.
+        let l = Layout {
+            pages: page(),
+            runs: vec![run(0, 6, 1, 0.0)],
+        };
+        assert!(check(&doc(l), 6 + 47).is_err());
+    }
 }

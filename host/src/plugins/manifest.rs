@@ -3,8 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The WIT package version this host implements.
+/// The WIT package version this host implements for every world.
 pub const WIT_VERSION: &str = "0.1.0";
+/// The newer version a `pdf-converter` may be built against (its documents
+/// carry their layout).
+pub const CONVERTER_WIT_VERSION: &str = "0.2.0";
 
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
@@ -150,9 +153,12 @@ impl Manifest {
         if self.version.is_empty() || self.version.len() > 50 {
             return bad("version must be 1-50 characters".into());
         }
-        if self.wit != WIT_VERSION {
+        let converter_02 =
+            self.kind == PluginKind::PdfConverter && self.wit == CONVERTER_WIT_VERSION;
+        if self.wit != WIT_VERSION && !converter_02 {
             return bad(format!(
-                "built against evistream:plugin@{}, this server implements @{WIT_VERSION}",
+                "built against evistream:plugin@{}, this server implements @{WIT_VERSION} \
+                 (and @{CONVERTER_WIT_VERSION} for a pdf-converter)",
                 self.wit
             ));
         }

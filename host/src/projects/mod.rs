@@ -130,7 +130,7 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     // Blobs after the commit: a failed delete leaves an orphan, never a
     // document without its PDF.
     for d in &docs {
-        app.blobs.remove(&d.blob_key).await;
+        crate::documents::remove_blobs(app, d).await;
     }
     Ok(())
 }

@@ -83,6 +83,17 @@ impl BlobStore {
         }
     }
 
+    /// Removes every blob under the folder `prefix` (ending in `/`); a
+    /// failure is logged, never returned, as for [`Self::remove`].
+    pub async fn remove_folder(&self, prefix: &str) {
+        if prefix.is_empty() || !prefix.ends_with('/') {
+            return;
+        }
+        if let Err(e) = self.operator().delete_with(prefix).recursive(true).await {
+            tracing::warn!(prefix, error = %e, "blobs not deleted");
+        }
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> StorageBackend {
         self.backend

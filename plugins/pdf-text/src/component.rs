@@ -1,15 +1,18 @@
 //! The WebAssembly component: the `pdf-converter` world of
-//! evistream:plugin@0.1.0, wrapping [`crate::convert`].
+//! evistream:plugin@0.2.0 (markdown with its layout), wrapping
+//! [`crate::convert`].
 //!
 //! Only type mapping lives here; every decision is in the plain Rust
 //! modules, which are tested natively.
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/v0.2",
     world: "pdf-converter",
 });
 
-use evistream::plugin::converter_types::{ConvertError, Document, Metadata};
+use evistream::plugin::converter_types::{
+    ConvertError, Document, Layout, Metadata, PageSize, TextRun,
+};
 use evistream::plugin::types::{ConfigEntry, PageRange};
 use exports::evistream::plugin::converter::Guest;
 
@@ -42,6 +45,30 @@ fn document(doc: crate::Document) -> Document {
             producer: doc.metadata.producer,
         },
         warnings: doc.warnings,
+        layout: Layout {
+            pages: doc
+                .layout
+                .pages
+                .into_iter()
+                .map(|p| PageSize {
+                    number: p.number,
+                    width: p.width,
+                    height: p.height,
+                })
+                .collect(),
+            runs: doc
+                .layout
+                .runs
+                .into_iter()
+                .map(|r| TextRun {
+                    start: r.start,
+                    page: r.page,
+                    vertical: r.vertical,
+                    across: r.across,
+                    edges: r.edges,
+                })
+                .collect(),
+        },
     }
 }
 

@@ -18,6 +18,7 @@ mod hostile;
 mod hostile_grounding;
 mod hostile_llm;
 mod jobs;
+mod layout;
 mod llm;
 mod ops;
 mod outbound;

@@ -6,8 +6,9 @@
 //! - `cache`: compiled artifacts on disk, per component hash;
 //! - `sandbox`: the per-call store, its limits and error classification;
 //! - `outbound`: the adapter's HTTP, under the host's [`OutboundPolicy`];
-//! - `since_0_1`: bindings, conversions and calls of contract 0.1 — a new
-//!   contract version is a new folder beside it.
+//! - `since_0_1`: bindings, conversions and calls of contract 0.1;
+//! - `since_0_2`: contract 0.2's converter (documents with their layout).
+//!   A new contract version is a new folder beside them.
 //!
 //! [`OutboundPolicy`]: crate::plugins::policy::OutboundPolicy
 
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod outbound;
 pub mod sandbox;
 pub mod since_0_1;
+pub mod since_0_2;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,7 +29,7 @@ use tokio::sync::Mutex;
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use crate::plugins::converter::PdfConverter;
+use crate::plugins::converter::{ConvertError, ConvertedDocument, PdfConverter};
 use crate::plugins::extractor::FormExtractor;
 use crate::plugins::llm::LlmAdapter;
 use crate::plugins::manifest::PluginKind;
@@ -52,7 +54,7 @@ pub struct PluginRuntime {
 
 #[derive(Default)]
 struct LoadedComponents {
-    converters: Loaded<since_0_1::Converter>,
+    converters: Loaded<AnyConverter>,
     extractors: Loaded<since_0_1::Extractor>,
     adapters: Loaded<since_0_1::Adapter>,
 }
@@ -99,6 +101,54 @@ pub(crate) trait World: Sized + Send + Sync + 'static {
     }
     /// Checks the component's exports and keeps what calls need.
     fn new(pre: InstancePre<HostState<Self::State>>, sha256: String) -> wasmtime::Result<Self>;
+}
+
+/// A loaded `pdf-converter` of whichever contract version it implements
+/// (the newest first).
+pub(crate) enum AnyConverter {
+    /// Contract 0.1: markdown and page ranges.
+    V0_1(since_0_1::Converter),
+    /// Contract 0.2: with the layout.
+    V0_2(since_0_2::Converter),
+}
+
+impl World for AnyConverter {
+    type State = ();
+    const NAME: &'static str = "evistream:plugin/pdf-converter (@0.2.0 or @0.1.0)";
+
+    fn add_imports(_: &mut Linker<HostState<()>>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+
+    fn new(pre: InstancePre<HostState<()>>, sha256: String) -> wasmtime::Result<Self> {
+        match since_0_2::Converter::new(pre.clone(), sha256.clone()) {
+            Ok(c) => Ok(Self::V0_2(c)),
+            Err(_) => since_0_1::Converter::new(pre, sha256).map(Self::V0_1),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PdfConverter for Bound<AnyConverter> {
+    fn sha256(&self) -> &str {
+        match &*self.component {
+            AnyConverter::V0_1(c) => &c.sha256,
+            AnyConverter::V0_2(c) => &c.sha256,
+        }
+    }
+
+    async fn convert(
+        &self,
+        pdf: Vec<u8>,
+        config: Vec<(String, String)>,
+    ) -> Result<ConvertedDocument, ConvertError> {
+        let doc = match &*self.component {
+            AnyConverter::V0_1(c) => c.convert(self, pdf, config).await?,
+            AnyConverter::V0_2(c) => c.convert(self, pdf, config).await?,
+        };
+        crate::plugins::converter::check(&doc, self.limits.max_output_bytes)?;
+        Ok(doc)
+    }
 }
 
 /// A loaded component bound to the runtime and the limits of its calls:

@@ -3,7 +3,7 @@
 //! the face's types.
 
 use super::{Adapter, Converter, Extractor, convert};
-use crate::plugins::converter::{self, ConvertError, ConvertedDocument, PdfConverter};
+use crate::plugins::converter::{ConvertError, ConvertedDocument};
 use crate::plugins::extractor::{
     ExtractError, Extraction, ExtractorImports, FormExtractor, SourceText,
 };
@@ -12,21 +12,18 @@ use crate::plugins::policy::OutboundPolicy;
 use crate::plugins::runtime::engine::Slot;
 use crate::plugins::runtime::{Bound, network};
 
-#[async_trait::async_trait]
-impl PdfConverter for Bound<Converter> {
-    fn sha256(&self) -> &str {
-        &self.component.sha256
-    }
-
-    async fn convert(
+impl Converter {
+    /// Converts `pdf` through `bound`'s runtime and limits.
+    pub(crate) async fn convert<C>(
         &self,
+        bound: &Bound<C>,
         pdf: Vec<u8>,
         config: Vec<(String, String)>,
     ) -> Result<ConvertedDocument, ConvertError> {
-        let pre = self.component.pre.clone();
+        let pre = self.pre.clone();
         let config: Vec<_> = config.into_iter().map(Into::into).collect();
-        let spec = self.spec(Slot::TopLevel, network(None), ());
-        let answer = self
+        let spec = bound.spec(Slot::TopLevel, network(None), ());
+        let answer = bound
             .runtime
             .call(spec, move |store| {
                 Box::pin(async move {
@@ -38,9 +35,7 @@ impl PdfConverter for Bound<Converter> {
                 })
             })
             .await?;
-        let doc = ConvertedDocument::from(answer?);
-        converter::check(&doc, self.limits.max_output_bytes)?;
-        Ok(doc)
+        Ok(ConvertedDocument::from(answer?))
     }
 }
 

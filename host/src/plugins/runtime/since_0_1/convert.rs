@@ -60,6 +60,7 @@ impl From<wconv::Document> for ConvertedDocument {
             page_count: doc.metadata.page_count,
             producer: doc.metadata.producer,
             warnings: doc.warnings,
+            layout: None,
         }
     }
 }

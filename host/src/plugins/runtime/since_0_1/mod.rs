@@ -55,7 +55,7 @@ pub(crate) mod adapter_world {
 
 /// A loaded `pdf-converter@0.1.0`.
 pub struct Converter {
-    sha256: String,
+    pub(crate) sha256: String,
     pre: converter_world::PdfConverterPre<HostState<()>>,
 }
 

@@ -1,0 +1,110 @@
+//! GraphQL types of page layout: page sizes and boxes on pages, and the
+//! per-request memo that loads each document's layout once however many
+//! values of it a query shows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::{Context, SimpleObject};
+use page_layout::Layout;
+use tokio::sync::Mutex;
+
+use super::app;
+use crate::db::entities::document;
+
+/// A document as a value's evidence names it.
+#[derive(Debug, Clone)]
+pub struct DocumentRef {
+    organization_id: Arc<str>,
+    id: Arc<str>,
+}
+
+impl DocumentRef {
+    /// The document `d`.
+    pub fn of(d: &document::Model) -> Self {
+        Self::new(&d.organization_id, &d.id)
+    }
+
+    /// Document `id` of organization `organization_id`.
+    pub fn new(organization_id: &str, id: &str) -> Self {
+        Self {
+            organization_id: organization_id.into(),
+            id: id.into(),
+        }
+    }
+}
+
+/// A page's size in PDF points.
+#[derive(SimpleObject)]
+pub struct PageSize {
+    /// 1-based page number.
+    pub number: i32,
+    /// Width in points.
+    pub width: f64,
+    /// Height in points.
+    pub height: f64,
+}
+
+impl From<&page_layout::PageSize> for PageSize {
+    fn from(p: &page_layout::PageSize) -> Self {
+        Self {
+            number: p.number as i32,
+            width: f64::from(p.width),
+            height: f64::from(p.height),
+        }
+    }
+}
+
+/// A rectangle on a page, in fractions of the page's width and height
+/// (0..1, origin top left): draw it over a page image of any size.
+#[derive(SimpleObject)]
+pub struct PageBox {
+    /// 1-based page number.
+    pub page: i32,
+    /// Left edge.
+    pub x: f64,
+    /// Top edge.
+    pub y: f64,
+    /// Width.
+    pub width: f64,
+    /// Height.
+    pub height: f64,
+}
+
+impl From<page_layout::Rect> for PageBox {
+    fn from(r: page_layout::Rect) -> Self {
+        // Four decimals: a tenth of a point on a letter page.
+        let round = |v: f32| (f64::from(v) * 10_000.0).round() / 10_000.0;
+        Self {
+            page: r.page as i32,
+            x: round(r.x),
+            y: round(r.y),
+            width: round(r.width),
+            height: round(r.height),
+        }
+    }
+}
+
+/// Layouts loaded during one request, by document id.
+#[derive(Default)]
+pub struct LayoutMemo(Mutex<HashMap<Arc<str>, Option<Arc<Layout>>>>);
+
+/// The layout of `doc` (None without one), loaded once per request.
+pub async fn of_document(
+    ctx: &Context<'_>,
+    doc: &DocumentRef,
+) -> Result<Option<Arc<Layout>>, crate::error::ServiceError> {
+    let load = || crate::documents::layout::of_document(app(ctx), &doc.organization_id, &doc.id);
+    let Some(memo) = ctx.data_opt::<LayoutMemo>() else {
+        return load().await;
+    };
+    // Held across the load: concurrent resolvers of one document wait for
+    // the first one's read instead of repeating it.
+    let mut map = memo.0.lock().await;
+    if let Some(l) = map.get(&doc.id) {
+        return Ok(l.clone());
+    }
+    let l = load().await?;
+    map.insert(doc.id.clone(), l.clone());
+    Ok(l)
+}
