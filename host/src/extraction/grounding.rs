@@ -120,6 +120,26 @@ fn normalize(s: &str) -> (String, Vec<u32>) {
     (out, origin)
 }
 
+/// Most occurrences of one quote considered.
+pub const MAX_OCCURRENCES: usize = 256;
+
+/// Whether `text[b..e]` (a match) does not cut a number: a digit at either
+/// end of the match must not continue into another digit (directly, or
+/// past a decimal point or thousands separator).
+fn whole_number(text: &str, b: usize, e: usize) -> bool {
+    let m = &text[b..e];
+    let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    let before: Vec<char> = text[..b].chars().rev().take(2).collect();
+    let after: Vec<char> = text[e..].chars().take(2).collect();
+    let cuts_before = digit(m.chars().next())
+        && (digit(before.first().copied())
+            || (matches!(before.first(), Some('.' | ',')) && digit(before.get(1).copied())));
+    let cuts_after = digit(m.chars().last())
+        && (digit(after.first().copied())
+            || (matches!(after.first(), Some('.' | ',')) && digit(after.get(1).copied())));
+    !cuts_before && !cuts_after
+}
+
 fn words(s: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = None;
@@ -169,31 +189,79 @@ impl<'a> Grounder<'a> {
     /// Locates `quote`; of several occurrences, one on `page_hint` (the
     /// page the extractor named) wins, else the first.
     pub fn locate(&self, quote: &str, page_hint: Option<u32>) -> Located {
-        // Verbatim first: the span is then exactly the quote.
+        self.locate_near(quote, page_hint, &[])
+    }
+
+    /// Every exact occurrence of `quote` as code-point spans (verbatim;
+    /// else after normalization), in text order, at most [`MAX_OCCURRENCES`].
+    /// A number is matched whole: "12" is not found in "120" or "3.12".
+    pub fn occurrences(&self, quote: &str) -> Vec<(u32, u32)> {
         let trimmed = quote.trim();
         if trimmed.chars().filter(|c| c.is_alphanumeric()).count() >= 2 {
-            let mut first = None;
-            for (b, _) in self.text.match_indices(trimmed).take(64) {
-                let start = self.text[..b].chars().count() as u32;
-                let end = start + trimmed.chars().count() as u32;
-                let page = self.page_of(start);
-                if first.is_none() {
-                    first = Some((start, end, page));
-                }
-                if page_hint.is_some() && page == page_hint {
-                    first = Some((start, end, page));
-                    break;
-                }
+            let n = trimmed.chars().count() as u32;
+            // Code points counted from one match to the next, not from 0.
+            let (mut at_byte, mut at_cp) = (0usize, 0u32);
+            let found: Vec<(u32, u32)> = self
+                .text
+                .match_indices(trimmed)
+                .filter(|(b, _)| whole_number(self.text, *b, *b + trimmed.len()))
+                .take(MAX_OCCURRENCES)
+                .map(|(b, _)| {
+                    at_cp += self.text[at_byte..b].chars().count() as u32;
+                    at_byte = b;
+                    (at_cp, at_cp + n)
+                })
+                .collect();
+            if !found.is_empty() {
+                return found;
             }
-            if let Some((start, end, page)) = first {
-                return Located {
-                    verdict: Verdict::Exact,
-                    start: Some(start),
-                    end: Some(end),
-                    page,
-                    similarity: 1.0,
-                };
-            }
+        }
+        let (q, _) = normalize(quote);
+        if q.chars().filter(|c| c.is_alphanumeric()).count() < 2 {
+            return Vec::new();
+        }
+        self.norm
+            .match_indices(q.as_str())
+            .filter(|(b, _)| whole_number(&self.norm, *b, *b + q.len()))
+            .take(MAX_OCCURRENCES)
+            .map(|(b, _)| self.span(b, b + q.len()))
+            .collect()
+    }
+
+    /// Locates `quote`. Of several exact occurrences, the one nearest the
+    /// `anchors` (spans of the value's other, distinctive evidence: a row
+    /// label, a column header) wins; without anchors, one on `page_hint`,
+    /// else the first.
+    pub fn locate_near(
+        &self,
+        quote: &str,
+        page_hint: Option<u32>,
+        anchors: &[(u32, u32)],
+    ) -> Located {
+        let found = self.occurrences(quote);
+        let distance = |&(s, e): &(u32, u32)| {
+            anchors
+                .iter()
+                .map(|&(a, b)| if e <= a { a - e } else { s.saturating_sub(b) })
+                .min()
+                .unwrap_or(0)
+        };
+        let chosen = if anchors.is_empty() {
+            found
+                .iter()
+                .find(|o| page_hint.is_some() && self.page_of(o.0) == page_hint)
+                .or(found.first())
+        } else {
+            found.iter().min_by_key(|o| (distance(o), o.0))
+        };
+        if let Some(&(start, end)) = chosen {
+            return Located {
+                verdict: Verdict::Exact,
+                start: Some(start),
+                end: Some(end),
+                page: self.page_of(start),
+                similarity: 1.0,
+            };
         }
         let (q, _) = normalize(quote);
         let not_found = Located {
@@ -205,16 +273,6 @@ impl<'a> Grounder<'a> {
         };
         if q.chars().filter(|c| c.is_alphanumeric()).count() < 2 {
             return not_found;
-        }
-        if let Some(b) = self.norm.find(&q) {
-            let (start, end) = self.span(b, b + q.len());
-            return Located {
-                verdict: Verdict::Exact,
-                start: Some(start),
-                end: Some(end),
-                page: self.page_of(start),
-                similarity: 1.0,
-            };
         }
         let qw: Vec<&str> = words(&q).iter().map(|&(s, e)| &q[s..e]).collect();
         if qw.len() < FUZZY_MIN_WORDS || self.words.is_empty() {
@@ -386,6 +444,48 @@ mod tests {
             started.elapsed()
         );
         assert_ne!(l.verdict, Verdict::Exact);
+    }
+
+    #[test]
+    fn numbers_match_whole() {
+        let text = "n = 120, mean 3.12 (SD 12,5); 12 withdrew";
+        let p = vec![PageRange {
+            number: 1,
+            start: 0,
+            end: text.chars().count() as u32,
+        }];
+        let g = Grounder::new(text, &p);
+        let l = g.locate("12", None);
+        assert_eq!(slice_of(text, &l), "12");
+        assert_eq!(l.start, Some(30), "{l:?}");
+        assert_eq!(g.occurrences("12"), [(30, 32)]);
+        // A word still matches inside a longer one.
+        assert_eq!(g.locate("withdr", None).verdict, Verdict::Exact);
+    }
+
+    fn slice_of(text: &str, l: &Located) -> String {
+        text.chars()
+            .skip(l.start.unwrap() as usize)
+            .take((l.end.unwrap() - l.start.unwrap()) as usize)
+            .collect()
+    }
+
+    #[test]
+    fn of_several_occurrences_the_one_nearest_the_anchors_wins() {
+        let text = "Baseline weight 12.3 kg in both arms.\n\nTable 2 Outcomes\n\
+                    HbA1c | Placebo 8.1 | Drug 12.3\nLDL | Placebo 3.2 | Drug 2.9";
+        let p = vec![PageRange {
+            number: 1,
+            start: 0,
+            end: text.chars().count() as u32,
+        }];
+        let g = Grounder::new(text, &p);
+        let anchor = g.occurrences("HbA1c | Placebo 8.1 | Drug");
+        assert_eq!(anchor.len(), 1);
+        assert_eq!(g.locate("12.3", None).start, Some(16), "the first, alone");
+        let near = g.locate_near("12.3", None, &anchor);
+        assert_eq!(slice_of(text, &near), "12.3");
+        assert!(near.start.unwrap() > anchor[0].1, "{near:?} {anchor:?}");
     }
 
     #[test]

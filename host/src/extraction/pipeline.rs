@@ -217,17 +217,31 @@ pub fn ground(
 ) -> (Vec<StoredEvidence>, Grounding) {
     let mut best = Grounding::None;
     let mut out = Vec::new();
-    for e in v.evidence.iter().filter(|e| !e.quote.trim().is_empty()) {
-        let (quote, cut) = super::grounding::cap_quote(&e.quote);
-        if cut {
-            warnings.push(format!(
-                "{}: a quote longer than {} words was cut to its first {}",
-                v.path,
-                super::grounding::MAX_QUOTE_WORDS,
-                super::grounding::MAX_QUOTE_WORDS
-            ));
-        }
-        let l = g.locate(quote, e.page);
+    let quotes: Vec<(&str, Option<u32>)> = v
+        .evidence
+        .iter()
+        .filter(|e| !e.quote.trim().is_empty())
+        .map(|e| {
+            let (quote, cut) = super::grounding::cap_quote(&e.quote);
+            if cut {
+                warnings.push(format!(
+                    "{}: a quote longer than {} words was cut to its first {}",
+                    v.path,
+                    super::grounding::MAX_QUOTE_WORDS,
+                    super::grounding::MAX_QUOTE_WORDS
+                ));
+            }
+            (quote, e.page)
+        })
+        .collect();
+    let anchors = anchors(g, &quotes);
+    for (i, &(quote, page)) in quotes.iter().enumerate() {
+        let others: Vec<(u32, u32)> = anchors
+            .iter()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, span)| *span)
+            .collect();
+        let l = g.locate_near(quote, page, &others);
         best = match (best, l.verdict) {
             (Grounding::Exact, _) | (_, Verdict::Exact) => Grounding::Exact,
             (Grounding::Fuzzy, _) | (_, Verdict::Fuzzy) => Grounding::Fuzzy,
@@ -235,7 +249,7 @@ pub fn ground(
         };
         out.push(StoredEvidence {
             quote: quote.chars().take(2000).collect(),
-            page: l.page.or(e.page),
+            page: l.page.or(page),
             start: l.start,
             end: l.end,
             grounding: l.verdict,
@@ -243,6 +257,34 @@ pub fn ground(
         });
     }
     (out, best)
+}
+
+/// The value's distinctive evidence, by quote index: quotes found exactly
+/// once in the text (a row label, a column header, a sentence). When every
+/// quote occurs several times, the rarest one's first occurrence. A value's
+/// other quotes (a bare number in a table, say) are then taken where they
+/// occur nearest these.
+fn anchors(g: &Grounder<'_>, quotes: &[(&str, Option<u32>)]) -> Vec<(usize, (u32, u32))> {
+    if quotes.len() < 2 {
+        return Vec::new();
+    }
+    let found: Vec<Vec<(u32, u32)>> = quotes.iter().map(|(q, _)| g.occurrences(q)).collect();
+    let unique: Vec<(usize, (u32, u32))> = found
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.len() == 1)
+        .map(|(i, o)| (i, o[0]))
+        .collect();
+    if !unique.is_empty() {
+        return unique;
+    }
+    found
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| !o.is_empty())
+        .min_by_key(|(_, o)| o.len())
+        .map(|(i, o)| vec![(i, o[0])])
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -330,6 +372,31 @@ mod tests {
 
     const TEXT: &str =
         "Methods. We randomised 120 participants to two arms.\n\nResults. Mortality fell.";
+
+    #[test]
+    fn a_repeated_number_is_grounded_beside_its_row_label() {
+        let text = "At baseline 12.3% smoked.\n\nTable 2 Outcomes\n\
+                    HbA1c | Placebo 8.1 | Drug 12.3\nLDL | Placebo 3.2 | Drug 2.9";
+        let pages = [PageRange {
+            number: 1,
+            start: 0,
+            end: text.chars().count() as u32,
+        }];
+        let (values, _) = ground_all(
+            text,
+            &pages,
+            vec![
+                value("hba1c.drug", &["12.3", "HbA1c | Placebo 8.1 | Drug"]),
+                value("smokers", &["12.3"]),
+            ],
+        );
+        let row = text.find("HbA1c").unwrap() as u32;
+        let e = &values[0].evidence[0];
+        assert_eq!(e.grounding, Verdict::Exact);
+        assert!(e.start.unwrap() > row, "{e:?}");
+        // Alone, the first occurrence.
+        assert_eq!(values[1].evidence[0].start, Some(12));
+    }
 
     #[tokio::test]
     async fn a_unit_runs_over_a_fake_extractor_and_is_grounded_by_the_host() {
