@@ -28,6 +28,9 @@ pub struct App {
     pub tokens: TokenKeys,
     /// Key for secrets at rest (32 bytes).
     pub encryption_key: [u8; 32],
+    /// Key of signed page-image URLs, derived from the token signing key
+    /// (so every node of a deployment accepts every node's URLs).
+    pub url_key: [u8; 32],
     /// Event bus.
     pub bus: EventBus,
     /// Blob store.
@@ -117,7 +120,9 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 })
         })
         .collect::<anyhow::Result<_>>()?;
+    let url_key = crate::documents::pages::derive_key(&jwt_secret);
     Ok(Arc::new(App {
+        url_key,
         logins: crate::auth::throttle::LoginGuard::new(&config.auth),
         trusted_proxies,
         plugins,

@@ -65,6 +65,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/documents/{id}/original",
             get(api::http::download_original),
         )
+        .route("/documents/{id}/pages/{file}", get(api::http::page_image))
         .route("/exports/{id}", get(api::http::download_export))
         .route(
             "/exports/{id}/codebook.csv",

@@ -348,6 +348,56 @@ async fn serve_export(
     }
 }
 
+/// GET /documents/{id}/pages/{page}.png?width=…&expires=…&signature=…:
+/// a page image through a signed URL (no token; 403 when the signature is
+/// wrong or expired). A page that would not render answers a placeholder.
+pub async fn page_image(
+    State(st): State<GraphqlState>,
+    axum::extract::Path((id, file)): axum::extract::Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let forbidden = || download_error(ServiceError::forbidden("this page link is not valid"));
+    let page = file
+        .strip_suffix(".png")
+        .and_then(|p| p.parse::<u32>().ok());
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<i64>().ok());
+    let (Some(page), Some(width), Some(expires), Some(signature)) = (
+        page,
+        num("width").and_then(|w| u32::try_from(w).ok()),
+        num("expires"),
+        q.get("signature"),
+    ) else {
+        return forbidden();
+    };
+    let request = crate::documents::pages::PageRequest {
+        document_id: id,
+        page,
+        width,
+        expires,
+        signature: signature.clone(),
+    };
+    match crate::documents::pages::image(&st.app, &request).await {
+        Ok((png, placeholder)) => (
+            [
+                (header::CONTENT_TYPE, "image/png".to_owned()),
+                // The URL dies in minutes; the browser may keep the image
+                // as long (never a shared cache: it is an organization's).
+                (
+                    header::CACHE_CONTROL,
+                    if placeholder {
+                        "no-store".to_owned()
+                    } else {
+                        format!("private, max-age={}", crate::documents::pages::URL_TTL_SECS)
+                    },
+                ),
+            ],
+            png,
+        )
+            .into_response(),
+        Err(e) => download_error(e),
+    }
+}
+
 /// GET /documents/{id}/original: the uploaded PDF, to a caller who may read it.
 pub async fn download_original(
     State(st): State<GraphqlState>,

@@ -359,6 +359,26 @@ impl Document {
                 .collect(),
         )
     }
+    /// A short-lived (10 minutes) signed URL of page `page` rendered as a
+    /// PNG `width` pixels wide (100–3000; the height follows the page):
+    /// load it in `<img>`, no header needed. Rendered by the project's
+    /// converter on first request and cached. BAD_USER_INPUT for a page
+    /// the document does not have or a width out of range.
+    async fn page_image_url(
+        &self,
+        ctx: &Context<'_>,
+        page: i32,
+        width: i32,
+    ) -> async_graphql::Result<String> {
+        let acc = super::access(ctx).await?;
+        let path =
+            crate::documents::pages::signed_path(app(ctx), acc, &self.0.id, page, width).await?;
+        let base = ctx
+            .data_opt::<super::http::PublicBase>()
+            .map(|b| b.0.as_str())
+            .unwrap_or("");
+        Ok(format!("{base}{path}"))
+    }
     /// Each page's range in `text` (empty until COMPLETED).
     #[graphql(complexity = 100)]
     async fn pages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PageRange>> {

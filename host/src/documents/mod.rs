@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod layout;
+pub mod pages;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr};
 use sha2::{Digest, Sha256};

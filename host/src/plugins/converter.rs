@@ -82,6 +82,31 @@ pub trait PdfConverter: Send + Sync {
         pdf: Vec<u8>,
         config: Vec<(String, String)>,
     ) -> Result<ConvertedDocument, ConvertError>;
+
+    /// Renders page `page` (from 1) of `pdf` as a PNG `width` pixels wide.
+    /// Converters of contract 0.1 cannot.
+    async fn render(&self, pdf: Vec<u8>, page: u32, width: u32) -> Result<Vec<u8>, ConvertError> {
+        let _ = (pdf, page, width);
+        Err(ConvertError::Unsupported(
+            "this converter implements contract 0.1, which renders no pages".into(),
+        ))
+    }
+}
+
+/// The host's check of a rendered page: a PNG within the output limit.
+pub fn check_png(png: &[u8], max_output_bytes: u64) -> Result<(), PluginError> {
+    if png.len() as u64 > max_output_bytes {
+        return Err(PluginError::InvalidOutput(format!(
+            "an image of {} bytes exceeds the limit of {max_output_bytes} bytes",
+            png.len()
+        )));
+    }
+    if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Err(PluginError::InvalidOutput(
+            "the rendered page is not a PNG image".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The host's checks of a converter's output: size, page ranges that

@@ -24,6 +24,10 @@ impl Guest for Component {
         // config can be written ahead of the converter that reads it.
         crate::convert(&pdf).map(document).map_err(error)
     }
+
+    fn render(pdf: Vec<u8>, page: u32, width: u32) -> Result<Vec<u8>, ConvertError> {
+        crate::render::render(&pdf, page, width).map_err(error)
+    }
 }
 
 fn document(doc: crate::Document) -> Document {

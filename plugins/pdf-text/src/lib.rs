@@ -15,7 +15,7 @@
 //! [`glyphs`] (positions from the content streams, via pdf-extract) → [`layout`] (lines, columns, reading order) →
 //! [`furniture`] (running heads, page numbers) → [`text`] (paragraphs,
 //! headings, tables, de-hyphenation) → [`markdown`] (text and page ranges);
-//! [`metadata`] reads the Info dictionary.
+//! [`metadata`] reads the Info dictionary; [`render`] draws a page as a PNG.
 
 pub mod furniture;
 pub mod glyphs;
@@ -23,6 +23,7 @@ pub mod layout;
 pub mod markdown;
 pub mod metadata;
 pub mod prepare;
+pub mod render;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]

@@ -22,6 +22,7 @@ mod layout;
 mod llm;
 mod ops;
 mod outbound;
+mod pages;
 mod plugins;
 mod projects;
 mod registry;

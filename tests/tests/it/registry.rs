@@ -17,7 +17,7 @@ use evistream_tests::{DbKind, TestDb, TestServer, echo_server, eventually, fixtu
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
-fn converter_manifest(id: &str, version: &str) -> String {
+pub fn converter_manifest(id: &str, version: &str) -> String {
     format!(
         "id = \"{id}\"\nversion = \"{version}\"\nkind = \"pdf-converter\"\nwit = \"0.1.0\"\n\
          license = \"MIT\"\ndescription = \"echoes the input size\"\n"

@@ -149,6 +149,19 @@ impl PdfConverter for Bound<AnyConverter> {
         crate::plugins::converter::check(&doc, self.limits.max_output_bytes)?;
         Ok(doc)
     }
+
+    async fn render(&self, pdf: Vec<u8>, page: u32, width: u32) -> Result<Vec<u8>, ConvertError> {
+        let png = match &*self.component {
+            AnyConverter::V0_2(c) => c.render(self, pdf, page, width).await?,
+            AnyConverter::V0_1(_) => {
+                return Err(ConvertError::Unsupported(
+                    "this converter implements contract 0.1, which renders no pages".into(),
+                ));
+            }
+        };
+        crate::plugins::converter::check_png(&png, self.limits.max_output_bytes)?;
+        Ok(png)
+    }
 }
 
 /// A loaded component bound to the runtime and the limits of its calls:

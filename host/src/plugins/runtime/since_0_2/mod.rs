@@ -71,6 +71,33 @@ impl Converter {
     }
 }
 
+impl Converter {
+    /// Renders a page through `bound`'s runtime and limits.
+    pub(crate) async fn render<C>(
+        &self,
+        bound: &Bound<C>,
+        pdf: Vec<u8>,
+        page: u32,
+        width: u32,
+    ) -> Result<Vec<u8>, ConvertError> {
+        let pre = self.pre.clone();
+        let spec = bound.spec(Slot::TopLevel, network(None), ());
+        let answer = bound
+            .runtime
+            .call(spec, move |store| {
+                Box::pin(async move {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .evistream_plugin_converter()
+                        .call_render(store, &pdf, page, width)
+                        .await
+                })
+            })
+            .await?;
+        Ok(answer?)
+    }
+}
+
 impl From<wconv::ConvertError> for ConvertError {
     fn from(e: wconv::ConvertError) -> Self {
         match e {
