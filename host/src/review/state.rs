@@ -30,6 +30,35 @@ pub struct ReviewedValue {
     pub decisions: Vec<review_decision::Model>,
 }
 
+impl ReviewedValue {
+    /// An extracted value no one has decided on yet.
+    fn extracted(v: &extraction_value::Model) -> Self {
+        let value = json(Some(&v.value));
+        Self {
+            path: v.path.clone(),
+            extracted: value.clone(),
+            value,
+            state: ValueState::Unreviewed,
+            source: ValueSource::Extractor,
+            evidence: v.evidence.0.clone(),
+            decisions: Vec::new(),
+        }
+    }
+
+    /// A path the extractor gave nothing at (only people did).
+    fn missing(path: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            value: Value::Null,
+            state: ValueState::Unreviewed,
+            source: ValueSource::Extractor,
+            extracted: Value::Null,
+            evidence: Vec::new(),
+            decisions: Vec::new(),
+        }
+    }
+}
+
 /// Parses a stored JSON cell (null when absent or unreadable).
 pub fn json(cell: Option<&str>) -> Value {
     cell.and_then(|s| serde_json::from_str(s).ok())
@@ -45,31 +74,12 @@ pub fn single(
     extracted: &[extraction_value::Model],
     decisions: &[review_decision::Model],
 ) -> Vec<ReviewedValue> {
-    let mut out: Vec<ReviewedValue> = extracted
-        .iter()
-        .map(|v| ReviewedValue {
-            path: v.path.clone(),
-            value: json(Some(&v.value)),
-            state: ValueState::Unreviewed,
-            source: ValueSource::Extractor,
-            extracted: json(Some(&v.value)),
-            evidence: v.evidence.0.clone(),
-            decisions: Vec::new(),
-        })
-        .collect();
+    let mut out: Vec<ReviewedValue> = extracted.iter().map(ReviewedValue::extracted).collect();
     for d in decisions.iter().filter(|d| d.verdict.is_single()) {
         let i = match out.iter().position(|v| v.path == d.path) {
             Some(i) => i,
             None => {
-                out.push(ReviewedValue {
-                    path: d.path.clone(),
-                    value: Value::Null,
-                    state: ValueState::Unreviewed,
-                    source: ValueSource::Extractor,
-                    extracted: Value::Null,
-                    evidence: Vec::new(),
-                    decisions: Vec::new(),
-                });
+                out.push(ReviewedValue::missing(&d.path));
                 out.len() - 1
             }
         };
@@ -209,15 +219,7 @@ pub fn dual(
     let mut out: Vec<ReviewedValue> = extracted
         .unwrap_or_default()
         .iter()
-        .map(|v| ReviewedValue {
-            path: v.path.clone(),
-            value: json(Some(&v.value)),
-            state: ValueState::Unreviewed,
-            source: ValueSource::Extractor,
-            extracted: json(Some(&v.value)),
-            evidence: v.evidence.0.clone(),
-            decisions: Vec::new(),
-        })
+        .map(ReviewedValue::extracted)
         .collect();
     let shown = |d: &&review_decision::Model| {
         waiting == 0 || d.user_id.as_ref().is_some_and(|u| submitted.contains(u))
@@ -226,15 +228,7 @@ pub fn dual(
         for e in &extractions {
             for path in e.values.keys() {
                 if !out.iter().any(|v| &v.path == path) {
-                    out.push(ReviewedValue {
-                        path: path.clone(),
-                        value: Value::Null,
-                        state: ValueState::Unreviewed,
-                        source: ValueSource::Extractor,
-                        extracted: Value::Null,
-                        evidence: Vec::new(),
-                        decisions: Vec::new(),
-                    });
+                    out.push(ReviewedValue::missing(path));
                 }
             }
         }

@@ -12,6 +12,24 @@
 //!
 //! [`OutboundPolicy`]: crate::plugins::policy::OutboundPolicy
 
+/// `From<the contract's convert-error> for ConvertError`: the same four
+/// verdicts in every contract version's bindings.
+macro_rules! convert_error_from {
+    ($($wit:ident)::+) => {
+        impl From<$($wit)::+> for $crate::plugins::converter::ConvertError {
+            fn from(e: $($wit)::+) -> Self {
+                match e {
+                    $($wit)::+::Encrypted(m) => Self::Encrypted(m),
+                    $($wit)::+::Malformed(m) => Self::Malformed(m),
+                    $($wit)::+::Unsupported(m) => Self::Unsupported(m),
+                    $($wit)::+::Internal(m) => Self::Failed(m),
+                }
+            }
+        }
+    };
+}
+pub(crate) use convert_error_from;
+
 pub mod cache;
 pub mod engine;
 pub mod outbound;

@@ -7,7 +7,7 @@ use super::extractor_world::evistream::plugin::{
     extractor_types as wext, llm_types as wllm, types as wtypes,
 };
 use crate::plugins::PluginError;
-use crate::plugins::converter::{ConvertError, ConvertedDocument, PageRange};
+use crate::plugins::converter::{ConvertedDocument, PageRange};
 use crate::plugins::extractor::{
     EvidenceQuote, ExtractError, ExtractedValue, Extraction, ValueStatus,
 };
@@ -39,16 +39,7 @@ impl From<&wtypes::PageRange> for PageRange {
     }
 }
 
-impl From<wconv::ConvertError> for ConvertError {
-    fn from(e: wconv::ConvertError) -> Self {
-        match e {
-            wconv::ConvertError::Encrypted(m) => Self::Encrypted(m),
-            wconv::ConvertError::Malformed(m) => Self::Malformed(m),
-            wconv::ConvertError::Unsupported(m) => Self::Unsupported(m),
-            wconv::ConvertError::Internal(m) => Self::Failed(m),
-        }
-    }
-}
+crate::plugins::runtime::convert_error_from!(wconv::ConvertError);
 
 impl From<wconv::Document> for ConvertedDocument {
     fn from(doc: wconv::Document) -> Self {

@@ -98,16 +98,7 @@ impl Converter {
     }
 }
 
-impl From<wconv::ConvertError> for ConvertError {
-    fn from(e: wconv::ConvertError) -> Self {
-        match e {
-            wconv::ConvertError::Encrypted(m) => Self::Encrypted(m),
-            wconv::ConvertError::Malformed(m) => Self::Malformed(m),
-            wconv::ConvertError::Unsupported(m) => Self::Unsupported(m),
-            wconv::ConvertError::Internal(m) => Self::Failed(m),
-        }
-    }
-}
+super::convert_error_from!(wconv::ConvertError);
 
 impl From<wconv::Document> for ConvertedDocument {
     fn from(doc: wconv::Document) -> Self {
