@@ -347,11 +347,15 @@ impl Document {
         start: i32,
         end: i32,
     ) -> async_graphql::Result<Vec<super::layout::PageBox>> {
-        let chars = documents::text(app(ctx), &self.0)
-            .await?
+        let text = documents::text(app(ctx), &self.0).await?;
+        let chars = text
+            .as_ref()
             .map_or(0, |t| t.markdown.chars().count() as u32);
-        let doc = super::layout::DocumentRef::of(&self.0);
-        let layout = super::layout::of_document(ctx, &doc).await?;
+        // The text row names its layout: no second lookup.
+        let layout = match text.and_then(|t| t.layout_key) {
+            Some(key) => Some(crate::documents::layout::read(app(ctx), &key).await?),
+            None => None,
+        };
         Ok(
             crate::documents::layout::boxes(layout.as_deref(), chars, start, end)?
                 .into_iter()

@@ -66,20 +66,15 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
     let binding = crate::registry::binding::load(&app, &project)
         .await
         .map_err(|e| JobError::Retryable(format!("loading the project's plugins: {e}")))?;
-    let info = &binding.converter;
-    let manifest = info.manifest.clone();
-    let converter = app
-        .plugins
-        .converter(&manifest, &info.sha256, crate::registry::bytes(&app, info))
-        .await
-        .map_err(|e| {
-            JobError::Permanent(format!(
-                "converter {} {} cannot be loaded ({}): {e}",
-                manifest.id,
-                manifest.version,
-                e.kind()
-            ))
-        })?;
+    let manifest = binding.converter.manifest.clone();
+    let converter = binding.converter(&app).await.map_err(|e| {
+        JobError::Permanent(format!(
+            "converter {} {} cannot be loaded ({}): {e}",
+            manifest.id,
+            manifest.version,
+            e.kind()
+        ))
+    })?;
     let converted = match converter.convert(bytes, Vec::new()).await {
         Ok(d) => d,
         Err(ConvertError::Plugin(e)) => {

@@ -30,7 +30,8 @@ pub async fn write(
     layout: &Layout,
 ) -> ServiceResult<String> {
     let key = format!(
-        "orgs/{organization_id}/documents/{document_id}/layout-{}.json",
+        "{}layout-{}.json",
+        super::folder(organization_id, document_id),
         new_id()
     );
     let bytes = serde_json::to_vec(layout).map_err(|e| ServiceError::Internal(e.into()))?;

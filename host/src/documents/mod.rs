@@ -88,10 +88,7 @@ pub async fn upload(
     let project = projects::get(app, access, project_id, Role::Reviewer).await?;
     let limit = app.config.limits.max_upload_bytes;
     let id = new_id();
-    let key = format!(
-        "orgs/{}/documents/{id}/original.pdf",
-        project.organization_id
-    );
+    let key = format!("{}original.pdf", folder(&project.organization_id, &id));
     let op = app.blobs.operator();
     // Written under a staging key, moved to `key` once complete: a killed
     // upload leaves nothing under a document key.
@@ -298,12 +295,18 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     Ok(())
 }
 
+/// The blob folder of a document: its PDF, layouts and page images, so
+/// that they go together.
+pub fn folder(organization_id: &str, document_id: &str) -> String {
+    format!("orgs/{organization_id}/documents/{document_id}/")
+}
+
 /// Removes a deleted document's blobs: its PDF and its layouts (which live
 /// in the document's folder).
 pub async fn remove_blobs(app: &App, d: &document::Model) {
     app.blobs.remove(&d.blob_key).await;
     app.blobs
-        .remove_folder(&format!("orgs/{}/documents/{}/", d.organization_id, d.id))
+        .remove_folder(&folder(&d.organization_id, &d.id))
         .await;
 }
 

@@ -126,8 +126,10 @@ pub async fn image(app: &App, r: &PageRequest) -> ServiceResult<(Vec<u8>, bool)>
         .await?
         .ok_or(ServiceError::NotFound("document"))?;
     let key = format!(
-        "orgs/{}/documents/{}/page-{}-{}.png",
-        doc.organization_id, doc.id, r.page, r.width
+        "{}page-{}-{}.png",
+        super::folder(&doc.organization_id, &doc.id),
+        r.page,
+        r.width
     );
     let op = app.blobs.operator();
     if let Ok(png) = op.read(&key).await {
@@ -169,16 +171,7 @@ async fn render(
     let binding = crate::registry::binding::load(app, &project)
         .await
         .map_err(|e| e.to_string())?;
-    let info = &binding.converter;
-    let converter = app
-        .plugins
-        .converter(
-            &info.manifest,
-            &info.sha256,
-            crate::registry::bytes(app, info),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let converter = binding.converter(app).await.map_err(|e| e.to_string())?;
     let pdf = app
         .blobs
         .operator()

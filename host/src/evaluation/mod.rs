@@ -238,20 +238,25 @@ pub async fn evaluate(
             (t.document_id, values)
         })
         .collect(),
-        Reference::Review => crate::review::of_results(app, &v, &results)
-            .await?
-            .into_iter()
-            .filter(|(_, r)| r.review.status == crate::review::ReviewStatus::Complete)
-            .map(|(doc, r)| {
-                let decided = r
-                    .values
-                    .into_iter()
-                    .filter(|x| x.state != crate::review::ValueState::Unreviewed)
-                    .map(|x| (x.path, x.value))
-                    .collect();
-                (doc, decided)
-            })
-            .collect(),
+        Reference::Review => crate::review::of_results(
+            app,
+            &v,
+            &crate::review::rules_of(&app.db, &v).await?,
+            &results,
+        )
+        .await?
+        .into_iter()
+        .filter(|(_, r)| r.review.status == crate::review::ReviewStatus::Complete)
+        .map(|(doc, r)| {
+            let decided = r
+                .values
+                .into_iter()
+                .filter(|x| x.state != crate::review::ValueState::Unreviewed)
+                .map(|x| (x.path, x.value))
+                .collect();
+            (doc, decided)
+        })
+        .collect(),
     };
     let extracted: HashMap<&str, BTreeMap<String, Value>> = results
         .iter()

@@ -165,7 +165,8 @@ pub async fn create(
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
     let rows = extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let reviews = crate::review::of_results(app, &v, &rows).await?;
+    let rules = crate::review::rules_of(&app.db, &v).await?;
+    let reviews = crate::review::of_results(app, &v, &rules, &rows).await?;
     let docs: Vec<Doc> = rows
         .iter()
         .map(|row| Doc {

@@ -139,6 +139,21 @@ impl Binding {
             .map_err(|e| ServiceError::Internal(anyhow::Error::new(e)))?;
         serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(anyhow::Error::new(e)))
     }
+
+    /// The bound converter, loaded into the plugin runtime (compiled once)
+    /// and bound to its manifest's limits.
+    pub async fn converter(
+        &self,
+        app: &App,
+    ) -> Result<
+        std::sync::Arc<dyn crate::plugins::converter::PdfConverter>,
+        crate::plugins::PluginError,
+    > {
+        let info = &self.converter;
+        app.plugins
+            .converter(&info.manifest, &info.sha256, super::bytes(app, info))
+            .await
+    }
 }
 
 /// What `configureProjectPlugins` changes; `None` leaves a field as it is.

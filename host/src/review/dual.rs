@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::state::{self, ReviewedValue};
 use super::{
-    DecisionKind, ReviewMode, ReviewStatus, ReviewView, Subject, ValueState, announce, clean_note,
-    decisions, derive, field_at, lock, review_row, subject, touch, view,
+    DecisionKind, ReviewMode, ReviewView, Subject, ValueState, announce, clean_note, derive,
+    field_at, lock, review_row, subject, touch, unlocked, view,
 };
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -63,8 +63,8 @@ pub async fn submit_values(
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     unlocked(&r)?;
-    let (derived, _) = derive(app, &txn, &s, &r).await?;
-    let (begun, submitted) = state::extractors(&decisions(&txn, &r).await?);
+    let (derived, decided) = derive(app, &txn, &s, &r).await?;
+    let (begun, submitted) = state::extractors(&decided);
     if submitted.contains(&user) {
         return Err(ServiceError::Conflict(
             "you have already submitted your extraction of this document".into(),
@@ -200,16 +200,6 @@ fn dual_only(s: &Subject, what: &str) -> ServiceResult<()> {
         Err(ServiceError::bad_input(format!(
             "this project reviews in SINGLE mode: verify values instead (cannot {what})"
         )))
-    }
-}
-
-fn unlocked(r: &review::Model) -> ServiceResult<()> {
-    if r.status == ReviewStatus::Complete {
-        Err(ServiceError::Conflict(
-            "this review is complete and locked; reopen it to change a value".into(),
-        ))
-    } else {
-        Ok(())
     }
 }
 

@@ -518,11 +518,7 @@ pub async fn verify(
     let first = review_row(&app.db, &s).await?;
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
-    if r.status == ReviewStatus::Complete {
-        return Err(ServiceError::Conflict(
-            "this review is complete and locked; reopen it to change a value".into(),
-        ));
-    }
+    unlocked(&r)?;
     review_decision::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(r.organization_id.clone()),
@@ -744,6 +740,17 @@ async fn lock<C: ConnectionTrait>(db: &C, r: &review::Model) -> ServiceResult<re
         .ok_or(ServiceError::NotFound("review"))
 }
 
+/// CONFLICT when the review is complete: it is locked until reopened.
+fn unlocked(r: &review::Model) -> ServiceResult<()> {
+    if r.status == ReviewStatus::Complete {
+        Err(ServiceError::Conflict(
+            "this review is complete and locked; reopen it to change a value".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Writes the review's new status (when given) and its change time.
 async fn touch<C: ConnectionTrait>(
     db: &C,
@@ -797,6 +804,7 @@ pub async fn by_id(
 pub async fn of_results(
     app: &App,
     version: &form_version::Model,
+    rules: &Rules,
     rows: &[crate::extraction::ResultRow],
 ) -> ServiceResult<HashMap<String, ReviewView>> {
     let organization_id = version.organization_id.as_str();
@@ -815,7 +823,6 @@ pub async fn of_results(
         .all(&app.db)
         .await?;
     let emails = emails(app, &all).await?;
-    let rules = rules_of(&app.db, version).await?;
     let mut out = HashMap::new();
     for r in reviews {
         let Some(row) = rows.iter().find(|row| row.document.id == r.document_id) else {

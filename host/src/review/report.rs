@@ -88,7 +88,7 @@ pub async fn summary(
             .await?;
     let rules = rules_of(&app.db, &v).await?;
     let rows = crate::extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let reviews = of_results(app, &v, &rows).await?;
+    let reviews = of_results(app, &v, &rules, &rows).await?;
     let form_fields = forms::version_fields(&v)?;
     let by_path = fields::by_path(&form_fields);
     let mut s = Summary {
