@@ -85,6 +85,89 @@ impl From<page_layout::Rect> for PageBox {
     }
 }
 
+/// A table the converter recovered, as cells. A table continued on the
+/// next page is one table listing both pages.
+#[derive(SimpleObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Table {
+    /// The pages it is on, in order.
+    pub pages: Vec<i32>,
+    /// Its caption ("Table 2 Outcomes at 12 weeks"), when it has one.
+    pub caption: Option<String>,
+    /// Rows from the top; each row's column spans add up to the table's
+    /// number of columns.
+    pub rows: Vec<TableRow>,
+}
+
+/// One row of a table.
+#[derive(SimpleObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableRow {
+    /// Cells from the left.
+    pub cells: Vec<TableCell>,
+}
+
+/// One cell of a table row.
+#[derive(SimpleObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableCell {
+    /// The cell's text ("" when empty).
+    pub text: String,
+    /// First code point of the cell in the document's `text` (null when
+    /// the cell is empty).
+    pub start: Option<i32>,
+    /// One past its last code point (null when empty).
+    pub end: Option<i32>,
+    /// Rows the cell covers.
+    pub row_span: i32,
+    /// Columns the cell covers.
+    pub col_span: i32,
+    /// Whether it is a column heading.
+    pub header: bool,
+}
+
+/// A layout's tables with their text taken from `markdown`.
+pub fn tables(layout: &Layout, markdown: &str) -> Vec<Table> {
+    // Byte offset of every code point, and of the end.
+    let at: Vec<usize> = markdown
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(markdown.len()))
+        .collect();
+    let slice = |(a, b): (u32, u32)| -> String {
+        match (at.get(a as usize), at.get(b as usize)) {
+            (Some(&x), Some(&y)) if x <= y => markdown[x..y].to_string(),
+            _ => String::new(),
+        }
+    };
+    layout
+        .tables
+        .iter()
+        .map(|t| Table {
+            pages: t.pages.iter().map(|&p| p as i32).collect(),
+            caption: t.caption.map(slice),
+            rows: t
+                .rows
+                .iter()
+                .map(|r| TableRow {
+                    cells: r
+                        .cells
+                        .iter()
+                        .map(|c| TableCell {
+                            text: c.span.map(slice).unwrap_or_default(),
+                            start: c.span.map(|s| s.0 as i32),
+                            end: c.span.map(|s| s.1 as i32),
+                            row_span: c.row_span as i32,
+                            col_span: c.col_span as i32,
+                            header: c.header,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// Layouts loaded during one request, by document id.
 #[derive(Default)]
 pub struct LayoutMemo(Mutex<HashMap<Arc<str>, Option<Arc<Layout>>>>);

@@ -363,6 +363,19 @@ impl Document {
                 .collect(),
         )
     }
+    /// The tables the converter recovered, as cells located in `text`
+    /// (empty until COMPLETED, and for a converter that gives no layout).
+    #[graphql(complexity = 200)]
+    async fn tables(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::layout::Table>> {
+        let Some(text) = documents::text(app(ctx), &self.0).await? else {
+            return Ok(Vec::new());
+        };
+        let Some(key) = &text.layout_key else {
+            return Ok(Vec::new());
+        };
+        let layout = crate::documents::layout::read(app(ctx), key).await?;
+        Ok(super::layout::tables(&layout, &text.markdown))
+    }
     /// A short-lived (10 minutes) signed URL of page `page` rendered as a
     /// PNG `width` pixels wide (100–3000; the height follows the page):
     /// load it in `<img>`, no header needed. Rendered by the project's

@@ -74,6 +74,13 @@ pub async fn run(
                             "converter": { "id": manifest.id, "version": manifest.version, "sha256": converter.sha256() },
                             "title": doc.title, "authors": doc.authors, "pageCount": doc.page_count,
                             "producer": doc.producer, "pages": doc.pages, "warnings": doc.warnings,
+                            "layout": doc.layout.as_ref().map(|l| serde_json::json!({
+                                "pages": l.pages,
+                                "runs": l.runs.len(),
+                            })),
+                            "tables": doc.layout.as_ref().map(|l| {
+                                evistream::api::layout::tables(l, &doc.markdown)
+                            }),
                         });
                         std::fs::write(
                             dir.join(format!("{stem}.json")),

@@ -78,6 +78,8 @@ pub struct Grounder<'a> {
     /// Words of `norm`: (byte start, byte end).
     words: Vec<(usize, usize)>,
     pages: &'a [PageRange],
+    /// Table cells' spans in text order (see [`Grounder::with_cells`]).
+    cells: Vec<(u32, u32)>,
 }
 
 fn normal_char(c: char) -> Option<char> {
@@ -118,6 +120,57 @@ fn normalize(s: &str) -> (String, Vec<u32>) {
         origin.pop();
     }
     (out, origin)
+}
+
+/// Whether a table cell's text holds `value`: a number in it equal to a
+/// numeric value, or a text value within it (case and spacing aside).
+fn cell_holds(cell: &str, value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) => {
+            let Some(want) = n.as_f64() else {
+                return false;
+            };
+            numbers_in(cell).any(|x| (x - want).abs() <= 1e-9 * want.abs().max(1.0))
+        }
+        serde_json::Value::String(s) => {
+            let (want, _) = normalize(s);
+            let (have, _) = normalize(cell);
+            !want.is_empty() && have.contains(&want)
+        }
+        _ => false,
+    }
+}
+
+/// The numbers written in `text` ("1,204", "-3.5", "12"), in order.
+fn numbers_in(text: &str) -> impl Iterator<Item = f64> + '_ {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    // The two characters before the current one: a minus sign is one
+    // that does not follow a word or number ("12-16" is a range).
+    let (mut prev, mut before): (Option<char>, Option<char>) = (None, None);
+    while let Some(c) = chars.next() {
+        let next_digit = chars.peek().is_some_and(|n| n.is_ascii_digit());
+        if c.is_ascii_digit() {
+            if current.is_empty()
+                && matches!(prev, Some('-' | '\u{2212}'))
+                && !before.is_some_and(char::is_alphanumeric)
+            {
+                current.push('-');
+            }
+            current.push(c);
+        } else if c == '.' && next_digit && !current.contains('.') {
+            current.push('.');
+        } else if c == ',' && next_digit && !current.is_empty() && !current.contains('.') {
+            // A thousands separator.
+        } else if !current.is_empty() {
+            out.extend(current.parse::<f64>().ok());
+            current.clear();
+        }
+        (before, prev) = (prev, Some(c));
+    }
+    out.extend(current.parse::<f64>().ok());
+    out.into_iter()
 }
 
 /// Most occurrences of one quote considered.
@@ -169,6 +222,52 @@ impl<'a> Grounder<'a> {
             origin,
             words,
             pages,
+            cells: Vec::new(),
+        }
+    }
+
+    /// Tells the grounder where the text's table cells are (code-point
+    /// spans), so a quote across a table row can be narrowed to the cell
+    /// that holds the value ([`Grounder::value_cell`]).
+    pub fn with_cells(mut self, mut cells: Vec<(u32, u32)>) -> Self {
+        cells.sort_unstable();
+        self.cells = cells;
+        self
+    }
+
+    /// The one table cell, among those the span `start..end` touches, that
+    /// holds `value` (a number equal to it, or the text of it), when the
+    /// span touches several cells. None when it touches fewer than two, or
+    /// the value is in none or in more than one.
+    pub fn value_cell(
+        &self,
+        start: u32,
+        end: u32,
+        value: &serde_json::Value,
+    ) -> Option<(u32, u32)> {
+        let first = self.cells.partition_point(|c| c.1 <= start);
+        let touched: Vec<(u32, u32)> = self.cells[first..]
+            .iter()
+            .take_while(|c| c.0 < end)
+            .copied()
+            .filter(|c| c.1 > c.0)
+            .collect();
+        if touched.len() < 2 {
+            return None;
+        }
+        let holds = |&(a, b): &(u32, u32)| -> bool {
+            let text: String = self
+                .text
+                .chars()
+                .skip(a as usize)
+                .take((b - a) as usize)
+                .collect();
+            cell_holds(&text, value)
+        };
+        let mut hits = touched.iter().filter(|c| holds(c));
+        match (hits.next(), hits.next()) {
+            (Some(&c), None) => Some(c),
+            _ => None,
         }
     }
 
@@ -350,6 +449,15 @@ fn edit_distances(a: &[&str], b: &[&str]) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_are_read_whole_with_signs_but_not_ranges() {
+        let all = |t: &str| numbers_in(t).collect::<Vec<f64>>();
+        assert_eq!(all("12 (8-16)"), [12.0, 8.0, 16.0]);
+        assert_eq!(all("-3.5 vs \u{2212}2"), [-3.5, -2.0]);
+        assert_eq!(all("1,204 (3.2%)"), [1204.0, 3.2]);
+        assert_eq!(all("no numbers"), Vec::<f64>::new());
+    }
+
     use super::*;
 
     const TEXT: &str = "Methods\n\nA total of 240 patients were randomly  assigned to drug X (n = 121)\nor placebo (n = 119).\n\nMean reduction was 12·4 mmHg — as planned.";

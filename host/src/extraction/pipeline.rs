@@ -112,6 +112,8 @@ pub enum DocumentInput<'a> {
         markdown: Arc<str>,
         /// Its page ranges.
         pages: Arc<[PageRange]>,
+        /// Its table cells' spans (empty without a layout).
+        cells: Vec<(u32, u32)>,
     },
 }
 
@@ -150,14 +152,23 @@ pub async fn run_document(
     extractor: &dyn FormExtractor,
     imports: ExtractorImports,
 ) -> Result<DocumentRun, PipelineError> {
-    let (converted, markdown, pages): (_, Arc<str>, Arc<[PageRange]>) = match input {
+    let (converted, markdown, pages, cells): (_, Arc<str>, Arc<[PageRange]>, _) = match input {
         DocumentInput::Pdf { bytes, converter } => {
             let doc = converter.convert(bytes, Vec::new()).await?;
             let markdown = Arc::from(doc.markdown.as_str());
             let pages = Arc::from(doc.pages.as_slice());
-            (Some(doc), markdown, pages)
+            let cells = doc
+                .layout
+                .as_ref()
+                .map(|l| l.cell_spans())
+                .unwrap_or_default();
+            (Some(doc), markdown, pages, cells)
         }
-        DocumentInput::Text { markdown, pages } => (None, markdown, pages),
+        DocumentInput::Text {
+            markdown,
+            pages,
+            cells,
+        } => (None, markdown, pages, cells),
     };
     let extraction = extractor
         .extract(
@@ -170,10 +181,11 @@ pub async fn run_document(
         )
         .await?;
     // Grounding is CPU work: a blocking thread, not the async workers.
-    let (values, warnings) =
-        tokio::task::spawn_blocking(move || ground_all(&markdown, &pages, extraction.values))
-            .await
-            .map_err(|e| PipelineError::Grounding(e.to_string()))?;
+    let (values, warnings) = tokio::task::spawn_blocking(move || {
+        ground_all(&markdown, &pages, cells, extraction.values)
+    })
+    .await
+    .map_err(|e| PipelineError::Grounding(e.to_string()))?;
     let mut all_warnings = extraction.warnings;
     all_warnings.extend(warnings);
     Ok(DocumentRun {
@@ -188,9 +200,10 @@ pub async fn run_document(
 pub fn ground_all(
     markdown: &str,
     pages: &[PageRange],
+    cells: Vec<(u32, u32)>,
     values: Vec<ExtractedValue>,
 ) -> (Vec<GroundedValue>, Vec<String>) {
-    let grounder = Grounder::new(markdown, pages);
+    let grounder = Grounder::new(markdown, pages).with_cells(cells);
     let mut warnings = Vec::new();
     let values = values
         .into_iter()
@@ -241,7 +254,13 @@ pub fn ground(
             .filter(|(j, _)| *j != i)
             .map(|(_, span)| *span)
             .collect();
-        let l = g.locate_near(quote, page, &others);
+        let mut l = g.locate_near(quote, page, &others);
+        // A quote across a table row points at the cell holding the value.
+        if let (Some(start), Some(end)) = (l.start, l.end)
+            && let Some((a, b)) = g.value_cell(start, end, &v.value)
+        {
+            (l.start, l.end) = (Some(a), Some(b));
+        }
         best = match (best, l.verdict) {
             (Grounding::Exact, _) | (_, Verdict::Exact) => Grounding::Exact,
             (Grounding::Fuzzy, _) | (_, Verdict::Fuzzy) => Grounding::Fuzzy,
@@ -293,6 +312,7 @@ mod tests {
 
     use super::*;
     use crate::plugins::extractor::{EvidenceQuote, Extraction, ValueStatus};
+    use serde_json::{Value, json};
 
     /// An extractor that answers a fixed extraction and records what it was given.
     struct FakeExtractor {
@@ -385,6 +405,7 @@ mod tests {
         let (values, _) = ground_all(
             text,
             &pages,
+            Vec::new(),
             vec![
                 value("hba1c.drug", &["12.3", "HbA1c | Placebo 8.1 | Drug"]),
                 value("smokers", &["12.3"]),
@@ -396,6 +417,55 @@ mod tests {
         assert!(e.start.unwrap() > row, "{e:?}");
         // Alone, the first occurrence.
         assert_eq!(values[1].evidence[0].start, Some(12));
+    }
+
+    #[test]
+    fn a_quote_across_a_table_row_points_at_the_value_s_cell() {
+        let text = "Table 1\n\n| Age, years | 55 ± 20 | 59 ± 21 |\n| Men | 19 | 22 |";
+        let chars: Vec<char> = text.chars().collect();
+        let find = |s: &str| -> (u32, u32) {
+            let n = s.chars().count();
+            let i = (0..chars.len())
+                .find(|&i| chars[i..].iter().take(n).collect::<String>() == s)
+                .unwrap();
+            (i as u32, (i + n) as u32)
+        };
+        let cells: Vec<(u32, u32)> = ["Age, years", "55 ± 20", "59 ± 21", "Men", "19", "22"]
+            .iter()
+            .map(|c| find(c))
+            .collect();
+        let pages = [PageRange {
+            number: 1,
+            start: 0,
+            end: chars.len() as u32,
+        }];
+        let row = "Age, years | 55 ± 20 | 59 ± 21";
+        let with = |v: Value| ExtractedValue {
+            value: v,
+            ..value("age", &[row])
+        };
+        let (values, _) = ground_all(
+            text,
+            &pages,
+            cells.clone(),
+            vec![
+                with(json!(59)),
+                with(json!(20)),
+                with(json!(7)),
+                with(json!("years")),
+            ],
+        );
+        let span = |i: usize| {
+            (
+                values[i].evidence[0].start.unwrap(),
+                values[i].evidence[0].end.unwrap(),
+            )
+        };
+        assert_eq!(span(0), cells[2], "59 is in the third cell");
+        assert_eq!(span(1), cells[1], "20 is a number of the second cell only");
+        assert_eq!(span(2), find(row), "7 is in no cell: the quote stays whole");
+        assert_eq!(span(3), cells[0]);
+        assert!(values.iter().all(|v| v.grounding == Grounding::Exact));
     }
 
     #[tokio::test]
@@ -459,6 +529,7 @@ mod tests {
         let text = DocumentInput::Text {
             markdown: Arc::from(TEXT),
             pages: Arc::from(Vec::new()),
+            cells: Vec::new(),
         };
         let run = run_document(text, "p", &fake, ExtractorImports::default())
             .await
@@ -473,6 +544,7 @@ mod tests {
         let text = DocumentInput::Text {
             markdown: Arc::from(TEXT),
             pages: Arc::from(Vec::new()),
+            cells: Vec::new(),
         };
         let err = run_document(text, "p", &refusing, ExtractorImports::default())
             .await

@@ -100,9 +100,18 @@ impl JobHandler for UnitHandler {
             })),
             label: format!("{}@{}", info.manifest.id, info.manifest.version),
         };
+        // The layout's table cells, for narrowing quotes across a row.
+        let cells = match &text.layout_key {
+            Some(key) => crate::documents::layout::read(&app, key)
+                .await
+                .map_err(|e| JobError::Retryable(format!("reading the document's layout: {e}")))?
+                .cell_spans(),
+            None => Vec::new(),
+        };
         let input = DocumentInput::Text {
             markdown: Arc::from(text.markdown.as_str()),
             pages: Arc::from(crate::documents::pages(&text)),
+            cells,
         };
         let call = pipeline::run_document(input, &program, extractor.as_ref(), imports);
         tokio::pin!(call);

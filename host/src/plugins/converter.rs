@@ -113,12 +113,18 @@ pub fn check_png(png: &[u8], max_output_bytes: u64) -> Result<(), PluginError> {
 /// cover the text in order, and a layout that places only that text, in
 /// order, on pages of a sane size.
 pub fn check(doc: &ConvertedDocument, max_output_bytes: u64) -> Result<(), PluginError> {
-    // Each character's position is two 4-byte numbers.
-    let located: usize = doc
-        .layout
-        .as_ref()
-        .map_or(0, |l| l.runs.iter().map(|r| r.edges.len()).sum());
-    let size = doc.markdown.len() as u64 + 8 * located as u64;
+    // Each character's position is two 4-byte numbers; a table cell, four.
+    let (located, cells): (usize, usize) = doc.layout.as_ref().map_or((0, 0), |l| {
+        (
+            l.runs.iter().map(|r| r.edges.len()).sum(),
+            l.tables
+                .iter()
+                .flat_map(|t| &t.rows)
+                .map(|r| r.cells.len())
+                .sum(),
+        )
+    });
+    let size = doc.markdown.len() as u64 + 8 * located as u64 + 16 * cells as u64;
     if size > max_output_bytes {
         return Err(PluginError::InvalidOutput(format!(
             "output of {size} bytes exceeds the limit of {max_output_bytes} bytes",
@@ -183,12 +189,54 @@ fn check_layout(l: &page_layout::Layout, chars: u32, pages: usize) -> Result<(),
         }
         prev_end = end.unwrap_or(chars);
     }
+    for (i, t) in l.tables.iter().enumerate() {
+        check_table(t, chars, pages as u32).or_else(|m| bad(format!("table {}: {m}", i + 1)))?;
+    }
+    Ok(())
+}
+
+/// A table: on pages the document has, in order; spans inside the text;
+/// every row as wide as the others.
+fn check_table(t: &page_layout::Table, chars: u32, pages: u32) -> Result<(), String> {
+    let in_text = |(a, b): (u32, u32)| a <= b && b <= chars;
+    if t.pages.is_empty()
+        || t.pages.windows(2).any(|w| w[0] >= w[1])
+        || t.pages.iter().any(|p| !(1..=pages).contains(p))
+    {
+        return Err(format!(
+            "pages {:?} are out of order or not pages of the document",
+            t.pages
+        ));
+    }
+    if t.caption.is_some_and(|c| !in_text(c)) {
+        return Err("its caption is outside the text".into());
+    }
+    let mut width = None;
+    for (r, row) in t.rows.iter().enumerate() {
+        let mut columns = 0u32;
+        for cell in &row.cells {
+            if cell.span.is_some_and(|s| !in_text(s)) || cell.row_span == 0 || cell.col_span == 0 {
+                return Err(format!(
+                    "a cell of row {} is outside the text or spans nothing",
+                    r + 1
+                ));
+            }
+            columns = columns.saturating_add(cell.col_span);
+        }
+        if *width.get_or_insert(columns) != columns || columns == 0 {
+            return Err(format!(
+                "row {} spans {columns} columns, not {}",
+                r + 1,
+                width.unwrap_or(0)
+            ));
+        }
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use page_layout::{Layout, PageSize, TextRun};
+    use page_layout::{Layout, PageSize, Table, TableCell, TableRow, TextRun};
 
     use super::*;
 
@@ -232,6 +280,7 @@ mod tests {
         let good = Layout {
             pages: page(),
             runs: vec![run(0, 2, 1, 0.0), run(3, 3, 1, 50.0)],
+            ..Layout::default()
         };
         assert!(check(&doc(good), 1 << 20).is_ok());
         let bad = [
@@ -248,6 +297,7 @@ mod tests {
             let l = Layout {
                 pages: page(),
                 runs,
+                ..Layout::default()
             };
             assert!(
                 matches!(
@@ -261,14 +311,77 @@ mod tests {
         sizes[0].width = 0.0;
         let l = Layout {
             pages: sizes,
-            runs: Vec::new(),
+            ..Layout::default()
         };
         assert!(check(&doc(l), 1 << 20).is_err(), "a page without width");
         // Positions count against the output limit.
         let l = Layout {
             pages: page(),
             runs: vec![run(0, 6, 1, 0.0)],
+            ..Layout::default()
         };
         assert!(check(&doc(l), 6 + 47).is_err());
+    }
+
+    fn cell(span: Option<(u32, u32)>, col_span: u32) -> TableCell {
+        TableCell {
+            span,
+            row_span: 1,
+            col_span,
+            header: false,
+        }
+    }
+
+    fn with_table(table: Table) -> ConvertedDocument {
+        doc(Layout {
+            pages: page(),
+            tables: vec![table],
+            ..Layout::default()
+        })
+    }
+
+    #[test]
+    fn tables_stay_in_the_text_and_keep_their_width() {
+        let row = |cells: Vec<TableCell>| TableRow { cells };
+        let good = Table {
+            pages: vec![1],
+            caption: Some((0, 2)),
+            rows: vec![
+                row(vec![cell(None, 2), cell(Some((2, 3)), 1)]),
+                row(vec![
+                    cell(Some((3, 4)), 1),
+                    cell(None, 1),
+                    cell(Some((5, 6)), 1),
+                ]),
+            ],
+        };
+        assert!(check(&with_table(good.clone()), 1 << 20).is_ok());
+        let mut bad = Vec::new();
+        let mut t = good.clone();
+        t.rows[1].cells.pop();
+        bad.push(("a narrower row", t));
+        let mut t = good.clone();
+        t.rows[0].cells[1].span = Some((5, 9));
+        bad.push(("a cell past the text", t));
+        let mut t = good.clone();
+        t.rows[0].cells[1].col_span = 0;
+        bad.push(("a cell spanning nothing", t));
+        let mut t = good.clone();
+        t.pages = vec![2];
+        bad.push(("a page the document lacks", t));
+        let mut t = good.clone();
+        t.caption = Some((4, 2));
+        bad.push(("a backwards caption", t));
+        for (what, t) in bad {
+            assert!(
+                matches!(
+                    check(&with_table(t), 1 << 20),
+                    Err(PluginError::InvalidOutput(_))
+                ),
+                "{what}"
+            );
+        }
+        // Cells count against the output limit.
+        assert!(check(&with_table(good), 6 + 5 * 16 - 1).is_err());
     }
 }

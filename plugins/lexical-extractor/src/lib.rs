@@ -14,6 +14,7 @@
 //! it as the `form-extractor` component.
 
 pub use text_rank as rank;
+pub mod tables;
 pub mod values;
 
 #[cfg(target_arch = "wasm32")]
@@ -89,6 +90,11 @@ pub fn extract(
     let program = program_format::parse(program)?;
     let passages = without_references(rank::passages(text), text);
     let index = Index::new(&passages);
+    let refs_from = references_start(text);
+    let tables: Vec<tables::View> = tables::views(text)
+        .into_iter()
+        .filter(|t| t.start < refs_from)
+        .collect();
     let mut out = Output {
         values: Vec::new(),
         warnings: Vec::new(),
@@ -131,23 +137,31 @@ pub fn extract(
             .map(|f| rank::terms(&field_query(f, &step.instructions)))
             .collect();
         for (f, q) in step.fields.iter().zip(&queries) {
-            let own: Vec<String> = if queries.len() > 1 {
+            let (own, subject): (Vec<String>, Vec<String>) = if queries.len() > 1 {
                 q.iter()
-                    .filter(|t| !queries.iter().all(|o| o.contains(t)))
                     .cloned()
-                    .collect()
+                    .partition(|t| !queries.iter().all(|o| o.contains(t)))
             } else {
-                q.clone()
+                (q.clone(), q.clone())
             };
-            out.values.push(field_value(
-                f,
-                &step.instructions,
-                q,
-                &own,
-                &index,
-                &passages,
-                pages,
-            ));
+            // A control arm goes by other names in papers.
+            let mut own = own;
+            if own
+                .iter()
+                .any(|t| tables::CONTROL_ARMS.contains(&t.as_str()))
+            {
+                for alias in tables::CONTROL_ARMS {
+                    if !own.iter().any(|t| t == alias) {
+                        own.push((*alias).to_owned());
+                    }
+                }
+            }
+            let about = description_of(&step.instructions, &f.name);
+            let value = table_value(f, about, &subject, &own, &tables, &passages, pages)
+                .unwrap_or_else(|| {
+                    field_value(f, &step.instructions, q, &own, &index, &passages, pages)
+                });
+            out.values.push(value);
         }
     }
     progress(1.0, "done");
@@ -192,6 +206,15 @@ fn field_query(f: &Field, instructions: &str) -> String {
 /// Drops the bibliography (after a `References` heading) and passages
 /// that read like citations: their numbers are volumes, pages and years.
 fn without_references(passages: Vec<Passage>, text: &str) -> Vec<Passage> {
+    let refs_from = references_start(text);
+    passages
+        .into_iter()
+        .filter(|p| p.start < refs_from && !is_citation(&p.text))
+        .collect()
+}
+
+/// Where the bibliography starts (its heading), or the end.
+fn references_start(text: &str) -> u32 {
     let mut refs_from = u32::MAX;
     let mut cp = 0u32;
     for line in text.split('\n') {
@@ -209,10 +232,7 @@ fn without_references(passages: Vec<Passage>, text: &str) -> Vec<Passage> {
         }
         cp += line.chars().count() as u32 + 1;
     }
-    passages
-        .into_iter()
-        .filter(|p| p.start < refs_from && !is_citation(&p.text))
-        .collect()
+    refs_from
 }
 
 /// `N Engl J Med. 2004;350(24):2441–51`, `doi:10.1248/…`.
@@ -230,6 +250,42 @@ fn is_citation(s: &str) -> bool {
     }) || b
         .windows(4)
         .any(|w| w[0] == b')' && w[1] == b':' && w[2].is_ascii_digit() && w[3].is_ascii_digit())
+}
+
+/// A number read from a table cell (or, for a group size, a column
+/// heading), written the field's way; None to fall back on passages.
+fn table_value(
+    f: &Field,
+    about: &str,
+    subject: &[String],
+    own: &[String],
+    views: &[tables::View],
+    passages: &[Passage],
+    pages: &[Page],
+) -> Option<Value> {
+    if !matches!(f.field_type.as_str(), "INTEGER" | "NUMBER") || own.is_empty() {
+        return None;
+    }
+    let in_heading = values::counts_people(f, about);
+    let found = tables::find(views, subject, own, in_heading)?;
+    let name_terms = rank::terms(&f.name.replace('_', " "));
+    let reading = values::read(f, &found.text, about, &name_terms, own)?;
+    if !reading.typical {
+        return None;
+    }
+    // The quote is the row's line as the text has it; its page is the
+    // passage's that holds it.
+    let page = passages
+        .iter()
+        .find(|p| p.text == found.quote.trim())
+        .and_then(|p| quote(p, pages).1);
+    Some(Value {
+        path: f.path.clone(),
+        value: reading.value,
+        status: Status::Found,
+        evidence: Some((found.quote.trim().to_owned(), page)),
+        confidence: (0.3 + 0.2 * (found.score / (found.score + 1.0)) as f32).min(MAX_CONFIDENCE),
+    })
 }
 
 fn field_value(

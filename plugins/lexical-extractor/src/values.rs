@@ -261,8 +261,23 @@ enum Role {
     Plain,
 }
 
+/// Whether `f` asks for a number of people (a group size).
+pub fn counts_people(f: &Field, about: &str) -> bool {
+    role(f, about) == Role::Count
+}
+
+/// The field's name says what it asks for when it can ("comparator_sd");
+/// the description only otherwise, since it also names the subject, which
+/// may hold any of these words ("mean arterial pressure").
 fn role(f: &Field, about: &str) -> Role {
-    let t = format!(" {} {} ", f.name.replace('_', " "), about).to_lowercase();
+    match role_in(&f.name.replace('_', " ")) {
+        Role::Plain => role_in(about),
+        named => named,
+    }
+}
+
+fn role_in(text: &str) -> Role {
+    let t = format!(" {text} ").to_lowercase();
     let has = |w: &str| {
         t.contains(&format!(" {w} "))
             || t.contains(&format!(" {w},"))

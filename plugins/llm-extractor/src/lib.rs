@@ -128,15 +128,97 @@ pub fn context(text: &str, query: &str, numeric: bool) -> String {
             chosen.push(i);
         }
     };
+    let budget = PASSAGE_BUDGET - HEADING_RESERVE;
     if numeric {
-        take(&mut by_words.iter().copied(), PASSAGE_BUDGET / 2);
-        take(&mut by_numbers.iter().map(|&(_, i)| i), PASSAGE_BUDGET);
+        take(&mut by_words.iter().copied(), budget / 2);
+        take(&mut by_numbers.iter().map(|&(_, i)| i), budget);
     }
-    take(&mut by_words.iter().copied(), PASSAGE_BUDGET);
+    take(&mut by_words.iter().copied(), budget);
     chosen.sort_unstable();
-    chosen
+    with_table_headings(text, &ps, &chosen, PASSAGE_BUDGET.saturating_sub(used))
+}
+
+/// Room kept in the budget for the headings and captions of the tables
+/// whose rows are chosen.
+const HEADING_RESERVE: usize = PASSAGE_BUDGET / 10;
+
+/// The chosen passages in document order; rows of one table go out as one
+/// markdown table under its caption, heading rows and rule (as far as
+/// `room` allows), so a row's numbers keep their column names.
+fn with_table_headings(
+    text: &str,
+    ps: &[text_rank::Passage],
+    chosen: &[usize],
+    mut room: usize,
+) -> String {
+    let tables = text_rank::tables::tables(text);
+    // (table, row) of a passage inside a table.
+    let place = |p: &text_rank::Passage| -> Option<(usize, usize)> {
+        let t = tables
+            .iter()
+            .position(|t| t.start <= p.start && p.start < t.end)?;
+        let r = tables[t].rows.iter().rposition(|r| r.start <= p.start)?;
+        Some((t, r))
+    };
+    let captions: Vec<usize> = chosen
         .iter()
-        .map(|&i| ps[i].text.as_str())
+        .filter_map(|&i| place(&ps[i]).map(|(t, _)| t))
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut open: Option<usize> = None;
+    for &i in chosen {
+        let p = &ps[i];
+        match place(p) {
+            Some((t, r)) => {
+                let table = &tables[t];
+                if open != Some(t) {
+                    let mut head = String::new();
+                    if let Some(c) = &table.caption {
+                        head.push_str(c);
+                        head.push_str("\n\n");
+                    }
+                    for row in &table.rows[..table.rule_after] {
+                        head.push_str(&row.line);
+                        head.push('\n');
+                    }
+                    if let Some(rule) = &table.rule {
+                        head.push_str(rule);
+                        head.push('\n');
+                    }
+                    let n = head.chars().count();
+                    if n <= room {
+                        room -= n;
+                    } else {
+                        head.clear();
+                    }
+                    open = Some(t);
+                    out.push(head);
+                } else if let Some(last) = out.last_mut() {
+                    last.push('\n');
+                }
+                // A heading row already written above is not repeated.
+                let written = r < table.rule_after
+                    && out.last().is_some_and(|l| l.contains(&table.rows[r].line));
+                if !written && let Some(last) = out.last_mut() {
+                    last.push_str(&p.text);
+                }
+            }
+            None => {
+                // A caption goes out with its table's rows.
+                let is_caption_of_chosen = captions
+                    .iter()
+                    .any(|&t| tables[t].caption.as_deref().map(str::trim) == Some(p.text.as_str()));
+                if is_caption_of_chosen {
+                    continue;
+                }
+                open = None;
+                out.push(p.text.clone());
+            }
+        }
+    }
+    out.iter()
+        .map(|s| s.trim_end_matches('\n'))
+        .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join("\n\n")
 }
@@ -458,7 +540,10 @@ mod tests {
             ));
         }
         text.push_str("A total of 240 participants were randomised.\n\n");
-        text.push_str("| Outcome | Drug | Placebo |\n| Pain | 4.3 (1.0) | 3.6 (1.2) |\n\n");
+        text.push_str("Table 2 Outcomes at 12 weeks\n\n");
+        text.push_str(
+            "| Outcome | Drug | Placebo |\n| --- | --- | --- |\n| Pain | 4.3 (1.0) | 3.6 (1.2) |\n\n",
+        );
         let ctx = context(&text, "participants randomised sample size", false);
         assert!(ctx.chars().count() <= PASSAGE_BUDGET);
         assert!(ctx.contains("A total of 240 participants were randomised."));
@@ -467,7 +552,15 @@ mod tests {
         // … a step asking for numbers keeps it, and the words' best passage.
         let ctx = context(&text, "participants randomised sample size", true);
         assert!(ctx.chars().count() <= PASSAGE_BUDGET);
-        assert!(ctx.contains("| Pain | 4.3 (1.0) | 3.6 (1.2) |"));
+        // … as a markdown table under its caption and heading row.
+        assert!(
+            ctx.contains(
+                "Table 2 Outcomes at 12 weeks\n\n| Outcome | Drug | Placebo |\n\
+                 | --- | --- | --- |\n| Pain | 4.3 (1.0) | 3.6 (1.2) |"
+            ),
+            "{ctx}"
+        );
+        assert_eq!(ctx.matches("Table 2 Outcomes").count(), 1);
         assert!(ctx.contains("A total of 240 participants were randomised."));
         assert_eq!(context("short", "x", true), "short");
     }

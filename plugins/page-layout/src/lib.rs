@@ -67,6 +67,72 @@ pub struct Layout {
     /// The text's runs, in markdown order and not overlapping; text outside
     /// every run (markdown marks, table cell separators) is not on a page.
     pub runs: Vec<TextRun>,
+    /// The tables the converter recovered, in markdown order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<Table>,
+}
+
+/// A table recovered as cells. A table continued on the next page is one
+/// table: its `pages` lists both and its rows run on.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Table {
+    /// The pages the table is on, in order.
+    pub pages: Vec<u32>,
+    /// Where the caption ("Table 2 Outcomes at 12 weeks") lies in the
+    /// markdown, when the table has one: start and end code points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<(u32, u32)>,
+    /// Rows from the top; each row's column spans add up to the table's
+    /// column count.
+    pub rows: Vec<TableRow>,
+}
+
+/// One row of a [`Table`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TableRow {
+    /// Cells from the left.
+    pub cells: Vec<TableCell>,
+}
+
+/// One cell of a [`TableRow`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TableCell {
+    /// The cell's text in the markdown: start and end code points; none
+    /// when the cell is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<(u32, u32)>,
+    /// Rows the cell covers (1 for most).
+    pub row_span: u32,
+    /// Columns the cell covers (more than 1 for a heading over several).
+    pub col_span: u32,
+    /// Whether the cell is a column heading.
+    pub header: bool,
+}
+
+impl Layout {
+    /// The spans of every non-empty table cell, in text order.
+    pub fn cell_spans(&self) -> Vec<(u32, u32)> {
+        let mut spans: Vec<(u32, u32)> = self
+            .tables
+            .iter()
+            .flat_map(|t| &t.rows)
+            .flat_map(|r| &r.cells)
+            .filter_map(|c| c.span)
+            .collect();
+        spans.sort_unstable();
+        spans
+    }
+}
+
+impl Table {
+    /// Number of columns: the widest row's spans.
+    pub fn columns(&self) -> u32 {
+        self.rows
+            .iter()
+            .map(|r| r.cells.iter().map(|c| c.col_span).sum::<u32>())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// A rectangle on a page, in fractions of the page's width and height
@@ -186,6 +252,7 @@ mod tests {
                     edges: vec![(100.0, 110.0), (110.0, 120.0)],
                 },
             ],
+            tables: Vec::new(),
         }
     }
 
@@ -233,6 +300,7 @@ mod tests {
                 across: (10.0, 20.0),
                 edges: vec![(150.0, 160.0), (140.0, 150.0)],
             }],
+            tables: Vec::new(),
         };
         assert_eq!(rounded(&l.boxes(0, 2)), [(1, 100, 700, 100, 100)]);
     }

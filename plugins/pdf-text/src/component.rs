@@ -11,7 +11,7 @@ wit_bindgen::generate!({
 });
 
 use evistream::plugin::converter_types::{
-    ConvertError, Document, Layout, Metadata, PageSize, TextRun,
+    ConvertError, Document, Layout, Metadata, PageSize, Table, TableCell, TableRow, TextRun,
 };
 use evistream::plugin::types::{ConfigEntry, PageRange};
 use exports::evistream::plugin::converter::Guest;
@@ -72,7 +72,31 @@ fn document(doc: crate::Document) -> Document {
                     edges: r.edges,
                 })
                 .collect(),
+            tables: doc.layout.tables.into_iter().map(table).collect(),
         },
+    }
+}
+
+fn table(t: page_layout::Table) -> Table {
+    Table {
+        pages: t.pages,
+        caption: t.caption,
+        rows: t
+            .rows
+            .into_iter()
+            .map(|r| TableRow {
+                cells: r
+                    .cells
+                    .into_iter()
+                    .map(|c| TableCell {
+                        span: c.span,
+                        row_span: c.row_span,
+                        col_span: c.col_span,
+                        header: c.header,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

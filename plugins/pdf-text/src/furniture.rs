@@ -61,7 +61,20 @@ pub fn remove_furniture(pages: &mut [PageLayout]) {
             .unwrap_or_default();
         on_pages.sort_unstable();
         on_pages.dedup();
-        if on_pages.len() >= min_repeats || is_page_number(&line.cells[*c].text) {
+        let number = is_page_number(&line.cells[*c].text);
+        // Several bare numbers on one line are a table row (a table going
+        // on at the top of a page), not a page number.
+        if number
+            && line
+                .cells
+                .iter()
+                .filter(|c| is_page_number(&c.text))
+                .count()
+                > 1
+        {
+            continue;
+        }
+        if on_pages.len() >= min_repeats || number {
             furniture.push((*p, *i, *c));
         }
     }

@@ -24,6 +24,7 @@ pub mod markdown;
 pub mod metadata;
 pub mod prepare;
 pub mod render;
+pub mod tables;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]
@@ -217,8 +218,9 @@ fn convert_unguarded(pdf: &[u8]) -> Result<Document, ConvertError> {
     let lines: Vec<layout::Line> = pages.into_iter().flat_map(|p| p.lines).collect();
     let body = text::body_size(&lines);
     let blocks = text::blocks(&lines, body);
+    let (blocks, grids) = tables::tables(blocks, &lines);
     let vocab = text::Vocabulary::from_lines(&lines);
-    let rendered = markdown::render(&lines, &blocks, page_count, &vocab, &frames);
+    let rendered = markdown::render(&lines, &blocks, &grids, page_count, &vocab, &frames);
 
     let title_from_page = blocks
         .iter()
@@ -237,6 +239,7 @@ fn convert_unguarded(pdf: &[u8]) -> Result<Document, ConvertError> {
         layout: Layout {
             pages: sizes,
             runs: rendered.runs,
+            tables: rendered.tables,
         },
         metadata,
         warnings,

@@ -216,9 +216,148 @@ fn table_rows_stay_rows_with_their_cells_apart() {
     assert_eq!(
         doc.markdown,
         "Table 1 Baseline characteristics\n\n\
-         Characteristic | Intervention | Control\n\
-         Age, years | 45.2 (3.1) | 44.8 (2.9)\n\
-         Women, n (%) | 20 (54.1) | 12 (57.1)\n"
+         | Characteristic | Intervention | Control |\n\
+         | --- | --- | --- |\n\
+         | Age, years | 45.2 (3.1) | 44.8 (2.9) |\n\
+         | Women, n (%) | 20 (54.1) | 12 (57.1) |\n"
+    );
+    assert_eq!(
+        table_texts(&doc),
+        vec![(
+            vec![1],
+            Some("Table 1 Baseline characteristics".to_string()),
+            [
+                ["H:Characteristic", "H:Intervention", "H:Control"],
+                ["Age, years", "45.2 (3.1)", "44.8 (2.9)"],
+                ["Women, n (%)", "20 (54.1)", "12 (57.1)"],
+            ]
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+        )]
+    );
+}
+
+/// Each table as (pages, caption, rows of cell texts): "H:" marks a
+/// header cell, "~" an empty one, "*N" a cell spanning N columns.
+#[allow(clippy::type_complexity)]
+fn table_texts(doc: &Document) -> Vec<(Vec<u32>, Option<String>, Vec<Vec<String>>)> {
+    let chars: Vec<char> = doc.markdown.chars().collect();
+    let slice = |(a, b): (u32, u32)| chars[a as usize..b as usize].iter().collect::<String>();
+    doc.layout
+        .tables
+        .iter()
+        .map(|t| {
+            let rows = t
+                .rows
+                .iter()
+                .map(|r| {
+                    r.cells
+                        .iter()
+                        .map(|c| {
+                            let mut s = c.span.map_or("~".to_string(), slice);
+                            if c.header {
+                                s = format!("H:{s}");
+                            }
+                            if c.col_span > 1 {
+                                s = format!("{s}*{}", c.col_span);
+                            }
+                            s
+                        })
+                        .collect()
+                })
+                .collect();
+            (t.pages.clone(), t.caption.map(slice), rows)
+        })
+        .collect()
+}
+
+#[test]
+fn a_table_keeps_its_columns_headings_and_wrapped_labels_across_a_page_break() {
+    let row = |y: f32, label: &'static str, v: [&'static str; 4]| {
+        vec![
+            t(72.0, y, 10.0, label),
+            t(250.0, y, 10.0, v[0]),
+            t(300.0, y, 10.0, v[1]),
+            t(380.0, y, 10.0, v[2]),
+            t(430.0, y, 10.0, v[3]),
+        ]
+    };
+    let mut first = vec![
+        t(72.0, 100.0, 10.0, "Table 2 Outcomes by group"),
+        // Headings over two columns each.
+        t(255.0, 120.0, 10.0, "Drug group"),
+        t(385.0, 120.0, 10.0, "Placebo group"),
+    ];
+    first.extend(row(
+        132.0,
+        "Outcome",
+        ["Before", "After", "Before", "After"],
+    ));
+    // The headings wrap onto a second line.
+    first.extend([
+        t(250.0, 144.0, 10.0, "mean"),
+        t(300.0, 144.0, 10.0, "mean"),
+        t(380.0, 144.0, 10.0, "mean"),
+        t(430.0, 144.0, 10.0, "mean"),
+    ]);
+    first.push(t(72.0, 160.0, 10.0, "Primary"));
+    first.extend(row(
+        172.0,
+        "Pain score at",
+        ["12.5", "13.0", "14.1", "13.9"],
+    ));
+    // A label wrapped onto its own line joins its row.
+    first.push(t(72.0, 184.0, 10.0, "rest"));
+    first.extend(row(196.0, "Sleep, hours", ["6.1", "6.5", "6.0", "6.2"]));
+    // The table goes on at the top of the next page, then the text does.
+    let mut second = row(80.0, "Walking distance", ["300", "350", "310", "305"]);
+    second.extend(row(92.0, "Falls", ["2", "1", "3", "3"]));
+    second.push(t(72.0, 200.0, 10.0, "The text goes on after the table."));
+    let doc = convert(&write_pdf(&[first, second], None)).expect("converts");
+    let tables = table_texts(&doc);
+    let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    assert_eq!(tables.len(), 1, "{}", doc.markdown);
+    let (pages, caption, rows) = &tables[0];
+    assert_eq!(pages, &vec![1, 2], "{}", doc.markdown);
+    assert_eq!(caption.as_deref(), Some("Table 2 Outcomes by group"));
+    assert_eq!(
+        rows,
+        &vec![
+            s(&["H:~", "H:Drug group*2", "H:Placebo group*2"]),
+            s(&[
+                "H:Outcome",
+                "H:Before mean",
+                "H:After mean",
+                "H:Before mean",
+                "H:After mean"
+            ]),
+            s(&["Primary", "~", "~", "~", "~"]),
+            s(&["Pain score at rest", "12.5", "13.0", "14.1", "13.9"]),
+            s(&["Sleep, hours", "6.1", "6.5", "6.0", "6.2"]),
+            s(&["Walking distance", "300", "350", "310", "305"]),
+            s(&["Falls", "2", "1", "3", "3"]),
+        ],
+        "{}",
+        doc.markdown
+    );
+    // Real markdown tables: a rule under the first row; spans leave empty
+    // cells; the part on page 2 is a table of its own in the markdown.
+    assert!(
+        doc.markdown.contains(
+            "| | Drug group | | Placebo group | |\n| --- | --- | --- | --- | --- |\n\
+             | Outcome | Before mean | After mean | Before mean | After mean |\n"
+        ),
+        "{}",
+        doc.markdown
+    );
+    assert!(
+        doc.markdown.contains(
+            "| Walking distance | 300 | 350 | 310 | 305 |\n| --- | --- | --- | --- | --- |\n\
+             | Falls | 2 | 1 | 3 | 3 |\n\nThe text goes on after the table.\n"
+        ),
+        "{}",
+        doc.markdown
     );
 }
 

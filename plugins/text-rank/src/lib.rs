@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+pub mod tables;
+
 /// A passage: a line, or a sentence of a long line, verbatim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Passage {

@@ -2,8 +2,9 @@
 //! (contract 0.2) stores where the text lies; `document { layout boxes }`
 //! answers page sizes and the boxes of any span, which land on the words
 //! poppler (`pdftotext -bbox-layout`) finds there; extracted and reviewed
-//! evidence carries its boxes; bad spans are refused; deleting the
-//! document removes its layout.
+//! evidence carries its boxes; tables come as cells whose spans land on
+//! their numbers; bad spans are refused; deleting the document removes
+//! its layout.
 
 use std::process::Command;
 
@@ -163,6 +164,133 @@ evistream_tests::dual_db_test!(
                 Some(&outsider.token),
                 "TextBoxes",
                 json!({ "id": doc, "start": 0, "end": 5 }),
+            )
+            .await;
+        assert_code(&r, "NOT_FOUND");
+
+        // Tables come as cells located in the text (the acceptance
+        // operation as written).
+        let r = srv
+            .op(Some(&owner.token), "DocumentLayout", json!({ "id": doc }))
+            .await;
+        let tables = ok(&r, "document")["tables"].as_array().unwrap().clone();
+        assert!(!tables.is_empty(), "no tables");
+        let page_count = d["pageCount"].as_u64().unwrap();
+        let slice = |a: u64, b: u64| chars[a as usize..b as usize].iter().collect::<String>();
+        for t in &tables {
+            let pages: Vec<u64> = t["pages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_u64().unwrap())
+                .collect();
+            assert!(
+                !pages.is_empty() && pages.iter().all(|p| (1..=page_count).contains(p)),
+                "{t}"
+            );
+            let widths: Vec<u64> = t["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| {
+                    row["cells"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["colSpan"].as_u64().unwrap())
+                        .sum()
+                })
+                .collect();
+            assert!(
+                widths.windows(2).all(|w| w[0] == w[1]) && widths[0] >= 2,
+                "{widths:?}"
+            );
+            for c in t["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r["cells"].as_array().unwrap())
+            {
+                match (c["start"].as_u64(), c["end"].as_u64()) {
+                    (Some(a), Some(b)) => {
+                        assert_eq!(c["text"].as_str().unwrap(), slice(a, b), "{c}")
+                    }
+                    _ => assert_eq!(c["text"], "", "{c}"),
+                }
+            }
+        }
+        let row_texts = |t: &Value| -> Vec<Vec<String>> {
+            t["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r["cells"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["text"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .collect()
+        };
+        let baseline = tables
+            .iter()
+            .find(|t| {
+                t["caption"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("Table 1: Baseline characteristics"))
+            })
+            .unwrap_or_else(|| panic!("no Table 1 among {tables:?}"));
+        let rows = row_texts(baseline);
+        assert!(
+            rows.contains(&vec![
+                "Age, years".into(),
+                "55 ± 20".into(),
+                "59 ± 21".into(),
+                "0.49".into()
+            ]),
+            "{rows:?}"
+        );
+        let header: Vec<&Value> = baseline["rows"][0]["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect();
+        assert!(header.iter().all(|c| c["header"] == true), "{header:?}");
+        assert!(
+            header.iter().any(|c| c["text"] == "EMS group"),
+            "{header:?}"
+        );
+        // A cell's span lands on its number on the page.
+        let cell = baseline["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["cells"].as_array().unwrap())
+            .find(|c| c["text"] == "55 ± 20")
+            .unwrap();
+        let r = srv
+            .op(
+                Some(&owner.token),
+                "TextBoxes",
+                json!({ "id": doc, "start": cell["start"], "end": cell["end"] }),
+            )
+            .await;
+        let boxes = ok(&r, "document")["boxes"].as_array().unwrap().clone();
+        assert_eq!(boxes.len(), 1, "{boxes:?}");
+        let page = baseline["pages"][0].as_u64().unwrap() as u32;
+        assert_eq!(boxes[0]["page"], json!(page));
+        let found = poppler_words(&pdf, page)
+            .into_iter()
+            .filter(|(t, x, y)| t == "55" && inside(&boxes[0], *x, *y))
+            .count();
+        assert_eq!(found, 1, "poppler's 55 is inside {}", boxes[0]);
+        let r = srv
+            .op(
+                Some(&outsider.token),
+                "DocumentLayout",
+                json!({ "id": doc }),
             )
             .await;
         assert_code(&r, "NOT_FOUND");

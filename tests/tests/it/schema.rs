@@ -45,6 +45,7 @@ const SERVED_SECTIONS: &[&str] = &[
     "extraction",
     "evaluation",
     "review",
+    "the page",
     "access",
 ];
 

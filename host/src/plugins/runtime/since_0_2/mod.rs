@@ -141,7 +141,31 @@ impl From<wconv::Document> for ConvertedDocument {
                         edges: r.edges,
                     })
                     .collect(),
+                tables: doc.layout.tables.into_iter().map(table).collect(),
             }),
         }
+    }
+}
+
+fn table(t: wconv::Table) -> page_layout::Table {
+    page_layout::Table {
+        pages: t.pages,
+        caption: t.caption,
+        rows: t
+            .rows
+            .into_iter()
+            .map(|r| page_layout::TableRow {
+                cells: r
+                    .cells
+                    .into_iter()
+                    .map(|c| page_layout::TableCell {
+                        span: c.span,
+                        row_span: c.row_span,
+                        col_span: c.col_span,
+                        header: c.header,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
