@@ -61,7 +61,9 @@ pub struct Evidence {
     pub quote: String,
     /// Page (from 1) where the host found it, else the extractor's claim.
     pub page: Option<u32>,
-    /// Code-point offset into the document's text (inclusive).
+    /// Code-point offset into the document's text (inclusive) of where the
+    /// quote was found; for a quote across a table row, of the one cell in
+    /// it that holds the value.
     pub start: Option<u32>,
     /// Code-point offset into the document's text (exclusive).
     pub end: Option<u32>,
