@@ -137,6 +137,7 @@ pub async fn image(app: &App, r: &PageRequest) -> ServiceResult<(Vec<u8>, bool)>
     }
     match render(app, &doc, r.page, r.width).await {
         Ok(png) => {
+            make_room(app, &doc, r.width).await?;
             op.write(&key, png.clone())
                 .await
                 .map_err(|e| ServiceError::Internal(e.into()))?;
@@ -153,6 +154,53 @@ pub async fn image(app: &App, r: &PageRequest) -> ServiceResult<(Vec<u8>, bool)>
             Ok((PLACEHOLDER_PNG.to_vec(), true))
         }
     }
+}
+
+/// Widths a document keeps cached page images at, at most: a viewer uses
+/// one or two; a caller asking every width from 100 to 3000 must not fill
+/// the blob store.
+pub const MAX_CACHED_WIDTHS: usize = 4;
+
+/// Before caching an image at `width`: when the document already keeps
+/// [`MAX_CACHED_WIDTHS`] other widths, the images of the width with the
+/// fewest pages cached are removed.
+async fn make_room(app: &App, doc: &document::Model, width: u32) -> ServiceResult<()> {
+    let folder = super::folder(&doc.organization_id, &doc.id);
+    let op = app.blobs.operator();
+    let Ok(entries) = op.list(&folder).await else {
+        return Ok(());
+    };
+    // width -> its images' keys
+    let mut widths: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    for e in &entries {
+        if let Some(w) = cached_width(e.name()) {
+            widths
+                .entry(w)
+                .or_default()
+                .push(format!("{folder}{}", e.name()));
+        }
+    }
+    if widths.contains_key(&width) || widths.len() < MAX_CACHED_WIDTHS {
+        return Ok(());
+    }
+    let fewest = widths
+        .iter()
+        .min_by_key(|(w, keys)| (keys.len(), **w))
+        .map(|(_, keys)| keys.clone())
+        .unwrap_or_default();
+    for key in fewest {
+        op.delete(&key)
+            .await
+            .map_err(|e| ServiceError::Internal(e.into()))?;
+    }
+    Ok(())
+}
+
+/// The width of a cached page image's name (`page-{n}-{width}.png`).
+fn cached_width(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("page-")?.strip_suffix(".png")?;
+    let (_, width) = rest.split_once('-')?;
+    width.parse().ok()
 }
 
 /// Renders a page through the project's converter, in the sandbox under the

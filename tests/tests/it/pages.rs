@@ -2,8 +2,9 @@
 //! in the sandbox at the width asked, without any token, then serves it
 //! from the cache; an altered, re-targeted or expired URL is refused (403)
 //! and renders nothing; bad pages and widths are BAD_USER_INPUT; another
-//! organization's document is NOT_FOUND; a converter that cannot render
-//! gives a placeholder and a warning on the document.
+//! organization's document is NOT_FOUND; a document keeps images at a few
+//! widths only; a converter that cannot render gives a placeholder and a
+//! warning on the document.
 
 use std::time::Duration;
 
@@ -127,6 +128,41 @@ evistream_tests::dual_db_test!(
             );
         }
         assert_code(&url(&srv, &outsider.token, &doc, 1, 800).await, "NOT_FOUND");
+
+        // The cache keeps a few widths per document: asking for many more
+        // replaces the one with the fewest pages (here, ties: the smallest).
+        let widths_cached = || async {
+            let folder = format!("orgs/{}/documents/{doc}/", owner.org_id);
+            let mut widths: Vec<u32> = op
+                .list(&folder)
+                .await
+                .unwrap()
+                .iter()
+                .filter_map(|e| {
+                    let name = e.name().strip_prefix("page-")?.strip_suffix(".png")?;
+                    name.split_once('-')?.1.parse().ok()
+                })
+                .collect();
+            widths.sort_unstable();
+            widths.dedup();
+            widths
+        };
+        for width in [300, 400, 500, 600] {
+            let link =
+                ok(&url(&srv, &owner.token, &doc, 1, width).await, "document")["pageImageUrl"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            let (status, _, png) = get(link).await;
+            assert_eq!(status, 200);
+            assert_eq!(png_size(&png).0, width as u32);
+        }
+        assert_eq!(
+            widths_cached().await,
+            [400, 500, 600, 800],
+            "at most {} widths",
+            evistream::documents::pages::MAX_CACHED_WIDTHS
+        );
 
         // A converter of contract 0.1 renders nothing: a placeholder, and
         // the document says why.
