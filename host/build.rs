@@ -37,7 +37,7 @@ fn main() {
 
     let target = std::env::var("EVISTREAM_PLUGINS_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| default_target_dir(&out));
+        .unwrap_or_else(|_| default_target_dir(&out, &root));
     if !plugins.is_empty() {
         build(&plugins_dir, &target);
     }
@@ -129,11 +129,20 @@ fn build(plugins_dir: &Path, target: &Path) {
     }
 }
 
-/// `<target dir>/wasm-plugins`, next to the host's own build output.
-fn default_target_dir(out: &Path) -> PathBuf {
+/// `<target dir>/wasm-plugins-<hash of the checkout's path>`, next to the
+/// host's own build output. One per checkout: checkouts sharing a target
+/// dir (a CI clone and a working copy) would otherwise overwrite each
+/// other's `.wasm`, and a build script that does not rerun would embed the
+/// other checkout's plugins.
+fn default_target_dir(out: &Path, root: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    // DefaultHasher::new() has fixed keys: the same path, the same name.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    root.hash(&mut h);
+    let name = format!("wasm-plugins-{:016x}", h.finish());
     // OUT_DIR = <target>/<profile>/build/<pkg>-<hash>/out
     out.ancestors()
         .nth(4)
-        .map(|t| t.join("wasm-plugins"))
-        .unwrap_or_else(|| out.join("wasm-plugins"))
+        .map(|t| t.join(&name))
+        .unwrap_or_else(|| out.join(&name))
 }
