@@ -255,13 +255,20 @@ impl<'a> Grounder<'a> {
         if touched.len() < 2 {
             return None;
         }
+        // The touched stretch of the text once, not a walk from the start
+        // of the text per cell.
+        let from = touched[0].0;
+        let stretch: Vec<char> = self
+            .text
+            .chars()
+            .skip(from as usize)
+            .take((touched[touched.len() - 1].1 - from) as usize)
+            .collect();
         let holds = |&(a, b): &(u32, u32)| -> bool {
-            let text: String = self
-                .text
-                .chars()
-                .skip(a as usize)
-                .take((b - a) as usize)
-                .collect();
+            let text: String = stretch
+                .get((a - from) as usize..(b - from) as usize)
+                .map(|cs| cs.iter().collect())
+                .unwrap_or_default();
             cell_holds(&text, value)
         };
         let mut hits = touched.iter().filter(|c| holds(c));
