@@ -62,6 +62,12 @@ fn main() {
     }
     code.push_str("];\n");
     std::fs::write(out.join("builtin_plugins.rs"), code).expect("write builtin_plugins.rs");
+
+    // The dashboard (host/ui/), compressed and embedded.
+    // memory-serve prints a cargo warning per asset unless told to be quiet.
+    // SAFETY: this build script runs no other threads.
+    unsafe { std::env::set_var("MEMORY_SERVE_QUIET", "1") };
+    memory_serve::load_directory(manifest_dir.join("ui"));
 }
 
 /// What to run when the toolchain cannot build for wasm32-wasip2.

@@ -82,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app);
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     gql.merge(ops)
+        .merge(api::ui::router())
         .layer(axum::middleware::from_fn(ops::track_http))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

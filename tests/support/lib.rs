@@ -3,6 +3,7 @@
 //! GraphQL over HTTP and graphql-transport-ws over WebSocket.
 
 pub mod attacks;
+pub mod browser;
 pub mod fixtures;
 pub mod llm;
 pub mod ops;

@@ -203,6 +203,22 @@ impl ExtractionResult {
             .map(|v| ResultValue(v, doc.clone()))
             .collect()
     }
+    /// The document's review against this form version, as `Query.review`
+    /// shows it to the caller (blind in DUAL mode until they submit): the
+    /// final values with their state and source.
+    #[graphql(complexity = "20 + child_complexity")]
+    async fn review(&self, ctx: &Context<'_>) -> async_graphql::Result<super::review::Review> {
+        let acc = super::access(ctx).await?;
+        Ok(super::review::Review(
+            crate::review::get(
+                super::app(ctx),
+                acc,
+                &self.0.document.id,
+                &self.0.result.form_version_id,
+            )
+            .await?,
+        ))
+    }
     /// Reviewer-facing warnings of the extractor.
     async fn warnings(&self) -> Vec<String> {
         self.0.result.warnings.0.clone()
@@ -307,4 +323,39 @@ pub struct ExportPayload {
     pub codebook_url: String,
     /// The export's id.
     pub id: ID,
+    /// A signed link (5 minutes) that needs no header: for a browser's
+    /// download link.
+    pub download_url: String,
+    /// The codebook's signed link (5 minutes).
+    pub codebook_download_url: String,
+}
+
+/// One extraction run: a form version over a set of documents.
+pub struct ExtractionRun {
+    /// The run.
+    pub run: crate::db::entities::extraction_run::Model,
+    /// Its parent job.
+    pub job: crate::db::entities::job::Model,
+}
+
+#[Object]
+impl ExtractionRun {
+    async fn id(&self) -> ID {
+        ID(self.run.id.clone())
+    }
+    /// The form version it extracts.
+    async fn form_version_id(&self) -> ID {
+        ID(self.run.form_version_id.clone())
+    }
+    /// How many documents it covers.
+    async fn document_count(&self) -> i32 {
+        self.run.document_count
+    }
+    /// The parent job: state, progress, units, LLM usage.
+    async fn job(&self) -> super::types::Job {
+        super::types::Job(self.job.clone())
+    }
+    async fn created_at(&self) -> String {
+        super::types::timestamp(self.run.created_at)
+    }
 }

@@ -305,34 +305,46 @@ async fn download_access(st: &GraphqlState, headers: &HeaderMap) -> Result<Acces
 
 /// GET /exports/{id} and /exports/{id}/codebook.csv: an export, to a member
 /// of its organization.
+/// With `?expires=…&signature=…` (the payload's `downloadUrl`) it needs
+/// no header.
 pub async fn download_export(
     State(st): State<GraphqlState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    serve_export(st, id, headers, false).await
+    serve_export(st, id, q, headers, false).await
 }
 
 /// GET /exports/{id}/codebook.csv.
 pub async fn download_codebook(
     State(st): State<GraphqlState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    serve_export(st, id, headers, true).await
+    serve_export(st, id, q, headers, true).await
 }
 
 async fn serve_export(
     st: GraphqlState,
     id: String,
+    query: std::collections::HashMap<String, String>,
     headers: HeaderMap,
     codebook: bool,
 ) -> Response {
-    let access = match download_access(&st, &headers).await {
-        Ok(a) => a,
-        Err(e) => return download_error(e),
+    let opened = if let Some(signature) = query.get("signature") {
+        let Some(expires) = query.get("expires").and_then(|v| v.parse::<i64>().ok()) else {
+            return download_error(ServiceError::forbidden("this download link is not valid"));
+        };
+        crate::export::open_signed(&st.app, &id, codebook, expires, signature).await
+    } else {
+        match download_access(&st, &headers).await {
+            Ok(access) => crate::export::open(&st.app, &access, &id, codebook).await,
+            Err(e) => Err(e),
+        }
     };
-    match crate::export::open(&st.app, &access, &id, codebook).await {
+    match opened {
         Ok((bytes, ctype, name)) => (
             [
                 (header::CONTENT_TYPE, ctype.to_owned()),

@@ -15,6 +15,7 @@ mod query;
 pub mod review;
 mod subscription;
 pub mod types;
+pub mod ui;
 mod ws;
 
 use std::sync::Arc;

@@ -443,7 +443,8 @@ impl MutationRoot {
         Ok(super::extraction::ImportGroundTruthPayload { imported: n as u64 })
     }
 
-    /// Exports the latest results (VIEWER+); the URL answers GET with the same Bearer token.
+    /// Exports the latest results (VIEWER+); `url` answers GET with the same
+    /// Bearer token, `downloadUrl` for a few minutes with none.
     async fn export_results(
         &self,
         ctx: &Context<'_>,
@@ -463,9 +464,20 @@ impl MutationRoot {
             .data_opt::<super::http::PublicBase>()
             .map(|b| b.0.clone())
             .unwrap_or_default();
+        let key = &app(ctx).url_key;
         Ok(super::extraction::ExportPayload {
             url: format!("{base}/exports/{}", e.id),
             codebook_url: format!("{base}/exports/{}/codebook.csv", e.id),
+            download_url: format!(
+                "{base}/exports/{}?{}",
+                e.id,
+                crate::export::signed_query(key, &e.id, false)
+            ),
+            codebook_download_url: format!(
+                "{base}/exports/{}/codebook.csv?{}",
+                e.id,
+                crate::export::signed_query(key, &e.id, true)
+            ),
             id: ID(e.id),
         })
     }

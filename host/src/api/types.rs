@@ -258,6 +258,20 @@ impl Project {
             crate::registry::binding::load(app(ctx), &self.0).await?,
         ))
     }
+    /// Extraction runs of the project, newest first.
+    #[graphql(complexity = "first.unwrap_or(10).clamp(1, 50) as usize * child_complexity")]
+    async fn extraction_runs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many (1–50, default 10).")] first: Option<i32>,
+    ) -> async_graphql::Result<Vec<super::extraction::ExtractionRun>> {
+        let n = first.unwrap_or(10).clamp(1, 50) as u64;
+        Ok(crate::extraction::runs(app(ctx), &self.0, n)
+            .await?
+            .into_iter()
+            .map(|(run, job)| super::extraction::ExtractionRun { run, job })
+            .collect())
+    }
     /// Extraction forms of the project.
     async fn forms(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Form>> {
         Ok(projects::forms(app(ctx), &self.0)
@@ -547,6 +561,23 @@ impl Job {
     async fn kind(&self) -> &str {
         &self.0.kind
     }
+    /// The document a conversion or an extraction unit works on (null
+    /// for other jobs).
+    async fn document_id(&self) -> Option<ID> {
+        #[derive(serde::Deserialize)]
+        struct OfDocument {
+            document_id: String,
+        }
+        if self.0.kind != crate::documents::CONVERT_JOB
+            && self.0.kind != crate::extraction::UNIT_JOB
+        {
+            return None;
+        }
+        serde_json::from_str::<OfDocument>(&self.0.payload)
+            .ok()
+            .map(|p| ID(p.document_id))
+    }
+
     async fn state(&self) -> JobState {
         self.0.state
     }

@@ -222,6 +222,95 @@ pub async fn open(
     codebook: bool,
 ) -> ServiceResult<(Vec<u8>, &'static str, String)> {
     let e = crate::tenancy::load::<export::Entity, _>(&app.db, access, id, Role::Viewer).await?;
+    read(app, &e, codebook).await
+}
+
+/// How long a signed export link works: long enough to click, short
+/// enough that a link in a browser's history is soon worthless.
+pub const LINK_TTL_SECS: i64 = 300;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn link_mac(url_key: &[u8; 32], id: &str, codebook: bool, expires: i64) -> HmacSha256 {
+    use hmac::Mac;
+    // A key of its own, so a page-image signature can never pass for an
+    // export link's.
+    let mut derive = HmacSha256::new_from_slice(url_key).expect("HMAC takes any key length");
+    derive.update(b"evistream export links v1");
+    let key = derive.finalize().into_bytes();
+    let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
+    mac.update(format!("{id}|{}|{expires}", u8::from(codebook)).as_bytes());
+    mac
+}
+
+/// The query (`expires=…&signature=…`) of a short-lived link to export
+/// `id` (or its codebook) that needs no header: for a caller [`create`]
+/// already checked, so a browser can follow it as a plain download.
+pub fn signed_query(url_key: &[u8; 32], id: &str, codebook: bool) -> String {
+    use hmac::Mac;
+    let expires = chrono::Utc::now().timestamp() + LINK_TTL_SECS;
+    let signature = hex::encode(
+        link_mac(url_key, id, codebook, expires)
+            .finalize()
+            .into_bytes(),
+    );
+    format!("expires={expires}&signature={signature}")
+}
+
+/// An export through a signed link: FORBIDDEN when the signature does not
+/// match or has expired.
+pub async fn open_signed(
+    app: &App,
+    id: &str,
+    codebook: bool,
+    expires: i64,
+    signature: &str,
+) -> ServiceResult<(Vec<u8>, &'static str, String)> {
+    check_link(
+        &app.url_key,
+        id,
+        codebook,
+        expires,
+        signature,
+        chrono::Utc::now().timestamp(),
+    )?;
+    // The link was signed for this export after a tenancy check.
+    let e = <export::Entity as sea_orm::EntityTrait>::find_by_id(id)
+        .one(&app.db)
+        .await?
+        .ok_or(ServiceError::NotFound("export"))?;
+    read(app, &e, codebook).await
+}
+
+/// Whether a link's signature is this export's (and codebook flag's) and
+/// unexpired at `now`.
+fn check_link(
+    url_key: &[u8; 32],
+    id: &str,
+    codebook: bool,
+    expires: i64,
+    signature: &str,
+    now: i64,
+) -> ServiceResult<()> {
+    use hmac::Mac;
+    let invalid = || ServiceError::forbidden("this download link is not valid");
+    let signature = hex::decode(signature).map_err(|_| invalid())?;
+    link_mac(url_key, id, codebook, expires)
+        .verify_slice(&signature)
+        .map_err(|_| invalid())?;
+    if now > expires {
+        return Err(ServiceError::forbidden(
+            "this download link has expired; export again for a new one",
+        ));
+    }
+    Ok(())
+}
+
+async fn read(
+    app: &App,
+    e: &export::Model,
+    codebook: bool,
+) -> ServiceResult<(Vec<u8>, &'static str, String)> {
     let (key, ctype, name) = if codebook {
         (
             &e.codebook_key,
@@ -458,4 +547,60 @@ fn document_json(d: &Doc) -> Value {
             "history": v.history,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    fn parts(q: &str) -> (i64, String) {
+        let mut expires = 0;
+        let mut sig = String::new();
+        for kv in q.split('&') {
+            match kv.split_once('=') {
+                Some(("expires", v)) => expires = v.parse().expect("a number"),
+                Some(("signature", v)) => sig = v.to_owned(),
+                _ => {}
+            }
+        }
+        (expires, sig)
+    }
+
+    #[test]
+    fn a_link_works_for_its_export_until_it_expires() {
+        let key = [7u8; 32];
+        let (expires, sig) = parts(&signed_query(&key, "e1", false));
+        let now = chrono::Utc::now().timestamp();
+        assert!(expires > now && expires <= now + LINK_TTL_SECS);
+        assert!(check_link(&key, "e1", false, expires, &sig, now).is_ok());
+        assert!(check_link(&key, "e1", false, expires, &sig, expires).is_ok());
+        let expired = check_link(&key, "e1", false, expires, &sig, expires + 1);
+        assert!(
+            matches!(&expired, Err(ServiceError::Forbidden(m)) if m.contains("expired")),
+            "{expired:?}"
+        );
+        for (k, id, codebook, exp) in [
+            ([8u8; 32], "e1", false, expires),
+            (key, "e2", false, expires),
+            (key, "e1", true, expires),
+            (key, "e1", false, expires + 60),
+        ] {
+            assert!(
+                matches!(
+                    check_link(&k, id, codebook, exp, &sig, now),
+                    Err(ServiceError::Forbidden(_))
+                ),
+                "{id} {codebook} {exp}"
+            );
+        }
+        assert!(check_link(&key, "e1", false, expires, "not hex", now).is_err());
+    }
+
+    #[test]
+    fn a_page_image_signature_is_not_an_export_link() {
+        let key = [7u8; 32];
+        let expires = chrono::Utc::now().timestamp() + 60;
+        let page_sig = crate::documents::pages::sign(&key, "e1", 0, 0, expires);
+        assert!(check_link(&key, "e1", false, expires, &page_sig, expires - 1).is_err());
+    }
 }

@@ -311,6 +311,37 @@ pub async fn results(
     })
 }
 
+/// The project's runs, newest first (at most `limit`), each with its
+/// parent job; for a project the caller already loaded.
+pub async fn runs(
+    app: &App,
+    project: &crate::db::entities::project::Model,
+    limit: u64,
+) -> ServiceResult<Vec<(extraction_run::Model, job::Model)>> {
+    use sea_orm::QuerySelect;
+    let runs = extraction_run::Entity::find()
+        .filter(extraction_run::Column::OrganizationId.eq(project.organization_id.as_str()))
+        .filter(extraction_run::Column::ProjectId.eq(project.id.as_str()))
+        .order_by_desc(extraction_run::Column::CreatedAt)
+        .order_by_desc(extraction_run::Column::Id)
+        .limit(limit)
+        .all(&app.db)
+        .await?;
+    let ids: Vec<&str> = runs.iter().map(|r| r.job_id.as_str()).collect();
+    let jobs = job::Entity::find()
+        .filter(job::Column::OrganizationId.eq(project.organization_id.as_str()))
+        .filter(job::Column::Id.is_in(ids))
+        .all(&app.db)
+        .await?;
+    Ok(runs
+        .into_iter()
+        .filter_map(|r| {
+            let j = jobs.iter().find(|j| j.id == r.job_id)?.clone();
+            Some((r, j))
+        })
+        .collect())
+}
+
 /// Every document's latest result (with values) for `v`, for exports and evaluation.
 pub async fn all_results(
     app: &App,

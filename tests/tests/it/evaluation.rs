@@ -279,6 +279,65 @@ evistream_tests::dual_db_test!(evaluation_and_exports, |db: DbKind| async move {
     assert_eq!(&cb[1][3], "parallel; crossover; cluster");
     assert_eq!(&cb[5][5], "participants");
 
+    // The signed links a browser follows: no header, minutes long, only
+    // for the export they were made for.
+    let r = srv
+        .gql(
+            Some(&a.token),
+            "mutation($p: ID!, $v: ID!) { exportResults(projectId: $p, formVersionId: $v, format: CSV_WIDE) { url downloadUrl codebookDownloadUrl } }",
+            json!({ "p": project, "v": version }),
+        )
+        .await;
+    let links = ok(&r, "exportResults").clone();
+    let signed = links["downloadUrl"].as_str().unwrap().to_owned();
+    assert!(signed.contains("signature="), "{signed}");
+    let (status, body) = download(&srv, &signed, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("document_id,filename"), "{body}");
+    let (status, body) = download(&srv, links["codebookDownloadUrl"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("sample_size"));
+    // An altered signature, an extended expiry, another export's id, the
+    // codebook's signature on the results: all refused, nothing served.
+    let sig = signed.split("signature=").nth(1).unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        &sig[..sig.len() - 1],
+        if sig.ends_with('0') { '1' } else { '0' }
+    );
+    let expires: i64 = signed
+        .split("expires=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let other_export = export("JSON").await;
+    let other_id = other_export.rsplit('/').next().unwrap();
+    let this_id = signed
+        .split("/exports/")
+        .nth(1)
+        .and_then(|s| s.split('?').next())
+        .unwrap();
+    let codebook_sig = links["codebookDownloadUrl"]
+        .as_str()
+        .unwrap()
+        .split("signature=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    for bad in [
+        signed.replace(&sig, &flipped),
+        signed.replace(&format!("expires={expires}"), &format!("expires={}", expires + 3600)),
+        signed.replace(this_id, other_id),
+        signed.replace(&sig, &codebook_sig),
+        signed.replace(&sig, "zz"),
+    ] {
+        let (status, body) = download(&srv, &bad, None).await;
+        assert_eq!(status, 403, "{bad}: {body}");
+        assert!(!body.contains("document_id"), "{body}");
+    }
+
     srv.stop().await;
     tdb.drop_db().await;
 });

@@ -111,6 +111,40 @@ evistream_tests::dual_db_test!(
         assert_eq!(done["state"], "SUCCEEDED", "{done}");
         assert_eq!(done["progress"], 1.0);
         assert_eq!(done["children"].as_array().unwrap().len(), 2);
+        // The project lists its runs, each unit naming its document.
+        let r = srv
+            .gql(
+                Some(&a.token),
+                "query($id: ID!) { project(id: $id) { extractionRuns { formVersionId documentCount job { id state children { documentId } } } } }",
+                json!({ "id": project }),
+            )
+            .await;
+        let runs = ok(&r, "project")["extractionRuns"].as_array().unwrap().clone();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0]["formVersionId"], json!(version));
+        assert_eq!(runs[0]["documentCount"], 2);
+        assert_eq!(runs[0]["job"]["id"], json!(run));
+        assert_eq!(runs[0]["job"]["state"], "SUCCEEDED");
+        let mut unit_docs: Vec<String> = runs[0]["job"]["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["documentId"].as_str().unwrap().to_owned())
+            .collect();
+        unit_docs.sort();
+        let mut want = docs.clone();
+        want.sort();
+        assert_eq!(unit_docs, want);
+        // Another organization sees no runs of it.
+        let other = srv.register("eve").await;
+        let r = srv
+            .gql(
+                Some(&other.token),
+                "query($id: ID!) { project(id: $id) { extractionRuns { id } } }",
+                json!({ "id": project }),
+            )
+            .await;
+        evistream_tests::assert_code(&r, "NOT_FOUND");
 
         let res = results(&srv, &a.token, &project, &version).await;
         assert_eq!(res["totalCount"], 2);

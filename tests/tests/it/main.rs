@@ -10,6 +10,7 @@
 
 mod accounts;
 mod columns;
+mod dashboard;
 mod documents;
 mod evaluation;
 mod extraction;

@@ -86,6 +86,47 @@ fn project_operations_validate_against_the_schema() {
     assert!(n > 0, "no operations in graphql/operations");
 }
 
+/// The dashboard's operations: every template string of
+/// `host/ui/js/queries.js` (each a whole operation without substitutions).
+fn dashboard_operations() -> Vec<(String, String)> {
+    let path = ops::repo_root().join("host/ui/js/queries.js");
+    let text = std::fs::read_to_string(&path).expect("host/ui/js/queries.js");
+    let mut out = Vec::new();
+    for (i, chunk) in text.split('`').enumerate() {
+        // Odd chunks sit between backticks.
+        if i % 2 == 1 {
+            assert!(
+                !chunk.contains("${"),
+                "queries.js: an operation with a substitution cannot be checked: {chunk}"
+            );
+            let name = chunk
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .nth(1)
+                .unwrap_or("anonymous")
+                .to_owned();
+            out.push((name, chunk.to_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboard_operations_validate_against_the_schema() {
+    let schema = Schema::parse_and_validate(evistream::api::sdl(), "schema.graphql")
+        .unwrap_or_else(|e| panic!("SDL is not valid GraphQL: {}", e.errors));
+    let ops = dashboard_operations();
+    // Sign-in, projects, documents, forms, extraction, review, results, settings.
+    assert!(
+        ops.len() >= 30,
+        "only {} operations in queries.js",
+        ops.len()
+    );
+    for (name, text) in &ops {
+        validate(&schema, name, text);
+    }
+}
+
 #[test]
 fn a_wrong_operation_is_rejected_by_the_check() {
     // The check itself must be able to fail.

@@ -1,0 +1,313 @@
+// Review: each document's values beside its page, the selected value's
+// evidence drawn on the page image; accept, correct or reject by mouse or
+// keyboard; complete and reopen; other reviewers' changes arrive live.
+
+import { h, put, field, dialog } from '../dom.js';
+import { gql } from '../api.js';
+import * as Q from '../queries.js';
+import { subscribe } from '../live.js';
+import { badge, failure, show, versionPicker } from '../ui.js';
+
+const PAGE_WIDTH = 1000;
+
+/** path template ("arms[].n") → field type, from the form's fields. */
+function typesOf(fields, prefix = '', out = new Map()) {
+  for (const f of fields || []) {
+    const p = prefix ? `${prefix}.${f.name}` : f.name;
+    out.set(p, f);
+    if (f.type === 'OBJECT') typesOf(f.fields, p, out);
+    if (f.type === 'ARRAY') typesOf(f.fields, `${p}[]`, out);
+  }
+  return out;
+}
+
+/** A corrected value typed as its field asks (the server checks it again). */
+export function parseValue(text, f) {
+  const t = text.trim();
+  if (t === '') return null;
+  switch (f?.type) {
+    case 'NUMBER': case 'INTEGER': {
+      const n = Number(t.replace(/,/g, ''));
+      return Number.isFinite(n) ? n : t;
+    }
+    case 'BOOLEAN':
+      if (/^(true|yes|y|1)$/i.test(t)) return true;
+      if (/^(false|no|n|0)$/i.test(t)) return false;
+      return t;
+    case 'ENUM':
+      return f.multiple ? t.split(',').map((s) => s.trim()).filter(Boolean) : t;
+    case 'TEXT': case 'DATE':
+      return t;
+    default:
+      try { return JSON.parse(t); } catch { return t; }
+  }
+}
+
+export async function render(el, { project, parts, params, edit }) {
+  const head = h('div', { class: 'row-head' });
+  const body = h('div', {});
+  put(el, head, body);
+  let version = null;
+  let stop = null;
+  const docId = parts[3] || null;
+  const [picker, chosen] = await versionPicker(project.id, (v) => { version = v; draw(); });
+  version = chosen;
+  put(head, picker);
+
+  async function draw() {
+    if (stop) { stop(); stop = null; }
+    if (!version) { put(body); return; }
+    stop = docId ? await documentView(body, project, version, docId, edit, params.get('path')) : await documentList(body, project, version);
+  }
+  await draw();
+  return () => { if (stop) stop(); };
+}
+
+async function documentList(el, project, version) {
+  async function load() {
+    const rows = [];
+    let after = null;
+    try {
+      do {
+        const d = await gql(Q.RESULTS, { projectId: project.id, formVersionId: version.id, after });
+        rows.push(...d.results.edges.map((e) => e.node));
+        after = d.results.pageInfo.hasNextPage ? d.results.pageInfo.endCursor : null;
+      } while (after);
+    } catch (e) { put(el, failure(e)); return; }
+    if (!rows.length) { put(el, h('p', { class: 'muted' }, 'Nothing extracted with this form version yet: run an extraction first.')); return; }
+    put(el, h('table', { class: 'grid' }, h('caption', {}, 'Documents to review'),
+      h('thead', {}, h('tr', {}, ['Document', 'Review', 'Unreviewed values'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, rows.map((r) => h('tr', {},
+        h('th', { scope: 'row' }, h('a', { href: `#/p/${encodeURIComponent(project.id)}/review/${encodeURIComponent(r.document.id)}` }, r.document.filename)),
+        h('td', {}, badge(r.review.status)),
+        h('td', {}, String(r.review.values.filter((v) => v.state === 'UNREVIEWED').length)))))));
+  }
+  await load();
+  return subscribe(Q.REVIEW_UPDATED, { projectId: project.id }, { next: () => load(), restarted: () => load() });
+}
+
+async function documentView(el, project, version, docId, edit, initialPath) {
+  const types = typesOf(version.version.fields);
+  const pageBox = h('div', { class: 'page-view' });
+  const valuesBox = h('div', { class: 'values' });
+  const status = h('div', { class: 'status-slot' });
+  const title = h('h2', {});
+  const keys = h('p', { class: 'shortcuts', id: 'review-keys' },
+    'Keys: ', h('kbd', {}, 'j'), '/', h('kbd', {}, '↓'), ' next · ', h('kbd', {}, 'k'), '/', h('kbd', {}, '↑'), ' previous · ',
+    h('kbd', {}, 'n'), ' next unreviewed · ', h('kbd', {}, 'a'), ' accept · ', h('kbd', {}, 'c'), ' correct · ', h('kbd', {}, 'r'), ' reject');
+  const reviewActions = h('div', { class: 'actions' });
+  put(el, h('p', {}, h('a', { href: `#/p/${encodeURIComponent(project.id)}/review` }, '← All documents')),
+    title, status, reviewActions,
+    h('div', { class: 'review-split' }, pageBox, h('div', {}, edit ? keys : null, valuesBox)));
+
+  let review = null;
+  let selected = 0;
+  let page = 1;
+  let doc = null;
+  let editing = null;
+
+  const locked = () => review?.status === 'COMPLETE';
+
+  async function loadDoc() {
+    try {
+      const d = await gql(Q.DOCUMENT_PAGE, { id: docId, page: 1, width: PAGE_WIDTH });
+      doc = d.document;
+      put(title, doc.filename);
+      document.title = `Review ${doc.filename} · eviStream`;
+    } catch (e) { put(pageBox, failure(e)); }
+  }
+
+  async function loadReview() {
+    try {
+      review = (await gql(Q.REVIEW, { documentId: docId, formVersionId: version.id })).review;
+    } catch (e) { put(valuesBox, failure(e)); return; }
+    if (initialPath) {
+      selected = Math.max(0, review.values.findIndex((v) => v.path === initialPath));
+      initialPath = null;
+    }
+    if (selected >= review.values.length) selected = 0;
+    drawValues();
+    drawActions();
+    await drawPage(true);
+  }
+
+  function boxesOf(v) {
+    return (v?.evidence || []).flatMap((e) => e.boxes || []);
+  }
+
+  async function drawPage(follow) {
+    if (!doc) return;
+    const v = review?.values[selected];
+    const boxes = boxesOf(v);
+    if (follow) {
+      const p = boxes[0]?.page || v?.evidence?.find((e) => e.page)?.page;
+      if (p) page = p;
+    }
+    let url;
+    try {
+      url = (await gql(Q.DOCUMENT_PAGE, { id: docId, page, width: PAGE_WIDTH })).document.pageImageUrl;
+    } catch (e) { put(pageBox, failure(e)); return; }
+    const img = h('img', { src: url, alt: `Page ${page} of ${doc.filename}`, width: PAGE_WIDTH });
+    const layer = h('div', { class: 'page-layer' }, img,
+      boxes.filter((b) => b.page === page).map((b) => {
+        const d = h('div', { class: 'evidence-box', 'data-evidence-box': '', title: v.evidence[0]?.quote || '' });
+        d.style.left = `${b.x * 100}%`;
+        d.style.top = `${b.y * 100}%`;
+        d.style.width = `${b.width * 100}%`;
+        d.style.height = `${b.height * 100}%`;
+        return d;
+      }));
+    put(pageBox,
+      h('div', { class: 'page-nav' },
+        h('button', { disabled: page <= 1, onclick: () => { page--; drawPage(false); } }, 'Previous page'),
+        h('span', {}, ` Page ${page} of ${doc.pageCount || '?'} `),
+        h('button', { disabled: page >= (doc.pageCount || 1), onclick: () => { page++; drawPage(false); } }, 'Next page')),
+      layer);
+    layer.querySelector('[data-evidence-box]')?.scrollIntoView({ block: 'center' });
+  }
+
+  function drawActions() {
+    if (!edit) { put(reviewActions, badge(review.status)); return; }
+    put(reviewActions, badge(review.status),
+      locked()
+        ? h('button', { onclick: reopen }, 'Reopen review')
+        : h('button', { class: 'primary', onclick: complete }, 'Complete review'));
+  }
+
+  function valueRow(v, i) {
+    const f = types.get(v.path.replace(/\[\d+\]/g, '[]'));
+    const ev = v.evidence[0];
+    const row = h('li', {
+      class: `value-row${i === selected ? ' selected' : ''}`, 'data-path': v.path, 'aria-current': i === selected ? 'true' : null,
+      onclick: (e) => { if (e.target.closest('button, input, form')) return; select(i); },
+    },
+    h('div', { class: 'value-head' },
+      h('code', { class: 'path' }, v.path), ' ', badge(v.state),
+      ev ? h('span', { class: `grounding g-${ev.grounding.toLowerCase()}` }, ev.grounding.toLowerCase().replace('_', ' ')) : null),
+    h('div', { class: 'value' }, show(v.value), f?.unit ? h('span', { class: 'muted' }, ` ${f.unit}`) : null),
+    v.source !== 'EXTRACTOR' ? h('div', { class: 'muted' }, `Extractor: ${show(v.extracted)}`) : null,
+    ev?.quote ? h('blockquote', {}, ev.quote) : null,
+    edit && !locked() ? h('div', { class: 'actions small' },
+      h('button', { onclick: () => verdict(i, 'ACCEPT') }, 'Accept'),
+      h('button', { onclick: () => startCorrect(i) }, 'Correct'),
+      h('button', { class: 'danger', onclick: () => verdict(i, 'REJECT') }, 'Reject')) : null,
+    editing === i ? correctForm(v, f) : null,
+    v.decisions?.length ? h('details', {}, h('summary', {}, `${v.decisions.length} decision${v.decisions.length === 1 ? '' : 's'}`),
+      h('ul', {}, v.decisions.map((d) => h('li', {}, `${d.reviewer?.email || 'someone'}: ${d.verdict.toLowerCase()}`,
+        d.value !== null && d.value !== undefined ? ` → ${show(d.value)}` : '', d.note ? ` (${d.note})` : '', ` · ${new Date(d.at).toLocaleString()}`)))) : null);
+    return row;
+  }
+
+  function correctForm(v, f) {
+    const input = h('input', { type: 'text', value: v.value === null ? '' : show(v.value) });
+    const quote = h('input', { type: 'text', value: '' });
+    const err = h('div', {});
+    const form = h('form', {
+      class: 'correct',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await gql(Q.VERIFY_VALUE, {
+            documentId: docId, formVersionId: version.id, path: v.path, verdict: 'CORRECT',
+            value: parseValue(input.value, f), quote: quote.value.trim() || null,
+          });
+          editing = null;
+          await loadReview();
+          focusSelected();
+        } catch (x) { put(err, failure(x)); }
+      },
+    }, field('Value', input, f ? `${f.type}${f.unit ? `, ${f.unit}` : ''}${f.options?.length ? `: ${f.options.join(' | ')}` : ''}` : null),
+    field('Quote (optional)', quote), err,
+    h('div', { class: 'actions small' }, h('button', { type: 'submit', class: 'primary' }, 'Save'),
+      h('button', { type: 'button', onclick: () => { editing = null; drawValues(); } }, 'Cancel')));
+    setTimeout(() => input.focus(), 0);
+    return form;
+  }
+
+  function drawValues() {
+    if (!review.values.length) { put(valuesBox, h('p', { class: 'muted' }, 'No values.')); return; }
+    const left = review.values.filter((v) => v.state === 'UNREVIEWED').length;
+    put(valuesBox, h('p', { class: 'muted' }, `${review.values.length} values, ${left} unreviewed`),
+      h('ol', { class: 'value-list', 'aria-label': 'Values' }, review.values.map(valueRow)));
+  }
+
+  function focusSelected() {
+    valuesBox.querySelector('.value-row.selected')?.scrollIntoView({ block: 'nearest' });
+  }
+
+  function select(i) {
+    if (!review || i < 0 || i >= review.values.length) return;
+    selected = i;
+    editing = null;
+    drawValues();
+    focusSelected();
+    drawPage(true);
+  }
+
+  function startCorrect(i) {
+    selected = i;
+    editing = i;
+    drawValues();
+    drawPage(true);
+  }
+
+  async function verdict(i, which) {
+    const v = review.values[i];
+    put(status);
+    try {
+      await gql(Q.VERIFY_VALUE, { documentId: docId, formVersionId: version.id, path: v.path, verdict: which });
+    } catch (e) { put(status, failure(e)); return; }
+    await loadReview();
+    const next = review.values.findIndex((x, j) => j > i && x.state === 'UNREVIEWED');
+    if (next >= 0) select(next);
+  }
+
+  async function complete() {
+    put(status);
+    try {
+      await gql(Q.COMPLETE_REVIEW, { documentId: docId, formVersionId: version.id });
+      put(status, h('p', { class: 'notice', role: 'status' }, 'Review complete.'));
+    } catch (e) { put(status, failure(e)); return; }
+    await loadReview();
+  }
+
+  async function reopen() {
+    const note = await dialog('Reopen review', (close) => {
+      const t = h('textarea', { rows: 3, required: true });
+      return h('form', { onsubmit: (e) => { e.preventDefault(); close(t.value.trim()); } },
+        field('Why', t), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Reopen'),
+          h('button', { type: 'button', onclick: () => close(null) }, 'Cancel')));
+    });
+    if (!note) return;
+    try { await gql(Q.REOPEN_REVIEW, { documentId: docId, formVersionId: version.id, note }); } catch (e) { put(status, failure(e)); return; }
+    await loadReview();
+  }
+
+  function onKey(e) {
+    if (!review || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.target.closest?.('input, textarea, select, dialog')) return;
+    const k = e.key;
+    if (k === 'j' || k === 'ArrowDown') select(selected + 1);
+    else if (k === 'k' || k === 'ArrowUp') select(selected - 1);
+    else if (k === 'n') {
+      const next = review.values.findIndex((x, j) => j > selected && x.state === 'UNREVIEWED');
+      select(next >= 0 ? next : review.values.findIndex((x) => x.state === 'UNREVIEWED'));
+    } else if (edit && !locked() && k === 'a') verdict(selected, 'ACCEPT');
+    else if (edit && !locked() && k === 'r') verdict(selected, 'REJECT');
+    else if (edit && !locked() && k === 'c') startCorrect(selected);
+    else return;
+    e.preventDefault();
+  }
+  document.addEventListener('keydown', onKey);
+
+  await loadDoc();
+  await loadReview();
+  const off = subscribe(Q.REVIEW_UPDATED, { projectId: project.id }, {
+    next: (data) => {
+      const r = data?.reviewUpdated;
+      if (r && r.documentId === docId && r.formVersionId === version.id && editing === null) loadReview();
+    },
+    restarted: () => loadReview(),
+  });
+  return () => { off(); document.removeEventListener('keydown', onKey); };
+}

@@ -1,0 +1,315 @@
+//! A real browser for the dashboard's tests: Debian's `chromium` driven
+//! through `chromedriver` (WebDriver) on loopback. Controls are found the
+//! way people and screen readers find them: by role and by the accessible
+//! name Chromium itself computes (WebDriver's "computed label").
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fantoccini::elements::{Element, ElementRef};
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+
+/// Where chromedriver is, unless `EVISTREAM_CHROMEDRIVER` says otherwise.
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Where chromium is, unless `EVISTREAM_CHROMIUM` says otherwise.
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long a wait for something on the page lasts.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// CSS for the elements of each ARIA role the tests ask for.
+fn role_css(role: &str) -> &'static str {
+    match role {
+        "button" => "button, input[type=submit], input[type=button], [role=button]",
+        "link" => "a[href]",
+        "textbox" => {
+            "input:not([type]), input[type=text], input[type=email], input[type=password], \
+             input[type=url], input[type=search], textarea"
+        }
+        "combobox" => "select",
+        "checkbox" => "input[type=checkbox]",
+        "file" => "input[type=file]",
+        "progressbar" => "[role=progressbar], progress",
+        "table" => "table",
+        "alert" => "[role=alert]",
+        "status" => "[role=status]",
+        _ => "*",
+    }
+}
+
+/// One browser: a chromedriver process and its session.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    driver: tokio::process::Child,
+    webdriver: String,
+    session: String,
+    http: reqwest::Client,
+    shots: PathBuf,
+    shot_seq: usize,
+}
+
+/// The chromedriver binary, or an error that says how to get it.
+fn chromedriver() -> anyhow::Result<PathBuf> {
+    let p = std::env::var("EVISTREAM_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
+    let p = PathBuf::from(p);
+    if !p.is_file() {
+        bail!(
+            "{} not found: the dashboard's browser tests need Debian's chromium and chromedriver \
+             (apt-get install chromium chromium-driver; tests/scripts/ensure-tools.sh installs them)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless chromium window of 1400 × 1000;
+    /// screenshots go to `shots`.
+    pub async fn launch(shots: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(shots)?;
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let driver = tokio::process::Command::new(chromedriver()?)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting chromedriver")?;
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{webdriver}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("chromedriver did not answer on {webdriver}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let chromium = std::env::var("EVISTREAM_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1400,1000",
+                         "--no-first-run", "--disable-extensions"],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let caps = match caps {
+            Value::Object(m) => m,
+            _ => unreachable!("a JSON object"),
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&webdriver)
+            .await
+            .context("starting a chromium session")?;
+        let session = client
+            .session_id()
+            .await?
+            .context("WebDriver gave no session id")?;
+        Ok(Self {
+            client,
+            driver,
+            webdriver,
+            session,
+            http,
+            shots: shots.to_owned(),
+            shot_seq: 0,
+        })
+    }
+
+    /// Opens `url`.
+    pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
+        Ok(self.client.goto(url).await?)
+    }
+
+    /// The accessible name Chromium computes for an element.
+    async fn name_of(&self, e: &Element) -> anyhow::Result<String> {
+        let id: ElementRef = e.element_id();
+        let r: Value = self
+            .http
+            .get(format!(
+                "{}/session/{}/element/{}/computedlabel",
+                self.webdriver, self.session, &*id
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(r["value"].as_str().unwrap_or_default().trim().to_owned())
+    }
+
+    /// Visible elements of `role` named exactly `name`, inside `within`
+    /// (a CSS selector) when given.
+    pub async fn all_by_role(
+        &self,
+        within: Option<&str>,
+        role: &str,
+        name: &str,
+    ) -> anyhow::Result<Vec<Element>> {
+        let css = match within {
+            Some(w) => role_css(role)
+                .split(", ")
+                .map(|c| format!("{w} {c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => role_css(role).to_owned(),
+        };
+        let mut out = Vec::new();
+        for e in self.client.find_all(fantoccini::Locator::Css(&css)).await? {
+            // A file input is usually hidden behind its label; the rest must show.
+            if role != "file" && !e.is_displayed().await.unwrap_or(false) {
+                continue;
+            }
+            if self.name_of(&e).await.unwrap_or_default() == name {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits for the first visible element of `role` named `name`.
+    pub async fn find(&self, role: &str, name: &str) -> anyhow::Result<Element> {
+        self.find_in(None, role, name).await
+    }
+
+    /// As [`find`](Self::find), inside the elements `within` selects.
+    pub async fn find_in(
+        &self,
+        within: Option<&str>,
+        role: &str,
+        name: &str,
+    ) -> anyhow::Result<Element> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self
+                .all_by_role(within, role, name)
+                .await?
+                .into_iter()
+                .next()
+            {
+                return Ok(e);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no {role} named {name:?}{} on {}",
+                    within.map(|w| format!(" in {w}")).unwrap_or_default(),
+                    self.client.current_url().await?
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Clicks the control of `role` named `name`.
+    pub async fn click(&self, role: &str, name: &str) -> anyhow::Result<()> {
+        self.find(role, name).await?.click().await?;
+        Ok(())
+    }
+
+    /// Types `text` into the textbox (or combobox, file input) named `name`,
+    /// replacing what it held.
+    pub async fn fill(&self, role: &str, name: &str, text: &str) -> anyhow::Result<()> {
+        let e = self.find(role, name).await?;
+        if role == "textbox" {
+            e.clear().await?;
+        }
+        e.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Runs `script` in the page until it returns something truthy; that value.
+    pub async fn wait_js(
+        &self,
+        what: &str,
+        script: &str,
+        args: Vec<Value>,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = self.client.execute(script, args.clone()).await?;
+            let truthy = match &v {
+                Value::Null | Value::Bool(false) => false,
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                bail!("waited {WAIT:?} for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Waits until the page's visible text contains `text`.
+    pub async fn wait_text(&self, text: &str) -> anyhow::Result<()> {
+        self.wait_js(
+            &format!("the text {text:?}"),
+            "return document.body.innerText.includes(arguments[0]);",
+            vec![json!(text)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether any visible control of `role` is named `name` now.
+    pub async fn has(&self, role: &str, name: &str) -> anyhow::Result<bool> {
+        Ok(!self.all_by_role(None, role, name).await?.is_empty())
+    }
+
+    /// Saves a screenshot as `NN-name.png`; returns its path.
+    pub async fn shot(&mut self, name: &str) -> anyhow::Result<PathBuf> {
+        self.shot_seq += 1;
+        let png = self.client.screenshot().await?;
+        let path = self.shots.join(format!("{:02}-{name}.png", self.shot_seq));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Console messages at SEVERE level (errors, failed loads, CSP
+    /// violations) since the last call.
+    pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        let r: Value = self
+            .http
+            .post(format!(
+                "{}/session/{}/se/log",
+                self.webdriver, self.session
+            ))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(r["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Ends the session and chromedriver.
+    pub async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+}

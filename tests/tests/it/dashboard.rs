@@ -1,0 +1,461 @@
+//! The dashboard in a real browser (Debian's chromium through chromedriver):
+//! the journey of `../shared/acceptance/dashboard.md` over two corpus PDFs
+//! with the offline extractor, found by role and accessible name; a failed
+//! sign-in shows its error; a VIEWER sees no edit controls and, in a second
+//! browser, the reviewer's decision appear without a reload; no console
+//! errors on any page; a screenshot of each page under the test's output.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use evistream::jobs::JobRegistry;
+use evistream_tests::browser::Browser;
+use evistream_tests::{DbKind, TestDb, TestServer, corpus_pdf, ok};
+use serde_json::json;
+
+const PAPERS: [&str; 2] = ["PMC3321528.pdf", "PMC4183415.pdf"];
+
+fn form_json() -> String {
+    json!({
+        "name": "RCT basics",
+        "description": "Design and size",
+        "fields": [
+            { "name": "sample_size", "type": "INTEGER", "unit": "participants",
+              "description": "Total number of participants randomised" },
+            { "name": "design", "type": "ENUM", "options": ["parallel", "crossover", "cluster", "factorial"],
+              "description": "Trial design" },
+            { "name": "blinding", "type": "ENUM", "options": ["open-label", "single-blind", "double-blind"],
+              "description": "Masking of participants and investigators" },
+        ]
+    })
+    .to_string()
+}
+
+/// Where this run's screenshots go (kept after the test for people to look at).
+fn shots_dir(db: DbKind) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("dashboard-screenshots")
+        .join(format!("{db:?}").to_lowercase())
+}
+
+/// The PDFs as files chromedriver can hand to the file input.
+fn paper_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    PAPERS
+        .iter()
+        .map(|name| {
+            let p = dir.join(name);
+            std::fs::write(&p, corpus_pdf(name)).expect("write a paper");
+            p
+        })
+        .collect()
+}
+
+/// Fails with the page's console errors, if any.
+async fn no_console_errors(b: &Browser, page: &str) {
+    let errors = b.console_errors().await.expect("browser log");
+    assert!(errors.is_empty(), "console errors on {page}: {errors:#?}");
+}
+
+/// The state word shown in a document's row of the Documents table.
+async fn document_states(b: &Browser) -> Vec<String> {
+    let v = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('tr[data-document] .badge')].map(e => e.textContent)",
+            vec![],
+        )
+        .await
+        .expect("states");
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
+    let tdb = TestDb::new(db).await.unwrap();
+    let srv = TestServer::start(tdb.config(), JobRegistry::new())
+        .await
+        .unwrap();
+    let shots = shots_dir(db);
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut a = Browser::launch(&shots.join("reviewer")).await.unwrap();
+    let base = srv.base.clone();
+
+    // A sign-in that fails shows why.
+    a.goto(&format!("{base}/")).await.unwrap();
+    a.find("button", "Sign in").await.unwrap();
+    a.shot("sign-in").await.unwrap();
+    // The first load of the sign-in page, compressed, as the browser counts it.
+    let bytes = a
+        .client
+        .execute(
+            "const n = performance.getEntriesByType('navigation')[0]; \
+             return n.transferSize + performance.getEntriesByType('resource') \
+               .reduce((s, r) => s + r.transferSize, 0);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let bytes = bytes.as_u64().unwrap();
+    eprintln!("dashboard first load: {bytes} bytes transferred");
+    assert!(
+        (1_000..=300_000).contains(&bytes),
+        "the sign-in page's first load transferred {bytes} bytes"
+    );
+    let email = format!("ada-{}@example.org", uuid::Uuid::new_v4().simple());
+    a.fill("textbox", "Email", &email).await.unwrap();
+    a.fill("textbox", "Password", "not the password")
+        .await
+        .unwrap();
+    a.click("button", "Sign in").await.unwrap();
+    let text = a
+        .wait_js(
+            "an alert",
+            "const e = document.querySelector('[role=alert]'); return e && e.textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("Wrong email or password"), "{text}");
+    a.shot("sign-in-failed").await.unwrap();
+
+    // Create an account, sign out, sign in.
+    a.click("link", "Create account").await.unwrap();
+    a.fill("textbox", "Email", &email).await.unwrap();
+    a.fill("textbox", "Password", "correct horse battery")
+        .await
+        .unwrap();
+    a.fill("textbox", "Name", "Ada").await.unwrap();
+    a.shot("create-account").await.unwrap();
+    a.click("button", "Create account").await.unwrap();
+    a.find("button", "New project").await.unwrap();
+    a.click("button", "Sign out").await.unwrap();
+    a.fill("textbox", "Email", &email).await.unwrap();
+    a.fill("textbox", "Password", "correct horse battery")
+        .await
+        .unwrap();
+    a.click("button", "Sign in").await.unwrap();
+
+    // A project.
+    a.click("button", "New project").await.unwrap();
+    a.fill("textbox", "Name", "Hypertension trials")
+        .await
+        .unwrap();
+    a.click("button", "Create").await.unwrap();
+    a.find("link", "Documents").await.unwrap();
+    a.shot("documents-empty").await.unwrap();
+    let project_url = a.client.current_url().await.unwrap().to_string();
+    let project_id = project_url
+        .split("#/p/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("project id in the URL")
+        .to_owned();
+
+    // Two PDFs, converted live (the page is never reloaded).
+    let tmp = tempfile::tempdir().unwrap();
+    let files = paper_files(tmp.path());
+    let list = files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    a.fill("file", "Upload PDFs", &list).await.unwrap();
+    for name in PAPERS {
+        a.wait_text(name).await.unwrap();
+    }
+    a.wait_js(
+        "both documents Completed",
+        "return [...document.querySelectorAll('tr[data-document] .badge')].filter(e => e.textContent === 'Completed').length === 2;",
+        vec![],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: states {:?}", futures::executor::block_on(document_states(&a))));
+    a.shot("documents-completed").await.unwrap();
+    no_console_errors(&a, "documents").await;
+
+    // A form from JSON, approved.
+    a.click("link", "Forms").await.unwrap();
+    a.fill("textbox", "Form JSON", &form_json()).await.unwrap();
+    a.click("button", "Import").await.unwrap();
+    a.wait_text("Awaiting review").await.unwrap();
+    a.shot("forms-imported").await.unwrap();
+    a.click("button", "Approve").await.unwrap();
+    a.wait_text("Active").await.unwrap();
+    a.click("button", "Program").await.unwrap();
+    a.wait_text("Program of v1").await.unwrap();
+    a.shot("forms-approved").await.unwrap();
+    no_console_errors(&a, "forms").await;
+
+    // The extraction, watched to the end.
+    a.click("link", "Extraction").await.unwrap();
+    a.click("button", "Run extraction").await.unwrap();
+    a.find("progressbar", "Extraction progress").await.unwrap();
+    a.wait_js(
+        "the progress bar at 100 and the run Succeeded",
+        "const p = document.querySelector('[role=progressbar]'); \
+         const s = document.querySelector('.run-state'); \
+         return p && p.getAttribute('aria-valuenow') === '100' && s && s.textContent === 'Succeeded' \
+           && document.body.innerText.includes('2 of 2 documents done');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    a.shot("extraction-done").await.unwrap();
+    no_console_errors(&a, "extraction").await;
+
+    // A VIEWER in a second browser, on the same review page.
+    let viewer = srv.register("viewer").await;
+    let me = srv
+        .gql(Some(&viewer.token), "query { me { id } }", json!({}))
+        .await;
+    ok(&me, "me");
+    let owner_token = {
+        let r = srv
+            .op(
+                None,
+                "Login",
+                json!({ "email": email, "password": "correct horse battery" }),
+            )
+            .await;
+        ok(&r, "login")["accessToken"].as_str().unwrap().to_owned()
+    };
+    let org = srv
+        .gql(
+            Some(&owner_token),
+            "query($id: ID!) { project(id: $id) { organizationId } }",
+            json!({ "id": project_id }),
+        )
+        .await;
+    let org = ok(&org, "project")["organizationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = srv
+        .op(
+            Some(&owner_token),
+            "AddMember",
+            json!({ "organizationId": org, "email": viewer.email, "role": "VIEWER" }),
+        )
+        .await;
+    ok(&r, "addMember");
+
+    // Review: the first paper's values beside its page.
+    a.click("link", "Review").await.unwrap();
+    a.click("link", PAPERS[0]).await.unwrap();
+    a.find_in(
+        Some("li.value-row[data-path='sample_size']"),
+        "button",
+        "Accept",
+    )
+    .await
+    .unwrap();
+    let review_url = a.client.current_url().await.unwrap().to_string();
+    // The first value with evidence, selected, is drawn on its page.
+    let quoted = a
+        .wait_js(
+            "a value with a quote",
+            "const r = [...document.querySelectorAll('li.value-row')].find(r => r.querySelector('blockquote')); \
+             return r && r.dataset.path;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let quoted = quoted.as_str().unwrap().to_owned();
+    a.client
+        .find(fantoccini::Locator::Css(&format!(
+            "li.value-row[data-path='{quoted}'] code.path"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let boxes = a
+        .wait_js(
+            "highlight boxes on the page image",
+            "const img = document.querySelector('.page-layer img'); \
+             const b = document.querySelectorAll('[data-evidence-box]'); \
+             return img && img.complete && img.naturalWidth > 0 && b.length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(boxes.as_u64().unwrap() >= 1, "{boxes}");
+    a.shot("review-evidence").await.unwrap();
+
+    let mut v = Browser::launch(&shots.join("viewer")).await.unwrap();
+    v.goto(&format!("{base}/")).await.unwrap();
+    v.fill("textbox", "Email", &viewer.email).await.unwrap();
+    v.fill("textbox", "Password", "correct horse")
+        .await
+        .unwrap();
+    v.click("button", "Sign in").await.unwrap();
+    v.find("button", "Sign out").await.unwrap();
+    v.goto(&review_url).await.unwrap();
+    // The page is drawn and its subscription is live.
+    v.wait_js(
+        "the viewer's review page, live",
+        "return document.querySelectorAll('li.value-row').length > 0 && document.body.dataset.live === 'connected';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    for name in ["Accept", "Correct", "Reject", "Complete review"] {
+        assert!(
+            !v.has("button", name).await.unwrap(),
+            "a VIEWER sees the {name} button"
+        );
+    }
+    let before = v
+        .client
+        .execute(
+            "return document.querySelector(\"li.value-row[data-path='design'] .badge\").textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, json!("Unreviewed"));
+    v.shot("viewer-review").await.unwrap();
+
+    // Accept one value, correct another.
+    a.find_in(Some("li.value-row[data-path='design']"), "button", "Accept")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    a.wait_js(
+        "design Verified",
+        "const b = document.querySelector(\"li.value-row[data-path='design'] .badge\"); return b && b.textContent === 'Verified';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    // The viewer's page follows without a reload.
+    v.wait_js(
+        "the viewer sees design Verified",
+        "const b = document.querySelector(\"li.value-row[data-path='design'] .badge\"); return b && b.textContent === 'Verified';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    v.shot("viewer-sees-decision").await.unwrap();
+    no_console_errors(&v, "the viewer's review").await;
+
+    a.find_in(
+        Some("li.value-row[data-path='sample_size']"),
+        "button",
+        "Correct",
+    )
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    a.fill("textbox", "Value", "4321").await.unwrap();
+    a.shot("review-correcting").await.unwrap();
+    a.find_in(
+        Some("li.value-row[data-path='sample_size']"),
+        "button",
+        "Save",
+    )
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    a.wait_js(
+        "sample_size Corrected",
+        "const b = document.querySelector(\"li.value-row[data-path='sample_size'] .badge\"); return b && b.textContent === 'Corrected';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    a.click("button", "Complete review").await.unwrap();
+    a.find("button", "Reopen review").await.unwrap();
+    a.shot("review-complete").await.unwrap();
+    no_console_errors(&a, "review").await;
+
+    // Results show the corrected value; the wide CSV holds it.
+    a.click("link", "Results").await.unwrap();
+    a.wait_js(
+        "the corrected value in Results",
+        "const t = document.querySelector('table.results'); return t && [...t.querySelectorAll('tbody tr')].some(r => r.textContent.includes(arguments[0]) && r.textContent.includes('4321'));",
+        vec![json!(PAPERS[0])],
+    )
+    .await
+    .unwrap();
+    let rows = a
+        .client
+        .execute(
+            "return document.querySelectorAll('table.results tbody tr').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows, json!(2), "one row per document");
+    a.shot("results").await.unwrap();
+    a.click("button", "Export").await.unwrap();
+    a.click("button", "CSV (wide)").await.unwrap();
+    let link = a.find("link", "Download CSV (wide)").await.unwrap();
+    let href = link.attr("href").await.unwrap().expect("a link");
+    let url = if href.starts_with("http") {
+        href
+    } else {
+        format!("{base}{href}")
+    };
+    // A signed link: no header needed.
+    let csv = reqwest::get(&url).await.unwrap();
+    assert!(csv.status().is_success(), "{}", csv.status());
+    let csv = csv.text().await.unwrap();
+    assert!(csv.contains("4321"), "{csv}");
+    a.shot("results-exported").await.unwrap();
+
+    // Settings: the LLM adapter's controls.
+    a.click("link", "Settings").await.unwrap();
+    for (role, name) in [
+        ("combobox", "LLM adapter"),
+        ("textbox", "Base URL"),
+        ("textbox", "Model"),
+        ("textbox", "API key"),
+        ("button", "Save"),
+        ("button", "Test connection"),
+    ] {
+        a.find(role, name).await.unwrap();
+    }
+    a.shot("settings").await.unwrap();
+    no_console_errors(&a, "results and settings").await;
+
+    // The viewer's pages hold no edit controls either.
+    for (section, controls) in [
+        ("documents", vec![("file", "Upload PDFs")]),
+        ("forms", vec![("button", "New form"), ("button", "Import")]),
+        ("extraction", vec![("button", "Run extraction")]),
+        ("settings", vec![("button", "Save")]),
+    ] {
+        v.goto(&format!("{base}/#/p/{project_id}/{section}"))
+            .await
+            .unwrap();
+        v.find("link", "Results").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (role, name) in controls {
+            assert!(
+                !v.has(role, name).await.unwrap(),
+                "a VIEWER sees {role} {name:?} on {section}"
+            );
+        }
+        v.shot(&format!("viewer-{section}")).await.unwrap();
+    }
+    no_console_errors(&v, "the viewer's pages").await;
+
+    a.close().await;
+    v.close().await;
+    srv.node.shutdown().await;
+    tdb.drop_db().await;
+});
