@@ -145,6 +145,16 @@ impl ReviewValue {
     }
 }
 
+/// One person's submitted extraction of a document (DUAL).
+#[derive(SimpleObject)]
+pub struct ReviewerExtraction {
+    /// Who.
+    pub reviewer: Reviewer,
+    /// Their value at each path they filled (`{"sample_size": 120}`; null:
+    /// "not reported").
+    pub values: Json<serde_json::Value>,
+}
+
 /// The human review of one document against one form version.
 pub struct Review(pub ReviewView);
 
@@ -169,6 +179,31 @@ impl Review {
     /// Last change (RFC 3339).
     async fn updated_at(&self) -> String {
         timestamp(self.0.review.updated_at)
+    }
+    /// DUAL: the caller may still extract this document, so `values` holds
+    /// only their own (blind extraction) and `extractions` is empty.
+    async fn blind(&self) -> bool {
+        self.0.blind
+    }
+    /// DUAL: the submitted independent extractions, in submission order
+    /// (empty in a blind view and in SINGLE mode).
+    async fn extractions(&self) -> Vec<ReviewerExtraction> {
+        self.0
+            .extractions
+            .iter()
+            .map(|e| ReviewerExtraction {
+                reviewer: Reviewer {
+                    id: Some(ID(e.user_id.clone())),
+                    email: self
+                        .0
+                        .reviewers
+                        .get(&e.user_id)
+                        .cloned()
+                        .unwrap_or_default(),
+                },
+                values: Json(serde_json::to_value(&e.values).unwrap_or_default()),
+            })
+            .collect()
     }
     /// Its values: the extractor's in order, then paths reviewers added.
     async fn values(&self) -> Vec<ReviewValue> {

@@ -258,6 +258,18 @@ impl Project {
             crate::registry::binding::load(app(ctx), &self.0).await?,
         ))
     }
+    /// How the project's documents are reviewed (SINGLE until configured).
+    async fn review_settings(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::review::ReviewSettings> {
+        let (mode, n) =
+            crate::review::settings(&app(ctx).db, &self.0.organization_id, &self.0.id).await?;
+        Ok(super::review::ReviewSettings {
+            mode,
+            reviewers_per_document: n,
+        })
+    }
     /// Extraction runs of the project, newest first.
     #[graphql(complexity = "first.unwrap_or(10).clamp(1, 50) as usize * child_complexity")]
     async fn extraction_runs(

@@ -268,6 +268,9 @@ pub struct ReviewView {
     pub extractions: Vec<state::Extraction>,
     /// E-mail of every user who decided, by id.
     pub reviewers: HashMap<String, String>,
+    /// The caller may still extract this document (DUAL) and so sees only
+    /// their own values.
+    pub blind: bool,
 }
 
 /// What a review is about, loaded and authorized.
@@ -426,6 +429,7 @@ async fn view(
             values: state::blind(&decided, u),
             extractions: Vec::new(),
             reviewers,
+            blind: true,
         });
     }
     Ok(ReviewView {
@@ -433,6 +437,7 @@ async fn view(
         values: derived.values,
         extractions: derived.extractions,
         reviewers,
+        blind: false,
     })
 }
 
@@ -843,6 +848,8 @@ pub async fn of_results(
                 values: derived.values,
                 extractions: derived.extractions,
                 reviewers: emails.clone(),
+                // Exports read every value (VIEWER+ data, not a reviewer's view).
+                blind: false,
             },
         );
     }

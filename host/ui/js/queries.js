@@ -40,7 +40,7 @@ export const UPDATE_PROJECT = `mutation UpdateProject($id: ID!, $name: String, $
 export const DELETE_PROJECT = `mutation DeleteProject($id: ID!) { deleteProject(id: $id) }`;
 
 export const PROJECT = `query Project($id: ID!) {
-  project(id: $id) { id name description organizationId }
+  project(id: $id) { id name description organizationId reviewSettings { mode reviewersPerDocument } }
 }`;
 
 export const DOCUMENTS = `query Documents($id: ID!, $after: String) {
@@ -133,7 +133,8 @@ export const EXTRACTION_JOB = `query ExtractionJob($id: ID!) {
 
 export const REVIEW = `query Review($documentId: ID!, $formVersionId: ID!) {
   review(documentId: $documentId, formVersionId: $formVersionId) {
-    id status documentId
+    id status documentId blind
+    extractions { reviewer { id email } values }
     values {
       path value state source extracted
       evidence { quote page start end grounding boxes { page x y width height } }
@@ -154,6 +155,18 @@ export const VERIFY_VALUE = `mutation VerifyValue($documentId: ID!, $formVersion
                      $verdict: Verdict!, $value: JSON, $quote: String, $note: String) {
   verifyValue(documentId: $documentId, formVersionId: $formVersionId, input: {
       path: $path, verdict: $verdict, value: $value, quote: $quote, note: $note }) {
+    path value state source
+  }
+}`;
+
+export const SUBMIT_REVIEWER_VALUES = `mutation SubmitReviewerValues($documentId: ID!, $formVersionId: ID!, $values: JSON!, $submit: Boolean) {
+  submitReviewerValues(documentId: $documentId, formVersionId: $formVersionId, values: $values, submit: $submit) {
+    status
+  }
+}`;
+
+export const RESOLVE_VALUE = `mutation ResolveValue($documentId: ID!, $formVersionId: ID!, $path: String!, $value: JSON, $note: String!) {
+  resolveValue(documentId: $documentId, formVersionId: $formVersionId, path: $path, value: $value, note: $note) {
     path value state source
   }
 }`;

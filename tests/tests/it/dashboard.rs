@@ -81,7 +81,9 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
         .await
         .unwrap();
     let shots = shots_dir(db);
-    let _ = std::fs::remove_dir_all(&shots);
+    for who in ["reviewer", "viewer"] {
+        let _ = std::fs::remove_dir_all(shots.join(who));
+    }
     let mut a = Browser::launch(&shots.join("reviewer")).await.unwrap();
     let base = srv.base.clone();
 
@@ -456,6 +458,198 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
 
     a.close().await;
     v.close().await;
+    srv.node.shutdown().await;
+    tdb.drop_db().await;
+});
+
+/// Signs in through the page.
+async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
+    b.goto(&format!("{base}/#/signin")).await.unwrap();
+    b.fill("textbox", "Email", email).await.unwrap();
+    b.fill("textbox", "Password", password).await.unwrap();
+    b.click("button", "Sign in").await.unwrap();
+    b.find("button", "Sign out").await.unwrap();
+}
+
+/// Waits for the state word of `path`'s row to be `state`.
+async fn row_state(b: &Browser, path: &str, state: &str) {
+    b.wait_js(
+        &format!("{path} {state}"),
+        "const b = document.querySelector(`.value-row[data-path='${arguments[0]}'] .badge`); \
+         return b && b.textContent === arguments[1];",
+        vec![json!(path), json!(state)],
+    )
+    .await
+    .unwrap();
+}
+
+evistream_tests::dual_db_test!(dual_extraction_in_the_browser, |db: DbKind| async move {
+    let tdb = TestDb::new(db).await.unwrap();
+    let srv = TestServer::start(tdb.config(), JobRegistry::new())
+        .await
+        .unwrap();
+    let base = srv.base.clone();
+    let owner = srv.register("owner").await;
+    let ra = srv.register("ra").await;
+    let rb = srv.register("rb").await;
+    for r in [&ra, &rb] {
+        let x = srv
+            .op(
+                Some(&owner.token),
+                "AddMember",
+                json!({ "organizationId": owner.org_id, "email": r.email, "role": "REVIEWER" }),
+            )
+            .await;
+        ok(&x, "addMember");
+    }
+    let project = srv.project(&owner.token, &owner.org_id, "Dual").await;
+    let docs = srv
+        .converted_papers(&owner.token, &project, &[PAPERS[0]])
+        .await;
+    let version = srv
+        .approved_version(
+            &owner.token,
+            &project,
+            json!([{ "name": "sample_size", "type": "INTEGER",
+                     "description": "Total number of participants randomised" }]),
+        )
+        .await;
+    let r = srv
+        .op(
+            Some(&owner.token),
+            "ConfigureReview",
+            json!({ "projectId": project, "mode": "DUAL", "reviewersPerDocument": 2 }),
+        )
+        .await;
+    ok(&r, "configureReview");
+    let r = srv
+        .op(
+            Some(&owner.token),
+            "StartExtraction",
+            json!({ "projectId": project, "formVersionId": version }),
+        )
+        .await;
+    let job = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
+    evistream_tests::eventually(Duration::from_secs(120), || async {
+        let r = srv
+            .op(Some(&owner.token), "Job", json!({ "id": job }))
+            .await;
+        (r["data"]["job"]["state"] == "SUCCEEDED").then_some(())
+    })
+    .await;
+    let url = format!("{base}/#/p/{project}/review/{}", docs[0]);
+
+    // Reviewer A extracts blind: no extractor values, no one else's.
+    let shots = shots_dir(db).join("dual");
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut b = Browser::launch(&shots).await.unwrap();
+    sign_in(&b, &base, &ra.email, "correct horse").await;
+    b.goto(&url).await.unwrap();
+    b.find("button", "Submit my extraction").await.unwrap();
+    for name in ["Accept", "Correct", "Complete review"] {
+        assert!(
+            !b.has("button", name).await.unwrap(),
+            "a blind reviewer sees {name}"
+        );
+    }
+    assert!(
+        b.client
+            .find_all(fantoccini::Locator::Css("table.dual"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    b.fill("textbox", "sample_size", "111").await.unwrap();
+    b.shot("blind-extraction").await.unwrap();
+    b.click("button", "Submit my extraction").await.unwrap();
+    b.wait_js(
+        "the side-by-side view after submitting",
+        "return !!document.querySelector('table.dual');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    no_console_errors(&b, "the blind extraction").await;
+
+    // Reviewer B submits through the API; the owner adjudicates.
+    let r = srv
+        .op(
+            Some(&rb.token),
+            "SubmitReviewerValues",
+            json!({ "documentId": docs[0], "formVersionId": version,
+                    "values": { "sample_size": 222 }, "submit": true }),
+        )
+        .await;
+    ok(&r, "submitReviewerValues");
+    b.click("button", "Sign out").await.unwrap();
+    sign_in(&b, &base, &owner.email, "correct horse").await;
+    b.goto(&url).await.unwrap();
+    row_state(&b, "sample_size", "Disputed").await;
+    let head = b
+        .client
+        .execute(
+            "return document.querySelector('table.dual thead').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let head = head.as_str().unwrap();
+    assert!(
+        head.contains("Extractor") && head.contains(&ra.email) && head.contains(&rb.email),
+        "{head}"
+    );
+    let row = b
+        .client
+        .execute(
+            "return document.querySelector(\".value-row[data-path='sample_size']\").textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let row = row.as_str().unwrap();
+    assert!(row.contains("111") && row.contains("222"), "{row}");
+    b.shot("adjudication").await.unwrap();
+    b.find_in(
+        Some(".value-row[data-path='sample_size']"),
+        "button",
+        "Resolve",
+    )
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    b.fill("textbox", "Value", "150").await.unwrap();
+    b.fill("textbox", "Why", "Table 1 gives 150 randomised")
+        .await
+        .unwrap();
+    b.find_in(
+        Some(".value-row[data-path='sample_size']"),
+        "button",
+        "Save",
+    )
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    row_state(&b, "sample_size", "Resolved").await;
+    b.click("button", "Complete review").await.unwrap();
+    b.find("button", "Reopen review").await.unwrap();
+    b.shot("adjudicated").await.unwrap();
+    no_console_errors(&b, "adjudication").await;
+    let r = srv
+        .op(
+            Some(&owner.token),
+            "Review",
+            json!({ "documentId": docs[0], "formVersionId": version }),
+        )
+        .await;
+    let rv = ok(&r, "review");
+    assert_eq!(rv["status"], "COMPLETE");
+    assert_eq!(rv["values"][0]["value"], 150);
+
+    b.close().await;
     srv.node.shutdown().await;
     tdb.drop_db().await;
 });

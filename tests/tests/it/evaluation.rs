@@ -328,7 +328,10 @@ evistream_tests::dual_db_test!(evaluation_and_exports, |db: DbKind| async move {
         .to_owned();
     for bad in [
         signed.replace(&sig, &flipped),
-        signed.replace(&format!("expires={expires}"), &format!("expires={}", expires + 3600)),
+        signed.replace(
+            &format!("expires={expires}"),
+            &format!("expires={}", expires + 3600),
+        ),
         signed.replace(this_id, other_id),
         signed.replace(&sig, &codebook_sig),
         signed.replace(&sig, "zz"),

@@ -119,7 +119,10 @@ evistream_tests::dual_db_test!(
                 json!({ "id": project }),
             )
             .await;
-        let runs = ok(&r, "project")["extractionRuns"].as_array().unwrap().clone();
+        let runs = ok(&r, "project")["extractionRuns"]
+            .as_array()
+            .unwrap()
+            .clone();
         assert_eq!(runs.len(), 1, "{runs:?}");
         assert_eq!(runs[0]["formVersionId"], json!(version));
         assert_eq!(runs[0]["documentCount"], 2);

@@ -21,6 +21,29 @@ function typesOf(fields, prefix = '', out = new Map()) {
   return out;
 }
 
+/** Concrete paths of the form for a blind extraction: leaves, with list
+ * items 0..n-1 where n is how many items `have` (or `extra`) holds. */
+function blindPaths(fields, have, extra, prefix = '') {
+  const out = [];
+  for (const f of fields || []) {
+    const p = prefix ? `${prefix}.${f.name}` : f.name;
+    if (f.type === 'OBJECT') out.push(...blindPaths(f.fields, have, extra, p));
+    else if (f.type === 'ARRAY') {
+      const idx = new RegExp(`^${p.replace(/[.[\]]/g, '\\$&')}\\[(\\d+)\\]`);
+      let n = Math.max(1, extra.get(p) || 0);
+      for (const k of Object.keys(have)) {
+        const m = k.match(idx);
+        if (m) n = Math.max(n, Number(m[1]) + 1);
+      }
+      for (let i = 0; i < n; i++) {
+        out.push(...blindPaths(f.fields, have, extra, `${p}[${i}]`).map((x) => ({ ...x, list: p, item: i })));
+      }
+      out.push({ addTo: p, count: n });
+    } else out.push({ path: p, field: f });
+  }
+  return out;
+}
+
 /** A corrected value typed as its field asks (the server checks it again). */
 export function parseValue(text, f) {
   const t = text.trim();
@@ -88,6 +111,8 @@ async function documentList(el, project, version) {
 
 async function documentView(el, project, version, docId, edit, initialPath) {
   const types = typesOf(version.version.fields);
+  const dual = project.reviewSettings?.mode === 'DUAL';
+  const extraItems = new Map();
   const pageBox = h('div', { class: 'page-view' });
   const valuesBox = h('div', { class: 'values' });
   const status = h('div', { class: 'status-slot' });
@@ -98,7 +123,7 @@ async function documentView(el, project, version, docId, edit, initialPath) {
   const reviewActions = h('div', { class: 'actions' });
   put(el, h('p', {}, h('a', { href: `#/p/${encodeURIComponent(project.id)}/review` }, '← All documents')),
     title, status, reviewActions,
-    h('div', { class: 'review-split' }, pageBox, h('div', {}, edit ? keys : null, valuesBox)));
+    h('div', { class: 'review-split' }, pageBox, h('div', {}, edit && !dual ? keys : null, valuesBox)));
 
   let review = null;
   let selected = 0;
@@ -167,7 +192,7 @@ async function documentView(el, project, version, docId, edit, initialPath) {
   }
 
   function drawActions() {
-    if (!edit) { put(reviewActions, badge(review.status)); return; }
+    if (!edit || review.blind) { put(reviewActions, badge(review.status)); return; }
     put(reviewActions, badge(review.status),
       locked()
         ? h('button', { onclick: reopen }, 'Reopen review')
@@ -224,7 +249,93 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     return form;
   }
 
+  function drawBlind() {
+    const own = Object.fromEntries(review.values.map((v) => [v.path, v.value]));
+    const rows = blindPaths(version.version.fields, own, extraItems);
+    const inputs = [];
+    const err = h('div', {});
+    const collect = () => {
+      const values = {};
+      for (const r of inputs) {
+        if (r.nr.checked) values[r.path] = null;
+        else if (r.input.value.trim() !== '') values[r.path] = parseValue(r.input.value, r.field);
+      }
+      return values;
+    };
+    const send = async (submit) => {
+      put(err);
+      try {
+        await gql(Q.SUBMIT_REVIEWER_VALUES, { documentId: docId, formVersionId: version.id, values: collect(), submit });
+        put(status, h('p', { class: 'notice', role: 'status' }, submit ? 'Your extraction is submitted.' : 'Draft saved.'));
+        await loadReview();
+      } catch (e) { put(err, failure(e)); }
+    };
+    put(valuesBox,
+      h('p', {}, 'Independent extraction: you see neither the extractor\'s values nor other reviewers\' until you submit yours.'),
+      h('form', { class: 'blind', onsubmit: (e) => { e.preventDefault(); send(true); } },
+        rows.map((r) => {
+          if (r.addTo) {
+            return h('button', { type: 'button', class: 'small', onclick: () => { extraItems.set(r.addTo, r.count + 1); drawBlind(); } }, `Add an item to ${r.addTo}`);
+          }
+          const has = Object.prototype.hasOwnProperty.call(own, r.path);
+          const input = h('input', { type: 'text', value: has && own[r.path] !== null ? show(own[r.path]) : '' });
+          const nr = h('input', { type: 'checkbox', checked: has && own[r.path] === null, 'aria-label': `${r.path} not reported` });
+          inputs.push({ path: r.path, field: r.field, input, nr });
+          return h('div', { class: 'blind-row' }, field(r.path, input, r.field.description || r.field.type),
+            h('label', { class: 'check' }, nr, ' Not reported'));
+        }),
+        err,
+        edit ? h('div', { class: 'actions' },
+          h('button', { type: 'button', onclick: () => send(false) }, 'Save draft'),
+          h('button', { type: 'submit', class: 'primary' }, 'Submit my extraction')) : null));
+  }
+
+  function drawDual() {
+    const people = review.extractions || [];
+    const resolveFor = editing !== null ? review.values[editing]?.path : null;
+    put(valuesBox, h('table', { class: 'grid compact dual' },
+      h('caption', {}, `Extractor and ${people.length} independent extraction${people.length === 1 ? '' : 's'}`),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Path'), h('th', { scope: 'col' }, 'Extractor'),
+        people.map((p) => h('th', { scope: 'col' }, p.reviewer.email || 'API key')),
+        h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Final'))),
+      h('tbody', {}, review.values.map((v, i) => h('tr', {
+        class: `value-row${i === selected ? ' selected' : ''}`, 'data-path': v.path,
+        onclick: (e) => { if (e.target.closest('button, input, form')) return; select(i); },
+      },
+      h('th', { scope: 'row' }, h('code', { class: 'path' }, v.path)),
+      h('td', {}, show(v.extracted)),
+      people.map((p) => h('td', {}, Object.prototype.hasOwnProperty.call(p.values, v.path) ? show(p.values[v.path]) : '')),
+      h('td', {}, badge(v.state)),
+      h('td', {}, show(v.value),
+        edit && !locked() && (v.state === 'DISPUTED' || v.state === 'RESOLVED') && resolveFor !== v.path
+          ? h('div', {}, h('button', { class: 'small', onclick: () => { editing = i; drawValues(); } }, 'Resolve')) : null,
+        resolveFor === v.path ? resolveForm(v) : null))))));
+  }
+
+  function resolveForm(v) {
+    const f = types.get(v.path.replace(/\[\d+\]/g, '[]'));
+    const input = h('input', { type: 'text', value: v.value === null ? '' : show(v.value) });
+    const note = h('textarea', { rows: 2, required: true });
+    const err = h('div', {});
+    setTimeout(() => input.focus(), 0);
+    return h('form', {
+      class: 'correct',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await gql(Q.RESOLVE_VALUE, { documentId: docId, formVersionId: version.id, path: v.path, value: parseValue(input.value, f), note: note.value.trim() });
+          editing = null;
+          await loadReview();
+        } catch (x) { put(err, failure(x)); }
+      },
+    }, field('Value', input, 'Empty: not reported.'), field('Why', note), err,
+    h('div', { class: 'actions small' }, h('button', { type: 'submit', class: 'primary' }, 'Save'),
+      h('button', { type: 'button', onclick: () => { editing = null; drawValues(); } }, 'Cancel')));
+  }
+
   function drawValues() {
+    if (dual && review.blind) { drawBlind(); return; }
+    if (dual) { drawDual(); return; }
     if (!review.values.length) { put(valuesBox, h('p', { class: 'muted' }, 'No values.')); return; }
     const left = review.values.filter((v) => v.state === 'UNREVIEWED').length;
     put(valuesBox, h('p', { class: 'muted' }, `${review.values.length} values, ${left} unreviewed`),
@@ -292,7 +403,8 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     else if (k === 'n') {
       const next = review.values.findIndex((x, j) => j > selected && x.state === 'UNREVIEWED');
       select(next >= 0 ? next : review.values.findIndex((x) => x.state === 'UNREVIEWED'));
-    } else if (edit && !locked() && k === 'a') verdict(selected, 'ACCEPT');
+    } else if (dual) return;
+    else if (edit && !locked() && k === 'a') verdict(selected, 'ACCEPT');
     else if (edit && !locked() && k === 'r') verdict(selected, 'REJECT');
     else if (edit && !locked() && k === 'c') startCorrect(selected);
     else return;
