@@ -1005,7 +1005,13 @@ fn the_build_script_says_how_to_add_a_missing_wasm_target() {
     let script = dir.path().join("build-script");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let compiled = std::process::Command::new(&rustc)
-        .args(["--edition", "2024", "-o"])
+        .args([
+            "--edition",
+            "2024",
+            "--cfg",
+            "evistream_bare_build_script",
+            "-o",
+        ])
         .arg(&script)
         .arg(host.join("build.rs"))
         .output()

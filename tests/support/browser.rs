@@ -307,6 +307,26 @@ impl Browser {
             .unwrap_or_default())
     }
 
+    /// Runs a Chrome DevTools Protocol command through chromedriver
+    /// (`Network.setCacheDisabled`, `Page.addScriptToEvaluateOnNewDocument`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        let r: Value = self
+            .http
+            .post(format!(
+                "{}/session/{}/goog/cdp/execute",
+                self.webdriver, self.session
+            ))
+            .json(&json!({ "cmd": cmd, "params": params }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if r["value"]["error"].is_string() {
+            bail!("{cmd}: {}", r["value"]["message"]);
+        }
+        Ok(r["value"].clone())
+    }
+
     /// Ends the session and chromedriver.
     pub async fn close(mut self) {
         let _ = self.client.close().await;

@@ -99,6 +99,11 @@ impl ReviewValue {
     async fn extracted(&self) -> Json<serde_json::Value> {
         Json(self.value.extracted.clone())
     }
+    /// The extractor's confidence in its value (0..1); null for a path only
+    /// reviewers filled.
+    async fn confidence(&self) -> Option<f64> {
+        self.value.confidence
+    }
     /// The evidence of `value`.
     async fn evidence(&self) -> Vec<Evidence> {
         self.value

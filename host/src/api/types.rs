@@ -127,6 +127,31 @@ impl Organization {
     async fn personal(&self) -> bool {
         self.0.personal
     }
+    /// Its members and their roles (VIEWER+), oldest first.
+    #[graphql(complexity = "100 + child_complexity")]
+    async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Membership>> {
+        let acc = access(ctx).await?;
+        Ok(organizations::members(app(ctx), acc, &self.0.id)
+            .await?
+            .into_iter()
+            .map(|(row, user)| Membership {
+                row,
+                organization: self.0.clone(),
+                user: Some(user),
+            })
+            .collect())
+    }
+    /// Its API keys, revoked ones included (ADMIN+), newest first. The
+    /// secrets are never shown again.
+    #[graphql(complexity = "100 + child_complexity")]
+    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
+        let acc = access(ctx).await?;
+        Ok(organizations::api_keys(app(ctx), acc, &self.0.id)
+            .await?
+            .into_iter()
+            .map(ApiKey)
+            .collect())
+    }
     async fn created_at(&self) -> String {
         timestamp(self.0.created_at)
     }

@@ -1,7 +1,7 @@
 //! Organizations: members, API keys and the audit log.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -42,6 +42,45 @@ pub async fn get(app: &App, access: &Access, id: &str) -> ServiceResult<organiza
         .one(&app.db)
         .await?
         .ok_or(ServiceError::NotFound("organization"))
+}
+
+/// The organization's members with their users (VIEWER+), oldest first.
+pub async fn members(
+    app: &App,
+    access: &Access,
+    organization_id: &str,
+) -> ServiceResult<Vec<(membership::Model, user::Model)>> {
+    access.require(organization_id, Role::Viewer, "organization")?;
+    let ms = membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .order_by_asc(membership::Column::CreatedAt)
+        .all(&app.db)
+        .await?;
+    let users: std::collections::HashMap<String, user::Model> = user::Entity::find()
+        .filter(user::Column::Id.is_in(ms.iter().map(|m| m.user_id.clone())))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    Ok(ms
+        .into_iter()
+        .filter_map(|m| users.get(&m.user_id).cloned().map(|u| (m, u)))
+        .collect())
+}
+
+/// The organization's API keys, revoked ones included (ADMIN+), newest first.
+pub async fn api_keys(
+    app: &App,
+    access: &Access,
+    organization_id: &str,
+) -> ServiceResult<Vec<api_key::Model>> {
+    access.require(organization_id, Role::Admin, "organization")?;
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::OrganizationId.eq(organization_id))
+        .order_by_desc(api_key::Column::CreatedAt)
+        .all(&app.db)
+        .await?)
 }
 
 /// Adds an existing user to an organization (or changes their role).

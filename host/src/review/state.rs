@@ -23,6 +23,9 @@ pub struct ReviewedValue {
     pub source: ValueSource,
     /// The extractor's value (null when it gave none).
     pub extracted: Value,
+    /// The extractor's confidence in its value (0..1); none for a path
+    /// only reviewers filled, and in a blind view.
+    pub confidence: Option<f64>,
     /// The evidence of `value`: the reviewer's grounded quote for a
     /// correction that gave one, else the extractor's.
     pub evidence: Vec<StoredEvidence>,
@@ -38,6 +41,7 @@ impl ReviewedValue {
             path: v.path.clone(),
             extracted: value.clone(),
             value,
+            confidence: Some(v.confidence),
             state: ValueState::Unreviewed,
             source: ValueSource::Extractor,
             evidence: v.evidence.0.clone(),
@@ -53,6 +57,7 @@ impl ReviewedValue {
             state: ValueState::Unreviewed,
             source: ValueSource::Extractor,
             extracted: Value::Null,
+            confidence: None,
             evidence: Vec::new(),
             decisions: Vec::new(),
         }
@@ -316,6 +321,7 @@ pub fn blind(decisions: &[review_decision::Model], user_id: &str) -> Vec<Reviewe
                 state: ValueState::Unreviewed,
                 source: ValueSource::Reviewer,
                 extracted: Value::Null,
+                confidence: None,
                 evidence: Vec::new(),
                 decisions: vec![d],
             }),

@@ -136,7 +136,7 @@ export const REVIEW = `query Review($documentId: ID!, $formVersionId: ID!) {
     id status documentId blind
     extractions { reviewer { id email } values }
     values {
-      path value state source extracted
+      path value state source extracted confidence
       evidence { quote page start end grounding boxes { page x y width height } }
       decisions { reviewer { email } verdict value note at }
     }
@@ -244,3 +244,17 @@ export const ADD_MEMBER = `mutation AddMember($organizationId: ID!, $email: Stri
 export const CREATE_API_KEY = `mutation CreateApiKey($organizationId: ID!, $name: String!, $role: Role!) {
   createApiKey(organizationId: $organizationId, name: $name, role: $role) { secret apiKey { id name role } }
 }`;
+
+export const ORGANIZATION_MEMBERS = `query OrganizationMembers($id: ID!) {
+  organization(id: $id) { id name members { role createdAt user { id email name } } }
+}`;
+
+export const ORGANIZATION_API_KEYS = `query OrganizationApiKeys($id: ID!) {
+  organization(id: $id) { id apiKeys { id name role prefix createdAt lastUsedAt revoked } }
+}`;
+
+export const REMOVE_MEMBER = `mutation RemoveMember($organizationId: ID!, $userId: ID!) {
+  removeMember(organizationId: $organizationId, userId: $userId)
+}`;
+
+export const REVOKE_API_KEY = `mutation RevokeApiKey($id: ID!) { revokeApiKey(id: $id) { id } }`;

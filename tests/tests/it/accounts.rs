@@ -917,3 +917,90 @@ evistream_tests::dual_db_test!(signing_keys_rotate_by_kid, |db: DbKind| async mo
     srv.stop().await;
     tdb.drop_db().await;
 });
+
+evistream_tests::dual_db_test!(members_and_api_keys_are_listed, |db: DbKind| async move {
+    let (tdb, srv) = start(db).await;
+    let owner = srv.register("owner").await;
+    let reviewer = srv.register("reviewer").await;
+    let outsider = srv.register("outsider").await;
+    ok(
+        &add_member(
+            &srv,
+            &owner.token,
+            &owner.org_id,
+            &reviewer.email,
+            "REVIEWER",
+        )
+        .await,
+        "addMember",
+    );
+    let key = create_key(&srv, &owner.token, &owner.org_id, "ci", "VIEWER").await;
+    let key_id = ok(&key, "createApiKey")["apiKey"]["id"].clone();
+    let members_q =
+        "query($id: ID!) { organization(id: $id) { members { role user { id email } } } }";
+    let keys_q =
+        "query($id: ID!) { organization(id: $id) { apiKeys { id name role prefix revoked } } }";
+
+    // A member sees who belongs, with roles.
+    let r = srv
+        .gql(
+            Some(&reviewer.token),
+            members_q,
+            json!({ "id": owner.org_id }),
+        )
+        .await;
+    let members: Vec<(String, String)> = ok(&r, "organization")["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["user"]["email"].as_str().unwrap().to_owned(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        members,
+        [
+            (owner.email.clone(), "OWNER".to_owned()),
+            (reviewer.email.clone(), "REVIEWER".to_owned())
+        ]
+    );
+    // API keys: administrators only; the secret is never listed.
+    let r = srv
+        .gql(Some(&reviewer.token), keys_q, json!({ "id": owner.org_id }))
+        .await;
+    assert_code(&r, "FORBIDDEN");
+    let r = srv
+        .gql(Some(&owner.token), keys_q, json!({ "id": owner.org_id }))
+        .await;
+    let keys = ok(&r, "organization")["apiKeys"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["id"], key_id);
+    assert_eq!(keys[0]["revoked"], false);
+    assert!(!keys[0].to_string().contains("secret"));
+    let r = srv
+        .op(Some(&owner.token), "RevokeApiKey", json!({ "id": key_id }))
+        .await;
+    ok(&r, "revokeApiKey");
+    let r = srv
+        .gql(Some(&owner.token), keys_q, json!({ "id": owner.org_id }))
+        .await;
+    assert_eq!(ok(&r, "organization")["apiKeys"][0]["revoked"], true);
+    // Another organization's members are not found.
+    let r = srv
+        .gql(
+            Some(&outsider.token),
+            members_q,
+            json!({ "id": owner.org_id }),
+        )
+        .await;
+    assert_code(&r, "NOT_FOUND");
+
+    srv.stop().await;
+    tdb.drop_db().await;
+});

@@ -143,6 +143,23 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
         .unwrap();
     a.click("button", "Sign in").await.unwrap();
 
+    // A reload signs in again from the stored refresh token; the access
+    // token itself is kept in memory only.
+    a.find("button", "New project").await.unwrap();
+    a.client.refresh().await.unwrap();
+    a.find("button", "New project").await.unwrap();
+    let stored = a
+        .client
+        .execute(
+            "return Object.keys(localStorage).map(k => k + '=' + localStorage.getItem(k)).join('\\n')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let stored = stored.as_str().unwrap_or_default().to_owned();
+    assert!(stored.contains("evistream.refreshToken="), "{stored}");
+    assert!(!stored.contains("eyJ"), "no JWT in storage: {stored}");
+
     // A project.
     a.click("button", "New project").await.unwrap();
     a.fill("textbox", "Name", "Hypertension trials")
@@ -289,6 +306,20 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
         .await
         .unwrap();
     assert!(boxes.as_u64().unwrap() >= 1, "{boxes}");
+    let head = a
+        .client
+        .execute(
+            "return document.querySelector(\"li.value-row[data-path='sample_size'] .value-head\").textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let head = head.as_str().unwrap_or_default();
+    assert!(
+        head.contains("Unreviewed")
+            && (head.contains("confidence 0.") || head.contains("confidence 1.00")),
+        "state, grounding and confidence: {head}"
+    );
     a.shot("review-evidence").await.unwrap();
 
     let mut v = Browser::launch(&shots.join("viewer")).await.unwrap();
@@ -433,6 +464,42 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
     }
     a.shot("settings").await.unwrap();
     no_console_errors(&a, "results and settings").await;
+
+    // The account: members with roles; an API key shown once, then revoked.
+    a.click("link", &email).await.unwrap();
+    a.wait_text(&viewer.email).await.unwrap();
+    a.fill("textbox", "Key name", "nightly export")
+        .await
+        .unwrap();
+    a.click("button", "Create API key").await.unwrap();
+    let secret = a
+        .find("textbox", "API key secret (shown once: copy it now)")
+        .await
+        .unwrap();
+    let secret = secret.prop("value").await.unwrap().unwrap_or_default();
+    let me = srv
+        .gql(Some(&secret), "query { plugins { id } }", json!({}))
+        .await;
+    ok(&me, "plugins");
+    a.shot("account").await.unwrap();
+    a.click("button", "Revoke nightly export").await.unwrap();
+    a.click("button", "Revoke").await.unwrap();
+    a.wait_js(
+        "the key revoked",
+        "return [...document.querySelectorAll('tr')].some(r => r.textContent.includes('nightly export') && r.textContent.includes('Revoked'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let r = srv
+        .gql(Some(&secret), "query { plugins { id } }", json!({}))
+        .await;
+    assert_eq!(
+        evistream_tests::error_code(&r),
+        Some("UNAUTHENTICATED"),
+        "{r}"
+    );
+    no_console_errors(&a, "account").await;
 
     // The viewer's pages hold no edit controls either.
     for (section, controls) in [

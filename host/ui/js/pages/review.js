@@ -208,7 +208,9 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     },
     h('div', { class: 'value-head' },
       h('code', { class: 'path' }, v.path), ' ', badge(v.state),
-      ev ? h('span', { class: `grounding g-${ev.grounding.toLowerCase()}` }, ev.grounding.toLowerCase().replace('_', ' ')) : null),
+      ev ? h('span', { class: `grounding g-${ev.grounding.toLowerCase()}` }, ev.grounding.toLowerCase().replace('_', ' ')) : null,
+      v.confidence !== null && v.confidence !== undefined
+        ? h('span', { class: `confidence${v.confidence < 0.5 ? ' low' : ''}` }, ` confidence ${v.confidence.toFixed(2)}`) : null),
     h('div', { class: 'value' }, show(v.value), f?.unit ? h('span', { class: 'muted' }, ` ${f.unit}`) : null),
     v.source !== 'EXTRACTOR' ? h('div', { class: 'muted' }, `Extractor: ${show(v.extracted)}`) : null,
     ev?.quote ? h('blockquote', {}, ev.quote) : null,
