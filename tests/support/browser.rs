@@ -231,6 +231,17 @@ impl Browser {
         Ok(())
     }
 
+    /// Presses and releases `key` as a real key event (to the focused
+    /// element, the page when none is).
+    pub async fn press(&self, key: char) -> anyhow::Result<()> {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let actions = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client.perform_actions(actions).await?;
+        Ok(())
+    }
+
     /// Runs `script` in the page until it returns something truthy; that value.
     pub async fn wait_js(
         &self,

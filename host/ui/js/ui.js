@@ -81,6 +81,18 @@ export async function versionPicker(projectId, onPick) {
   return [inlineField('Form version', sel), chosen];
 }
 
+/** Every node of a paginated connection; `pick(data)` gives the connection. */
+export async function allNodes(query, variables, pick) {
+  const out = [];
+  let after = null;
+  do {
+    const c = pick(await gql(query, { ...variables, after }));
+    out.push(...c.edges.map((e) => e.node));
+    after = c.pageInfo.hasNextPage ? c.pageInfo.endCursor : null;
+  } while (after);
+  return out;
+}
+
 /** Puts a loading line into `el` while `promise` runs; shows its error. */
 export async function loading(el, promise) {
   put(el, h('p', { class: 'muted', role: 'status' }, 'Loading…'));

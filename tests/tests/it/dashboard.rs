@@ -720,3 +720,196 @@ evistream_tests::dual_db_test!(dual_extraction_in_the_browser, |db: DbKind| asyn
     srv.node.shutdown().await;
     tdb.drop_db().await;
 });
+
+/// Fills the last visible textbox named `name` (the newest of repeated ones).
+async fn fill_last(b: &Browser, name: &str, text: &str) {
+    let all = b.all_by_role(None, "textbox", name).await.unwrap();
+    let e = all.last().unwrap_or_else(|| panic!("no textbox {name:?}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+/// Picks `value` in the last visible combobox named `name`.
+async fn choose_last(b: &Browser, name: &str, value: &str) {
+    let all = b.all_by_role(None, "combobox", name).await.unwrap();
+    all.last()
+        .unwrap_or_else(|| panic!("no combobox {name:?}"))
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+evistream_tests::dual_db_test!(editing_tools_in_the_browser, |db: DbKind| async move {
+    let tdb = TestDb::new(db).await.unwrap();
+    let fake = evistream_tests::llm::FakeLlm::start().await;
+    let mut config = tdb.config();
+    config.plugins.allow_private_networks = true; // the provider is on loopback
+    let srv = TestServer::start(config, JobRegistry::new()).await.unwrap();
+    let base = srv.base.clone();
+    let owner = srv.register("editor").await;
+    let project = srv.project(&owner.token, &owner.org_id, "Tools").await;
+    let docs = srv
+        .converted_papers(&owner.token, &project, &[PAPERS[1]])
+        .await;
+    let shots = shots_dir(db).join("tools");
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut b = Browser::launch(&shots).await.unwrap();
+    sign_in(&b, &base, &owner.email, "correct horse").await;
+
+    // Projects: rename one, create and delete another (after confirming).
+    b.click("button", "Rename Tools").await.unwrap();
+    b.fill("textbox", "Name", "Tools renamed").await.unwrap();
+    b.click("button", "Save").await.unwrap();
+    b.find("link", "Tools renamed").await.unwrap();
+    b.click("button", "New project").await.unwrap();
+    b.fill("textbox", "Name", "Scratch").await.unwrap();
+    b.click("button", "Create").await.unwrap();
+    b.find("link", "Documents").await.unwrap();
+    b.click("link", "Projects").await.unwrap();
+    b.click("button", "Delete Scratch").await.unwrap();
+    b.shot("confirm-delete").await.unwrap();
+    b.click("button", "Delete").await.unwrap();
+    b.wait_js(
+        "Scratch gone",
+        "return !document.body.innerText.includes('Scratch');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.find("link", "Tools renamed").await.unwrap();
+
+    // The form builder: typed fields, a list with a sub-field.
+    b.goto(&format!("{base}/#/p/{project}/forms"))
+        .await
+        .unwrap();
+    b.click("button", "New form").await.unwrap();
+    b.fill("textbox", "Form name", "Built here").await.unwrap();
+    b.click("button", "Add field").await.unwrap();
+    fill_last(&b, "Field name", "sample_size").await;
+    choose_last(&b, "Type", "INTEGER").await;
+    fill_last(&b, "Description", "Total number of participants randomised").await;
+    b.click("button", "Add field").await.unwrap();
+    fill_last(&b, "Field name", "arms").await;
+    choose_last(&b, "Type", "ARRAY").await;
+    b.click("button", "Add sub-field").await.unwrap();
+    fill_last(&b, "Field name", "name").await;
+    b.shot("builder").await.unwrap();
+    b.click("button", "Save").await.unwrap();
+    b.wait_text("Awaiting review").await.unwrap();
+    b.click("button", "Approve").await.unwrap();
+    b.wait_text("Active").await.unwrap();
+    // A second version adds an ENUM; the two programs compare line by line.
+    b.click("button", "Edit fields").await.unwrap();
+    b.click("button", "Add field").await.unwrap();
+    fill_last(&b, "Field name", "blinding").await;
+    choose_last(&b, "Type", "ENUM").await;
+    fill_last(&b, "Options", "open-label, double-blind").await;
+    b.click("button", "Save").await.unwrap();
+    b.wait_text("v2").await.unwrap();
+    b.click("button", "Compare versions").await.unwrap();
+    b.wait_js(
+        "a diff adding blinding",
+        "return [...document.querySelectorAll('.diff .add')].some(l => l.textContent.includes('blinding'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.shot("compare").await.unwrap();
+    b.click("button", "Close").await.unwrap();
+    let fields = srv
+        .gql(
+            Some(&owner.token),
+            "query($id: ID!) { project(id: $id) { forms { versions { number fields } } } }",
+            json!({ "id": project }),
+        )
+        .await;
+    let versions = ok(&fields, "project")["forms"][0]["versions"].clone();
+    assert_eq!(
+        versions[0]["fields"],
+        json!([
+            { "name": "sample_size", "type": "INTEGER",
+              "description": "Total number of participants randomised" },
+            { "name": "arms", "type": "ARRAY", "fields": [ { "name": "name", "type": "TEXT" } ] },
+        ])
+    );
+    assert_eq!(
+        versions[1]["fields"][2],
+        json!({ "name": "blinding", "type": "ENUM", "options": ["open-label", "double-blind"] })
+    );
+    no_console_errors(&b, "forms").await;
+
+    // Extraction of v1, then review by keyboard.
+    b.click("link", "Extraction").await.unwrap();
+    b.click("button", "Run extraction").await.unwrap();
+    b.wait_js(
+        "the run Succeeded",
+        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Succeeded';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.goto(&format!("{base}/#/p/{project}/review/{}", docs[0]))
+        .await
+        .unwrap();
+    b.find("button", "Complete review").await.unwrap();
+    b.press('a').await.unwrap();
+    row_state(&b, "sample_size", "Verified").await;
+    // Selection moved on; `k` goes back, `c` opens the correction.
+    b.press('k').await.unwrap();
+    b.press('c').await.unwrap();
+    let value = b.find("textbox", "Value").await.unwrap();
+    value.clear().await.unwrap();
+    value.send_keys("77").await.unwrap();
+    b.click("button", "Save").await.unwrap();
+    row_state(&b, "sample_size", "Corrected").await;
+    b.shot("review-keyboard").await.unwrap();
+
+    // Results filters.
+    b.click("link", "Results").await.unwrap();
+    b.wait_text("1 of 1 documents").await.unwrap();
+    b.find("combobox", "Show")
+        .await
+        .unwrap()
+        .select_by_value("disputed")
+        .await
+        .unwrap();
+    b.wait_text("0 of 1 documents").await.unwrap();
+    b.shot("results-filtered").await.unwrap();
+
+    // Settings: an LLM adapter, saved and tested against a local server
+    // that speaks the OpenAI protocol.
+    b.click("link", "Settings").await.unwrap();
+    b.find("combobox", "LLM adapter")
+        .await
+        .unwrap()
+        .select_by_value("openai-compatible")
+        .await
+        .unwrap();
+    b.fill("textbox", "Base URL", &fake.base_url).await.unwrap();
+    b.fill("textbox", "Model", "test-model").await.unwrap();
+    b.fill("textbox", "API key", "sk-browser-1").await.unwrap();
+    b.click("button", "Save").await.unwrap();
+    b.wait_text("Saved.").await.unwrap();
+    b.click("button", "Test connection").await.unwrap();
+    b.wait_text("Connected to test-model").await.unwrap();
+    b.shot("settings-tested").await.unwrap();
+    let (headers, _) = fake
+        .requests()
+        .pop()
+        .expect("the check reached the provider");
+    assert_eq!(headers["authorization"], "Bearer sk-browser-1");
+    no_console_errors(&b, "settings").await;
+
+    // Documents: delete, after confirming.
+    b.click("link", "Documents").await.unwrap();
+    b.click("button", &format!("Delete {}", PAPERS[1]))
+        .await
+        .unwrap();
+    b.click("button", "Delete").await.unwrap();
+    b.wait_text("No documents yet.").await.unwrap();
+    no_console_errors(&b, "documents").await;
+
+    b.close().await;
+    srv.node.shutdown().await;
+    tdb.drop_db().await;
+});

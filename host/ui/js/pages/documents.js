@@ -6,7 +6,7 @@ import { gql } from '../api.js';
 import * as Q from '../queries.js';
 import { subscribe } from '../live.js';
 import { uploadPdf } from '../upload.js';
-import { badge, failure } from '../ui.js';
+import { allNodes, badge, failure } from '../ui.js';
 
 const LIVE = new Set(['PENDING', 'PROCESSING']);
 
@@ -51,14 +51,7 @@ export async function render(el, { project, edit, admin }) {
 
   async function load() {
     try {
-      const all = [];
-      let after = null;
-      do {
-        const p = (await gql(Q.DOCUMENTS, { id: project.id, after })).project.documents;
-        all.push(...p.edges.map((e) => e.node));
-        after = p.pageInfo.hasNextPage ? p.pageInfo.endCursor : null;
-      } while (after);
-      docs = all;
+      docs = await allNodes(Q.DOCUMENTS, { id: project.id }, (d) => d.project.documents);
     } catch (e) {
       put(table, failure(e));
       return;

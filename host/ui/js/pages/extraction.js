@@ -6,7 +6,7 @@ import { h, put } from '../dom.js';
 import { gql } from '../api.js';
 import * as Q from '../queries.js';
 import { subscribe } from '../live.js';
-import { badge, failure, versionPicker } from '../ui.js';
+import { allNodes, badge, failure, versionPicker } from '../ui.js';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
@@ -34,8 +34,7 @@ export async function render(el, { project, edit }) {
   version = chosen;
 
   try {
-    const d = await gql(Q.DOCUMENTS, { id: project.id });
-    docs = d.project.documents.edges.map((e) => e.node);
+    docs = await allNodes(Q.DOCUMENTS, { id: project.id }, (d) => d.project.documents);
   } catch (e) { put(chooser, failure(e)); }
   const names = new Map(docs.map((d) => [d.id, d.filename]));
   const picked = new Set();

@@ -3,7 +3,7 @@
 import { h, put, field, inlineField, dialog, confirmDialog } from '../dom.js';
 import { gql } from '../api.js';
 import * as Q from '../queries.js';
-import { failure } from '../ui.js';
+import { allNodes, failure } from '../ui.js';
 
 const ORG = 'evistream.organization';
 
@@ -17,14 +17,9 @@ export async function render(main, { ctx }) {
 
   async function load() {
     put(list, h('p', { class: 'muted', role: 'status' }, 'Loading…'));
-    const items = [];
-    let after = null;
+    let items;
     try {
-      do {
-        const d = await gql(Q.PROJECTS, { organizationId: orgId, first: 100, after });
-        items.push(...d.projects.edges.map((e) => e.node));
-        after = d.projects.pageInfo.hasNextPage ? d.projects.pageInfo.endCursor : null;
-      } while (after);
+      items = await allNodes(Q.PROJECTS, { organizationId: orgId, first: 100 }, (d) => d.projects);
     } catch (e) {
       put(list, failure(e));
       return;

@@ -6,7 +6,7 @@
 import { h, put, svg, inlineField } from '../dom.js';
 import { gql } from '../api.js';
 import * as Q from '../queries.js';
-import { failure, show, versionPicker, word } from '../ui.js';
+import { allNodes, failure, show, versionPicker, word } from '../ui.js';
 
 const LOW = 0.5;
 
@@ -135,14 +135,8 @@ export async function render(el, { project }) {
 
   async function load() {
     if (!version) { put(table); return; }
-    rows = [];
-    let after = null;
     try {
-      do {
-        const d = await gql(Q.RESULTS, { projectId: project.id, formVersionId: version.id, after });
-        rows.push(...d.results.edges.map((e) => e.node));
-        after = d.results.pageInfo.hasNextPage ? d.results.pageInfo.endCursor : null;
-      } while (after);
+      rows = await allNodes(Q.RESULTS, { projectId: project.id, formVersionId: version.id }, (d) => d.results);
     } catch (e) { put(table, failure(e)); return; }
     drawTools();
     drawTable();

@@ -6,7 +6,7 @@ import { h, put, field, dialog } from '../dom.js';
 import { gql } from '../api.js';
 import * as Q from '../queries.js';
 import { subscribe } from '../live.js';
-import { badge, failure, show, versionPicker } from '../ui.js';
+import { allNodes, badge, failure, show, versionPicker } from '../ui.js';
 
 const PAGE_WIDTH = 1000;
 
@@ -88,14 +88,9 @@ export async function render(el, { project, parts, params, edit }) {
 
 async function documentList(el, project, version) {
   async function load() {
-    const rows = [];
-    let after = null;
+    let rows;
     try {
-      do {
-        const d = await gql(Q.RESULTS, { projectId: project.id, formVersionId: version.id, after });
-        rows.push(...d.results.edges.map((e) => e.node));
-        after = d.results.pageInfo.hasNextPage ? d.results.pageInfo.endCursor : null;
-      } while (after);
+      rows = await allNodes(Q.RESULTS, { projectId: project.id, formVersionId: version.id }, (d) => d.results);
     } catch (e) { put(el, failure(e)); return; }
     if (!rows.length) { put(el, h('p', { class: 'muted' }, 'Nothing extracted with this form version yet: run an extraction first.')); return; }
     put(el, h('table', { class: 'grid' }, h('caption', {}, 'Documents to review'),
@@ -340,7 +335,8 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     if (dual) { drawDual(); return; }
     if (!review.values.length) { put(valuesBox, h('p', { class: 'muted' }, 'No values.')); return; }
     const left = review.values.filter((v) => v.state === 'UNREVIEWED').length;
-    put(valuesBox, h('p', { class: 'muted' }, `${review.values.length} values, ${left} unreviewed`),
+    put(valuesBox, h('p', { class: 'muted' }, `${review.values.length} values, ${left} unreviewed `,
+      left ? h('button', { class: 'small', onclick: nextUnreviewed }, 'Next unreviewed') : null),
       h('ol', { class: 'value-list', 'aria-label': 'Values' }, review.values.map(valueRow)));
   }
 
@@ -357,6 +353,11 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     drawPage(true);
   }
 
+  function nextUnreviewed() {
+    const next = review.values.findIndex((x, j) => j > selected && x.state === 'UNREVIEWED');
+    select(next >= 0 ? next : review.values.findIndex((x) => x.state === 'UNREVIEWED'));
+  }
+
   function startCorrect(i) {
     selected = i;
     editing = i;
@@ -364,15 +365,26 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     drawPage(true);
   }
 
+  // A decision in flight: keys wait for it, so a quick `a` then `c` acts
+  // on the value the first one moved to (shown on <… data-busy>).
+  let busy = null;
+
   async function verdict(i, which) {
     const v = review.values[i];
     put(status);
-    try {
-      await gql(Q.VERIFY_VALUE, { documentId: docId, formVersionId: version.id, path: v.path, verdict: which });
-    } catch (e) { put(status, failure(e)); return; }
-    await loadReview();
-    const next = review.values.findIndex((x, j) => j > i && x.state === 'UNREVIEWED');
-    if (next >= 0) select(next);
+    const run = (async () => {
+      try {
+        await gql(Q.VERIFY_VALUE, { documentId: docId, formVersionId: version.id, path: v.path, verdict: which });
+      } catch (e) { put(status, failure(e)); return; }
+      await loadReview();
+      const next = review.values.findIndex((x, j) => j > i && x.state === 'UNREVIEWED');
+      if (next >= 0) select(next);
+    })();
+    busy = run;
+    valuesBox.dataset.busy = '1';
+    try { await run; } finally {
+      if (busy === run) { busy = null; delete valuesBox.dataset.busy; }
+    }
   }
 
   async function complete() {
@@ -399,13 +411,17 @@ async function documentView(el, project, version, docId, edit, initialPath) {
   function onKey(e) {
     if (!review || e.altKey || e.ctrlKey || e.metaKey) return;
     if (e.target.closest?.('input, textarea, select, dialog')) return;
+    if (busy) {
+      // Replayed once the decision in flight has landed.
+      const key = e.key;
+      e.preventDefault();
+      busy.then(() => onKey({ key, target: document.body, preventDefault() {} }));
+      return;
+    }
     const k = e.key;
     if (k === 'j' || k === 'ArrowDown') select(selected + 1);
     else if (k === 'k' || k === 'ArrowUp') select(selected - 1);
-    else if (k === 'n') {
-      const next = review.values.findIndex((x, j) => j > selected && x.state === 'UNREVIEWED');
-      select(next >= 0 ? next : review.values.findIndex((x) => x.state === 'UNREVIEWED'));
-    } else if (dual) return;
+    else if (k === 'n') nextUnreviewed(); else if (dual) return;
     else if (edit && !locked() && k === 'a') verdict(selected, 'ACCEPT');
     else if (edit && !locked() && k === 'r') verdict(selected, 'REJECT');
     else if (edit && !locked() && k === 'c') startCorrect(selected);
