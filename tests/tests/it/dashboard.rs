@@ -900,6 +900,41 @@ evistream_tests::dual_db_test!(editing_tools_in_the_browser, |db: DbKind| async 
     assert_eq!(headers["authorization"], "Bearer sk-browser-1");
     no_console_errors(&b, "settings").await;
 
+    // A run through the (slow) LLM, cancelled from the page.
+    fake.set_latency(Duration::from_secs(4));
+    b.click("link", "Extraction").await.unwrap();
+    b.click("button", "Run extraction").await.unwrap();
+    b.wait_js(
+        "the run Running",
+        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Running';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.click("button", "Cancel").await.unwrap();
+    b.wait_js(
+        "the run Cancelled",
+        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Cancelled';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.shot("extraction-cancelled").await.unwrap();
+    fake.set_latency(Duration::ZERO);
+    // Retried from the page, the cancelled document runs to the end.
+    b.click("button", "Retry 1 failed or cancelled")
+        .await
+        .unwrap();
+    b.wait_js(
+        "the retried run Succeeded",
+        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Succeeded' \
+           && document.body.innerText.includes('1 of 1 documents done');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.shot("extraction-retried").await.unwrap();
+
     // Documents: delete, after confirming.
     b.click("link", "Documents").await.unwrap();
     b.click("button", &format!("Delete {}", PAPERS[1]))
@@ -907,6 +942,36 @@ evistream_tests::dual_db_test!(editing_tools_in_the_browser, |db: DbKind| async 
         .unwrap();
     b.click("button", "Delete").await.unwrap();
     b.wait_text("No documents yet.").await.unwrap();
+    // Dropped files: a text file is refused with the server's reason; a
+    // PDF that will not convert shows Failed and why.
+    b.client
+        .execute(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File(['%PDF-1.4\\nthis is not a PDF body at all\\n%%EOF\\n'], 'broken.pdf', { type: 'application/pdf' })); \
+             dt.items.add(new File(['just notes'], 'notes.txt', { type: 'text/plain' })); \
+             document.querySelector('.drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.wait_js(
+        "the text file refused",
+        "const a = [...document.querySelectorAll('.uploads [role=alert]')].find(e => e.textContent.startsWith('notes.txt: ')); return a && a.textContent;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let why = b
+        .wait_js(
+            "broken.pdf Failed with a reason",
+            "const r = [...document.querySelectorAll('tr[data-document]')].find(r => r.textContent.includes('broken.pdf')); \
+             return r && r.querySelector('.badge').textContent === 'Failed' && r.querySelector('.why') && r.querySelector('.why').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(!why.as_str().unwrap_or_default().is_empty(), "{why}");
+    b.shot("documents-dropped").await.unwrap();
     no_console_errors(&b, "documents").await;
 
     b.close().await;

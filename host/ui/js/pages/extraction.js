@@ -67,7 +67,7 @@ export async function render(el, { project, edit }) {
     if (!run) { put(runBox, h('p', { class: 'muted' }, 'No extraction run of this form version yet.')); return; }
     const j = run.job;
     const units = j.children || [];
-    const failed = units.filter((u) => u.state === 'FAILED');
+    const failed = units.filter((u) => u.state === 'FAILED' || u.state === 'CANCELLED');
     const done = units.filter((u) => TERMINAL.has(u.state)).length;
     const u = j.llmUsage;
     put(runBox, h('section', { class: 'card', 'aria-label': 'Latest run' },
@@ -78,7 +78,8 @@ export async function render(el, { project, edit }) {
       u ? h('p', {}, `LLM: ${u.calls} calls, ${u.inputTokens.toLocaleString()} tokens in, ${u.outputTokens.toLocaleString()} out, $${u.costUsd.toFixed(4)}`) : null,
       h('div', { class: 'actions' },
         edit && !TERMINAL.has(j.state) ? h('button', { class: 'danger', disabled: j.cancelRequested, onclick: () => cancel(j) }, 'Cancel') : null,
-        edit && failed.length ? h('button', { onclick: () => retry(failed) }, `Retry ${failed.length} failed`) : null),
+        edit && failed.length && TERMINAL.has(j.state)
+          ? h('button', { onclick: () => retry(j) }, `Retry ${failed.length} failed or cancelled`) : null),
       h('table', { class: 'grid compact' }, h('caption', {}, 'Documents of this run'),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Document'), h('th', { scope: 'col' }, 'State'))),
         h('tbody', {}, units.map((x) => h('tr', {},
@@ -91,8 +92,9 @@ export async function render(el, { project, edit }) {
     load();
   }
 
-  async function retry(units) {
-    try { for (const x of units) await gql(Q.RETRY_JOB, { id: x.id }); } catch (e) { put(runBox, failure(e)); }
+  // The run re-queues its failed and cancelled documents and runs again.
+  async function retry(j) {
+    try { await gql(Q.RETRY_JOB, { id: j.id }); } catch (e) { put(runBox, failure(e)); return; }
     load();
   }
 
