@@ -9,11 +9,15 @@
 //! most 0.6); where no value can be read the status is UNCLEAR, and where
 //! no passage matches at all NOT_REPORTED. List fields (arms, outcomes per
 //! arm) are not enumerated: it reports them UNCLEAR with the best passage.
+//! Numbers are looked for in the tables first ([`tables`]: row label ×
+//! column heading); an outcome-type ENUM (binary vs continuous) is read
+//! from how the outcome is reported ([`kind`]).
 //!
 //! [`extract`] is plain Rust so it is tested natively; `component.rs` wraps
 //! it as the `form-extractor` component.
 
 pub use text_rank as rank;
+pub mod kind;
 pub mod tables;
 pub mod values;
 
@@ -156,6 +160,25 @@ pub fn extract(
                     }
                 }
             }
+            if f.field_type == "ENUM"
+                && let Some((binary, continuous)) = kind::options(&f.options)
+            {
+                let outcome: Vec<String> = subject
+                    .iter()
+                    .filter(|t| !kind::is_kind_word(t))
+                    .cloned()
+                    .collect();
+                out.values.push(outcome_type_value(
+                    f,
+                    (&binary, &continuous),
+                    &outcome,
+                    &tables,
+                    &index,
+                    &passages,
+                    pages,
+                ));
+                continue;
+            }
             let about = description_of(&step.instructions, &f.name);
             let value = table_value(f, about, &subject, &own, &tables, &passages, pages)
                 .unwrap_or_else(|| {
@@ -250,6 +273,48 @@ fn is_citation(s: &str) -> bool {
     }) || b
         .windows(4)
         .any(|w| w[0] == b')' && w[1] == b':' && w[2].is_ascii_digit() && w[3].is_ascii_digit())
+}
+
+/// An outcome-type ENUM: binary or continuous by how the outcome is
+/// reported ([`kind::decide`]); the quote is the outcome's table row, else
+/// the passage that names it best.
+fn outcome_type_value(
+    f: &Field,
+    (binary, continuous): (&str, &str),
+    outcome: &[String],
+    views: &[tables::View],
+    index: &Index,
+    passages: &[Passage],
+    pages: &[Page],
+) -> Value {
+    let row = tables::subject_row(views, outcome);
+    let hits: Vec<(usize, f64)> = index
+        .search(outcome, LOOSE_DEPTH)
+        .into_iter()
+        .filter(|(_, s)| *s >= MIN_SCORE)
+        .collect();
+    let texts: Vec<&str> = hits
+        .iter()
+        .map(|(p, _)| passages[*p].text.as_str())
+        .collect();
+    let is_binary = kind::decide(outcome, row.as_ref().map(|(_, c)| c.as_slice()), &texts);
+    let evidence = match &row {
+        Some((line, _)) => {
+            let page = passages
+                .iter()
+                .find(|p| p.text == line.trim())
+                .and_then(|p| quote(p, pages).1);
+            Some((line.trim().to_owned(), page))
+        }
+        None => hits.first().map(|(p, _)| quote(&passages[*p], pages)),
+    };
+    Value {
+        path: f.path.clone(),
+        value: serde_json::Value::String(if is_binary { binary } else { continuous }.to_owned()),
+        status: Status::Found,
+        evidence,
+        confidence: if row.is_some() { 0.4 } else { 0.25 },
+    }
 }
 
 /// A number read from a table cell (or, for a group size, a column

@@ -139,6 +139,18 @@ fn names_arm(heading: &[String], term: &str) -> bool {
 
 /// Heading words (stems) of a column of values before treatment.
 const BASELINE: &[&str] = &["baseline", "pre", "before", "pretreatment", "prior"];
+/// Heading words of a column measured against baseline ("Mean change
+/// from baseline"): a follow-up result, not a baseline one.
+const CHANGE: &[&str] = &[
+    "change",
+    "chang",
+    "difference",
+    "differ",
+    "reduction",
+    "improvement",
+    "improv",
+    "delta",
+];
 
 /// Whether a row label names a row of group sizes.
 fn is_count_label(label: &str) -> bool {
@@ -234,9 +246,11 @@ pub fn find(views: &[View], subject: &[String], own: &[String], in_heading: bool
                 let extra = row.label_terms.len().saturating_sub(in_label) as f64 * 0.02;
                 // Outcomes are compared at follow-up: a baseline column
                 // is the last choice.
-                let baseline = if v.heading_terms[j]
-                    .iter()
-                    .any(|t| BASELINE.contains(&t.as_str()))
+                let heading = &v.heading_terms[j];
+                let baseline = if heading.iter().any(|t| BASELINE.contains(&t.as_str()))
+                    && !heading
+                        .iter()
+                        .any(|t| CHANGE.iter().any(|c| t.starts_with(c)))
                 {
                     0.5
                 } else {
@@ -256,6 +270,38 @@ pub fn find(views: &[View], subject: &[String], own: &[String], in_heading: bool
     best
 }
 
+/// The body row whose label holds the largest share (at least
+/// [`MIN_SHARE`]) of `subject`: its line and its value cells.
+pub fn subject_row(views: &[View], subject: &[String]) -> Option<(String, Vec<String>)> {
+    let mut best: Option<(f64, &BodyRow)> = None;
+    for v in views {
+        for row in &v.rows {
+            let in_label = subject
+                .iter()
+                .filter(|t| row.label_terms.contains(t))
+                .count();
+            let share = in_label as f64 / subject.len().max(1) as f64;
+            if in_label == 0 || share < MIN_SHARE {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(b, _)| share > *b) {
+                best = Some((share, row));
+            }
+        }
+    }
+    best.map(|(_, r)| {
+        (
+            r.line.clone(),
+            r.cells
+                .iter()
+                .skip(1)
+                .filter(|c| numeric(c))
+                .cloned()
+                .collect(),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +314,21 @@ mod tests {
         | Pain score | 4.3 ± 1.0 | 3 (12%) | 5.1 ± 1.2 | 7 (25%) |\n\
         | Secondary | | | | |\n\
         | Sleep hours | 6.1 ± 0.5 | 1 (4%) | 6.4 ± 0.7 | 2 (7%) |\n";
+
+    #[test]
+    fn a_change_from_baseline_column_is_not_a_baseline_column() {
+        let text = "Table 3 Scores\n\n\
+            | | Drug | | Placebo | |\n\
+            | --- | --- | --- | --- | --- |\n\
+            | | Mean baseline | Mean change from baseline | Mean baseline | Mean change from baseline |\n\
+            | Irritability | 14.8 (1.4) | -4.7 (1.1) | 15.0 (1.4) | -5.2 (1.0) |\n";
+        let v = views(text);
+        let subject = terms("Irritability");
+        let found = find(&v, &subject, &terms("drug mean"), false).expect("a cell");
+        assert_eq!(found.text, "-4.7 (1.1)");
+        let found = find(&v, &subject, &terms("placebo mean"), false).expect("a cell");
+        assert_eq!(found.text, "-5.2 (1.0)");
+    }
 
     #[test]
     fn a_cell_is_found_by_its_row_label_and_column_heading() {
