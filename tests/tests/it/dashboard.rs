@@ -135,8 +135,15 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
     a.fill("textbox", "Name", "Ada").await.unwrap();
     a.shot("create-account").await.unwrap();
     a.click("button", "Create account").await.unwrap();
-    a.find("button", "New project").await.unwrap();
-    a.click("button", "Sign out").await.unwrap();
+    // Then sign in, on the sign-in page, the address already filled in.
+    a.wait_text("Account created. Sign in to start.")
+        .await
+        .unwrap();
+    let prefilled = a.find("textbox", "Email").await.unwrap();
+    assert_eq!(
+        prefilled.prop("value").await.unwrap().as_deref(),
+        Some(email.as_str())
+    );
     a.fill("textbox", "Email", &email).await.unwrap();
     a.fill("textbox", "Password", "correct horse battery")
         .await

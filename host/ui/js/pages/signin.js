@@ -3,10 +3,12 @@
 import { h, put, field } from '../dom.js';
 import * as session from '../session.js';
 
-export function render(main) {
-  const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });
+export function render(main, { params }) {
+  const created = params?.get('created') || '';
+  const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true, value: created });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
-  const status = h('div', { class: 'status-slot' });
+  const status = h('div', { class: 'status-slot' },
+    created ? h('p', { class: 'notice', role: 'status' }, 'Account created. Sign in to start.') : null);
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const form = h('form', {
     class: 'card narrow',
@@ -32,5 +34,5 @@ export function render(main) {
   status,
   h('div', { class: 'actions' }, submit, h('a', { href: '#/signup', class: 'button' }, 'Create account')));
   put(main, form);
-  email.focus();
+  (created ? password : email).focus();
 }

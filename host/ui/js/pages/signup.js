@@ -16,8 +16,9 @@ export function render(main) {
       submit.disabled = true;
       put(status);
       try {
-        await session.register(email.value.trim(), password.value, name.value.trim());
-        location.hash = '#/projects';
+        const who = email.value.trim();
+        await session.register(who, password.value, name.value.trim());
+        location.hash = `#/signin?created=${encodeURIComponent(who)}`;
       } catch (err) {
         put(status, h('p', { class: 'notice error', role: 'alert' }, err.message));
       } finally {
