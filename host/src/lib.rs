@@ -25,6 +25,7 @@ pub mod projects;
 pub mod registry;
 pub mod review;
 pub mod server;
+pub mod signing;
 pub mod storage;
 pub mod telemetry;
 pub mod tenancy;

@@ -262,6 +262,18 @@ impl TestServer {
         }
     }
 
+    /// Adds the user `email` to `org` with `role` as `token` (asserts it worked).
+    pub async fn add_member(&self, token: &str, org: &str, email: &str, role: &str) {
+        let r = self
+            .op(
+                Some(token),
+                "AddMember",
+                json!({ "organizationId": org, "email": email, "role": role }),
+            )
+            .await;
+        ok(&r, "addMember");
+    }
+
     /// Creates a project in `org` as `token`; returns its id.
     pub async fn project(&self, token: &str, org: &str, name: &str) -> String {
         let r = self

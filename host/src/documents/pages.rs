@@ -6,9 +6,7 @@
 //! organization, so a browser's `<img>` needs no token and no token is
 //! ever put into a URL.
 
-use hmac::{Hmac, Mac};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-use sha2::Sha256;
 
 use crate::app::App;
 use crate::auth::Role;
@@ -24,8 +22,6 @@ pub const MAX_WIDTH: i32 = 3000;
 /// How long a signed URL works.
 pub const URL_TTL_SECS: i64 = 600;
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// A light grey 1 × 1 PNG, shown (stretched) for a page that would not
 /// render.
 pub const PLACEHOLDER_PNG: &[u8] = &[
@@ -38,24 +34,16 @@ pub const PLACEHOLDER_PNG: &[u8] = &[
 
 /// The URL-signing key, derived from the token signing key.
 pub fn derive_key(jwt_secret: &[u8]) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(jwt_secret).expect("HMAC takes any key length");
-    mac.update(b"evistream page image URLs v1");
-    mac.finalize().into_bytes().into()
+    crate::signing::derive(jwt_secret, "evistream page image URLs v1")
 }
 
 /// The hex signature of a page URL.
 pub fn sign(key: &[u8; 32], document_id: &str, page: u32, width: u32, expires: i64) -> String {
-    hex::encode(
-        mac(key, document_id, page, width, expires)
-            .finalize()
-            .into_bytes(),
-    )
+    crate::signing::sign(key, &message(document_id, page, width, expires))
 }
 
-fn mac(key: &[u8; 32], document_id: &str, page: u32, width: u32, expires: i64) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(format!("{document_id}|{page}|{width}|{expires}").as_bytes());
-    mac
+fn message(document_id: &str, page: u32, width: u32, expires: i64) -> String {
+    format!("{document_id}|{page}|{width}|{expires}")
 }
 
 /// A signed path of page `page` of document `document_id`, `width` pixels
@@ -110,16 +98,17 @@ pub struct PageRequest {
 /// not match or has expired (nothing is rendered then). The PNG and
 /// whether it is the placeholder of a page that would not render.
 pub async fn image(app: &App, r: &PageRequest) -> ServiceResult<(Vec<u8>, bool)> {
-    let signature = hex::decode(&r.signature)
-        .map_err(|_| ServiceError::forbidden("this page link is not valid"))?;
-    mac(&app.url_key, &r.document_id, r.page, r.width, r.expires)
-        .verify_slice(&signature)
-        .map_err(|_| ServiceError::forbidden("this page link is not valid"))?;
-    if chrono::Utc::now().timestamp() > r.expires {
-        return Err(ServiceError::forbidden(
-            "this page link has expired; ask the API for a new one",
-        ));
-    }
+    crate::signing::check(
+        &app.url_key,
+        &message(&r.document_id, r.page, r.width, r.expires),
+        &r.signature,
+        r.expires,
+        chrono::Utc::now().timestamp(),
+        &crate::signing::Refusal {
+            invalid: "this page link is not valid",
+            expired: "this page link has expired; ask the API for a new one",
+        },
+    )?;
     // The signature was made for this document after a tenancy check.
     let doc = document::Entity::find_by_id(r.document_id.as_str())
         .one(&app.db)

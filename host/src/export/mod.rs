@@ -229,31 +229,23 @@ pub async fn open(
 /// enough that a link in a browser's history is soon worthless.
 pub const LINK_TTL_SECS: i64 = 300;
 
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+/// The message a link to export `id` (or its codebook) signs.
+fn link_message(id: &str, codebook: bool, expires: i64) -> String {
+    format!("{id}|{}|{expires}", u8::from(codebook))
+}
 
-fn link_mac(url_key: &[u8; 32], id: &str, codebook: bool, expires: i64) -> HmacSha256 {
-    use hmac::Mac;
-    // A key of its own, so a page-image signature can never pass for an
-    // export link's.
-    let mut derive = HmacSha256::new_from_slice(url_key).expect("HMAC takes any key length");
-    derive.update(b"evistream export links v1");
-    let key = derive.finalize().into_bytes();
-    let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
-    mac.update(format!("{id}|{}|{expires}", u8::from(codebook)).as_bytes());
-    mac
+/// Export links have a key of their own, so a page-image signature can
+/// never pass for an export link's.
+fn link_key(url_key: &[u8; 32]) -> [u8; 32] {
+    crate::signing::derive(url_key, "evistream export links v1")
 }
 
 /// The query (`expires=…&signature=…`) of a short-lived link to export
 /// `id` (or its codebook) that needs no header: for a caller [`create`]
 /// already checked, so a browser can follow it as a plain download.
 pub fn signed_query(url_key: &[u8; 32], id: &str, codebook: bool) -> String {
-    use hmac::Mac;
     let expires = chrono::Utc::now().timestamp() + LINK_TTL_SECS;
-    let signature = hex::encode(
-        link_mac(url_key, id, codebook, expires)
-            .finalize()
-            .into_bytes(),
-    );
+    let signature = crate::signing::sign(&link_key(url_key), &link_message(id, codebook, expires));
     format!("expires={expires}&signature={signature}")
 }
 
@@ -292,18 +284,17 @@ fn check_link(
     signature: &str,
     now: i64,
 ) -> ServiceResult<()> {
-    use hmac::Mac;
-    let invalid = || ServiceError::forbidden("this download link is not valid");
-    let signature = hex::decode(signature).map_err(|_| invalid())?;
-    link_mac(url_key, id, codebook, expires)
-        .verify_slice(&signature)
-        .map_err(|_| invalid())?;
-    if now > expires {
-        return Err(ServiceError::forbidden(
-            "this download link has expired; export again for a new one",
-        ));
-    }
-    Ok(())
+    crate::signing::check(
+        &link_key(url_key),
+        &link_message(id, codebook, expires),
+        signature,
+        expires,
+        now,
+        &crate::signing::Refusal {
+            invalid: "this download link is not valid",
+            expired: "this download link has expired; export again for a new one",
+        },
+    )
 }
 
 async fn read(

@@ -70,11 +70,6 @@ export function inlineField(label, control) {
   return f;
 }
 
-/** A status line (role=status) or an alert (role=alert) for errors. */
-export function notice(kind, text) {
-  return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
-}
-
 /** Opens a modal <dialog> built by `build(close)`; resolves when it closes. */
 export function dialog(title, build) {
   return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 // Shared pieces of the pages: state words, errors, the project's
 // navigation and the form-version picker.
 
-import { h, put, inlineField } from './dom.js';
+import { h, inlineField } from './dom.js';
 import { gql } from './api.js';
 import * as Q from './queries.js';
 
@@ -91,15 +91,4 @@ export async function allNodes(query, variables, pick) {
     after = c.pageInfo.hasNextPage ? c.pageInfo.endCursor : null;
   } while (after);
   return out;
-}
-
-/** Puts a loading line into `el` while `promise` runs; shows its error. */
-export async function loading(el, promise) {
-  put(el, h('p', { class: 'muted', role: 'status' }, 'Loading…'));
-  try {
-    return await promise;
-  } catch (e) {
-    put(el, failure(e));
-    throw e;
-  }
 }

@@ -262,14 +262,8 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
         .as_str()
         .unwrap()
         .to_owned();
-    let r = srv
-        .op(
-            Some(&owner_token),
-            "AddMember",
-            json!({ "organizationId": org, "email": viewer.email, "role": "VIEWER" }),
-        )
+    srv.add_member(&owner_token, &org, &viewer.email, "VIEWER")
         .await;
-    ok(&r, "addMember");
 
     // Review: the first paper's values beside its page.
     a.click("link", "Review").await.unwrap();
@@ -545,6 +539,17 @@ async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
     b.find("button", "Sign out").await.unwrap();
 }
 
+/// Waits for the latest run's state word to be `state`.
+async fn run_state(b: &Browser, state: &str) {
+    b.wait_js(
+        &format!("the run {state}"),
+        "const s = document.querySelector('.run-state'); return s && s.textContent === arguments[0];",
+        vec![json!(state)],
+    )
+    .await
+    .unwrap();
+}
+
 /// Waits for the state word of `path`'s row to be `state`.
 async fn row_state(b: &Browser, path: &str, state: &str) {
     b.wait_js(
@@ -567,14 +572,8 @@ evistream_tests::dual_db_test!(dual_extraction_in_the_browser, |db: DbKind| asyn
     let ra = srv.register("ra").await;
     let rb = srv.register("rb").await;
     for r in [&ra, &rb] {
-        let x = srv
-            .op(
-                Some(&owner.token),
-                "AddMember",
-                json!({ "organizationId": owner.org_id, "email": r.email, "role": "REVIEWER" }),
-            )
+        srv.add_member(&owner.token, &owner.org_id, &r.email, "REVIEWER")
             .await;
-        ok(&x, "addMember");
     }
     let project = srv.project(&owner.token, &owner.org_id, "Dual").await;
     let docs = srv
@@ -848,13 +847,7 @@ evistream_tests::dual_db_test!(editing_tools_in_the_browser, |db: DbKind| async 
     // Extraction of v1, then review by keyboard.
     b.click("link", "Extraction").await.unwrap();
     b.click("button", "Run extraction").await.unwrap();
-    b.wait_js(
-        "the run Succeeded",
-        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Succeeded';",
-        vec![],
-    )
-    .await
-    .unwrap();
+    run_state(&b, "Succeeded").await;
     b.goto(&format!("{base}/#/p/{project}/review/{}", docs[0]))
         .await
         .unwrap();
@@ -911,35 +904,17 @@ evistream_tests::dual_db_test!(editing_tools_in_the_browser, |db: DbKind| async 
     fake.set_latency(Duration::from_secs(4));
     b.click("link", "Extraction").await.unwrap();
     b.click("button", "Run extraction").await.unwrap();
-    b.wait_js(
-        "the run Running",
-        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Running';",
-        vec![],
-    )
-    .await
-    .unwrap();
+    run_state(&b, "Running").await;
     b.click("button", "Cancel").await.unwrap();
-    b.wait_js(
-        "the run Cancelled",
-        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Cancelled';",
-        vec![],
-    )
-    .await
-    .unwrap();
+    run_state(&b, "Cancelled").await;
     b.shot("extraction-cancelled").await.unwrap();
     fake.set_latency(Duration::ZERO);
     // Retried from the page, the cancelled document runs to the end.
     b.click("button", "Retry 1 failed or cancelled")
         .await
         .unwrap();
-    b.wait_js(
-        "the retried run Succeeded",
-        "const s = document.querySelector('.run-state'); return s && s.textContent === 'Succeeded' \
-           && document.body.innerText.includes('1 of 1 documents done');",
-        vec![],
-    )
-    .await
-    .unwrap();
+    run_state(&b, "Succeeded").await;
+    b.wait_text("1 of 1 documents done").await.unwrap();
     b.shot("extraction-retried").await.unwrap();
 
     // Documents: delete, after confirming.
