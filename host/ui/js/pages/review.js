@@ -9,6 +9,8 @@ import { subscribe } from '../live.js';
 import { allNodes, badge, failure, show, versionPicker } from '../ui.js';
 
 const PAGE_WIDTH = 1000;
+/** How long a page's signed URL is reused (the server's live 10 minutes). */
+const URL_REUSE_MS = 5 * 60_000;
 
 /** path template ("arms[].n") → field type, from the form's fields. */
 function typesOf(fields, prefix = '', out = new Map()) {
@@ -106,6 +108,8 @@ async function documentList(el, project, version) {
 
 async function documentView(el, project, version, docId, edit, initialPath) {
   const types = typesOf(version.version.fields);
+  /** The form field of a concrete path (`arms[0].n` → `arms[].n`). */
+  const fieldOf = (path) => types.get(path.replace(/\[\d+\]/g, '[]'));
   const dual = project.reviewSettings?.mode === 'DUAL';
   const extraItems = new Map();
   const pageBox = h('div', { class: 'page-view' });
@@ -128,16 +132,29 @@ async function documentView(el, project, version, docId, edit, initialPath) {
 
   const locked = () => review?.status === 'COMPLETE';
 
+  // A page's signed URL, reused while it is young: a new one per selection
+  // would be a new request and, its URL being new, a new image download.
+  const pageUrls = new Map();
+  async function pageUrl(p) {
+    const known = pageUrls.get(p);
+    if (known && Date.now() - known.at < URL_REUSE_MS) return known.url;
+    const url = (await gql(Q.DOCUMENT_PAGE, { id: docId, page: p, width: PAGE_WIDTH })).document.pageImageUrl;
+    pageUrls.set(p, { url, at: Date.now() });
+    return url;
+  }
+
   async function loadDoc() {
     try {
       const d = await gql(Q.DOCUMENT_PAGE, { id: docId, page: 1, width: PAGE_WIDTH });
       doc = d.document;
+      pageUrls.set(1, { url: doc.pageImageUrl, at: Date.now() });
       put(title, doc.filename);
       document.title = `Review ${doc.filename} · eviStream`;
     } catch (e) { put(pageBox, failure(e)); }
   }
 
-  async function loadReview() {
+  /** Loads and draws the review; `live`: because someone changed it. */
+  async function loadReview(live = false) {
     try {
       review = (await gql(Q.REVIEW, { documentId: docId, formVersionId: version.id })).review;
     } catch (e) { put(valuesBox, failure(e)); return; }
@@ -146,8 +163,11 @@ async function documentView(el, project, version, docId, edit, initialPath) {
       initialPath = null;
     }
     if (selected >= review.values.length) selected = 0;
-    drawValues();
     drawActions();
+    // A correction being typed stays as it is when someone else's change
+    // lands meanwhile; the values are redrawn once it is saved or cancelled.
+    if (live && editing !== null) return;
+    drawValues();
     await drawPage(true);
   }
 
@@ -165,7 +185,7 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     }
     let url;
     try {
-      url = (await gql(Q.DOCUMENT_PAGE, { id: docId, page, width: PAGE_WIDTH })).document.pageImageUrl;
+      url = await pageUrl(page);
     } catch (e) { put(pageBox, failure(e)); return; }
     const img = h('img', { src: url, alt: `Page ${page} of ${doc.filename}`, width: PAGE_WIDTH });
     const layer = h('div', { class: 'page-layer' }, img,
@@ -195,7 +215,7 @@ async function documentView(el, project, version, docId, edit, initialPath) {
   }
 
   function valueRow(v, i) {
-    const f = types.get(v.path.replace(/\[\d+\]/g, '[]'));
+    const f = fieldOf(v.path);
     const ev = v.evidence[0];
     const row = h('li', {
       class: `value-row${i === selected ? ' selected' : ''}`, 'data-path': v.path, 'aria-current': i === selected ? 'true' : null,
@@ -220,30 +240,34 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     return row;
   }
 
-  function correctForm(v, f) {
+  /** The form behind Correct and Resolve: "Value", typed by the field, plus `extra` controls. */
+  function valueForm(v, hint, extra, send) {
     const input = h('input', { type: 'text', value: v.value === null ? '' : show(v.value) });
-    const quote = h('input', { type: 'text', value: '' });
     const err = h('div', {});
-    const form = h('form', {
+    setTimeout(() => input.focus(), 0);
+    return h('form', {
       class: 'correct',
       onsubmit: async (e) => {
         e.preventDefault();
         try {
-          await gql(Q.VERIFY_VALUE, {
-            documentId: docId, formVersionId: version.id, path: v.path, verdict: 'CORRECT',
-            value: parseValue(input.value, f), quote: quote.value.trim() || null,
-          });
+          await send(input.value);
           editing = null;
           await loadReview();
           focusSelected();
         } catch (x) { put(err, failure(x)); }
       },
-    }, field('Value', input, f ? `${f.type}${f.unit ? `, ${f.unit}` : ''}${f.options?.length ? `: ${f.options.join(' | ')}` : ''}` : null),
-    field('Quote (optional)', quote), err,
+    }, field('Value', input, hint), extra, err,
     h('div', { class: 'actions small' }, h('button', { type: 'submit', class: 'primary' }, 'Save'),
       h('button', { type: 'button', onclick: () => { editing = null; drawValues(); } }, 'Cancel')));
-    setTimeout(() => input.focus(), 0);
-    return form;
+  }
+
+  function correctForm(v, f) {
+    const quote = h('input', { type: 'text', value: '' });
+    const hint = f ? `${f.type}${f.unit ? `, ${f.unit}` : ''}${f.options?.length ? `: ${f.options.join(' | ')}` : ''}` : null;
+    return valueForm(v, hint, field('Quote (optional)', quote), (text) => gql(Q.VERIFY_VALUE, {
+      documentId: docId, formVersionId: version.id, path: v.path, verdict: 'CORRECT',
+      value: parseValue(text, f), quote: quote.value.trim() || null,
+    }));
   }
 
   function drawBlind() {
@@ -293,7 +317,7 @@ async function documentView(el, project, version, docId, edit, initialPath) {
     put(valuesBox, h('table', { class: 'grid compact dual' },
       h('caption', {}, `Extractor and ${people.length} independent extraction${people.length === 1 ? '' : 's'}`),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Path'), h('th', { scope: 'col' }, 'Extractor'),
-        people.map((p) => h('th', { scope: 'col' }, p.reviewer.email || 'API key')),
+        people.map((p) => h('th', { scope: 'col', class: 'who' }, p.reviewer.email || 'API key')),
         h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Final'))),
       h('tbody', {}, review.values.map((v, i) => h('tr', {
         class: `value-row${i === selected ? ' selected' : ''}`, 'data-path': v.path,
@@ -310,24 +334,11 @@ async function documentView(el, project, version, docId, edit, initialPath) {
   }
 
   function resolveForm(v) {
-    const f = types.get(v.path.replace(/\[\d+\]/g, '[]'));
-    const input = h('input', { type: 'text', value: v.value === null ? '' : show(v.value) });
+    const f = fieldOf(v.path);
     const note = h('textarea', { rows: 2, required: true });
-    const err = h('div', {});
-    setTimeout(() => input.focus(), 0);
-    return h('form', {
-      class: 'correct',
-      onsubmit: async (e) => {
-        e.preventDefault();
-        try {
-          await gql(Q.RESOLVE_VALUE, { documentId: docId, formVersionId: version.id, path: v.path, value: parseValue(input.value, f), note: note.value.trim() });
-          editing = null;
-          await loadReview();
-        } catch (x) { put(err, failure(x)); }
-      },
-    }, field('Value', input, 'Empty: not reported.'), field('Why', note), err,
-    h('div', { class: 'actions small' }, h('button', { type: 'submit', class: 'primary' }, 'Save'),
-      h('button', { type: 'button', onclick: () => { editing = null; drawValues(); } }, 'Cancel')));
+    return valueForm(v, 'Empty: not reported.', field('Why', note), (text) => gql(Q.RESOLVE_VALUE, {
+      documentId: docId, formVersionId: version.id, path: v.path, value: parseValue(text, f), note: note.value.trim(),
+    }));
   }
 
   function drawValues() {
@@ -435,9 +446,9 @@ async function documentView(el, project, version, docId, edit, initialPath) {
   const off = subscribe(Q.REVIEW_UPDATED, { projectId: project.id }, {
     next: (data) => {
       const r = data?.reviewUpdated;
-      if (r && r.documentId === docId && r.formVersionId === version.id && editing === null) loadReview();
+      if (r && r.documentId === docId && r.formVersionId === version.id) loadReview(true);
     },
-    restarted: () => loadReview(),
+    restarted: () => loadReview(true),
   });
   return () => { off(); document.removeEventListener('keydown', onKey); };
 }
