@@ -33,7 +33,11 @@ pub struct ConnectionTotals {
 pub type Conn<N> = Connection<String, N, ConnectionTotals>;
 
 /// Turns a service page into a connection.
-pub fn connection<M, N>(page: Page<M>, id: impl Fn(&M) -> &str, wrap: impl Fn(M) -> N) -> Conn<N>
+pub fn connection<M, N>(
+    page: Page<M>,
+    id: impl Fn(&M) -> &str,
+    mut wrap: impl FnMut(M) -> N,
+) -> Conn<N>
 where
     N: async_graphql::OutputType,
 {

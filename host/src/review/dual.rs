@@ -59,7 +59,7 @@ pub async fn submit_values(
     for (path, v) in entries {
         checked(&s, path, v)?;
     }
-    let first = review_row(&app.db, &s).await?;
+    let first = review_row(&app.db, &s.document, &s.version.id).await?;
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     unlocked(&r)?;
@@ -145,7 +145,7 @@ pub async fn resolve(
     let user = access.user_id()?.to_owned();
     let value = value.unwrap_or(Value::Null);
     checked(&s, path, &value)?;
-    let first = review_row(&app.db, &s).await?;
+    let first = review_row(&app.db, &s.document, &s.version.id).await?;
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     unlocked(&r)?;

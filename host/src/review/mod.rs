@@ -259,6 +259,7 @@ async fn decided<C: ConnectionTrait>(db: &C, p: &project::Model) -> ServiceResul
 }
 
 /// A review as it stands, with who decided what.
+#[derive(Clone)]
 pub struct ReviewView {
     /// The review, its status as its values make it.
     pub review: review::Model,
@@ -305,12 +306,17 @@ async fn subject(
     })
 }
 
-/// The review row of a subject, created at first sight.
-async fn review_row<C: ConnectionTrait>(db: &C, s: &Subject) -> ServiceResult<review::Model> {
+/// The review row of `document` against a form version, created at first
+/// sight.
+async fn review_row<C: ConnectionTrait>(
+    db: &C,
+    document: &document::Model,
+    form_version_id: &str,
+) -> ServiceResult<review::Model> {
     let find = || {
-        tenancy::scoped::<review::Entity>(Scope::Organization(&s.document.organization_id))
-            .filter(review::Column::DocumentId.eq(s.document.id.as_str()))
-            .filter(review::Column::FormVersionId.eq(s.version.id.as_str()))
+        tenancy::scoped::<review::Entity>(Scope::Organization(&document.organization_id))
+            .filter(review::Column::DocumentId.eq(document.id.as_str()))
+            .filter(review::Column::FormVersionId.eq(form_version_id))
     };
     if let Some(r) = find().one(db).await? {
         return Ok(r);
@@ -318,10 +324,10 @@ async fn review_row<C: ConnectionTrait>(db: &C, s: &Subject) -> ServiceResult<re
     let now = now_ms();
     let inserted = review::ActiveModel {
         id: Set(new_id()),
-        organization_id: Set(s.document.organization_id.clone()),
-        project_id: Set(s.project.id.clone()),
-        document_id: Set(s.document.id.clone()),
-        form_version_id: Set(s.version.id.clone()),
+        organization_id: Set(document.organization_id.clone()),
+        project_id: Set(document.project_id.clone()),
+        document_id: Set(document.id.clone()),
+        form_version_id: Set(form_version_id.to_owned()),
         status: Set(ReviewStatus::Open),
         created_at: Set(now),
         updated_at: Set(now),
@@ -409,36 +415,48 @@ async fn emails(
 async fn view(
     app: &App,
     s: &Subject,
-    mut r: review::Model,
+    r: review::Model,
     access: &Access,
 ) -> ServiceResult<ReviewView> {
     let (derived, decided) = derive(app, &app.db, s, &r).await?;
     let reviewers = emails(app, &decided).await?;
+    Ok(shown(&s.rules, r, derived, &decided, reviewers, access))
+}
+
+/// [`view`] once its rows are read.
+fn shown(
+    rules: &Rules,
+    mut r: review::Model,
+    derived: state::Derived,
+    decided: &[review_decision::Model],
+    reviewers: HashMap<String, String>,
+    access: &Access,
+) -> ReviewView {
     r.status = state::status(r.status, &derived.values, derived.waiting);
     let caller = access.principal.user_id();
     let may_extract = access
         .role_in(&r.organization_id)
         .is_some_and(|role| role.at_least(Role::Reviewer));
-    let blind = s.rules.mode == ReviewMode::Dual
+    let blind = rules.mode == ReviewMode::Dual
         && derived.waiting > 0
         && may_extract
         && caller.is_some_and(|u| !derived.extractions.iter().any(|e| e.user_id == u));
     if let (true, Some(u)) = (blind, caller) {
-        return Ok(ReviewView {
+        return ReviewView {
             review: r,
-            values: state::blind(&decided, u),
+            values: state::blind(decided, u),
             extractions: Vec::new(),
             reviewers,
             blind: true,
-        });
+        };
     }
-    Ok(ReviewView {
+    ReviewView {
         review: r,
         values: derived.values,
         extractions: derived.extractions,
         reviewers,
         blind: false,
-    })
+    }
 }
 
 /// The review of a document against a form version (VIEWER+).
@@ -449,8 +467,76 @@ pub async fn get(
     form_version_id: &str,
 ) -> ServiceResult<ReviewView> {
     let s = subject(app, access, document_id, form_version_id, Role::Viewer).await?;
-    let r = review_row(&app.db, &s).await?;
+    let r = review_row(&app.db, &s.document, &s.version.id).await?;
     view(app, &s, r, access).await
+}
+
+/// The reviews of a page of documents of one project against one form
+/// version, each as [`get`] shows it to `access`, keyed by document id.
+/// `rows` pairs each document with the values of its latest result. Reads
+/// a fixed number of rows sets however many documents there are (the
+/// results table asks for a page of reviews at once); only a review seen
+/// for the first time costs its own insert.
+pub async fn get_many(
+    app: &App,
+    access: &Access,
+    form_version_id: &str,
+    rows: &[(&document::Model, &[extraction_value::Model])],
+) -> ServiceResult<HashMap<String, ReviewView>> {
+    let Some((first, _)) = rows.first() else {
+        return Ok(HashMap::new());
+    };
+    // One document authorizes the project; the rest must be of the same.
+    let s = subject(app, access, &first.id, form_version_id, Role::Viewer).await?;
+    if rows.iter().any(|(d, _)| d.project_id != s.project.id) {
+        return Err(ServiceError::NotFound("document"));
+    }
+    let scope = Scope::Organization(&s.project.organization_id);
+    let ids: Vec<&str> = rows.iter().map(|(d, _)| d.id.as_str()).collect();
+    let mut reviews: HashMap<String, review::Model> = tenancy::scoped::<review::Entity>(scope)
+        .filter(review::Column::DocumentId.is_in(ids))
+        .filter(review::Column::FormVersionId.eq(s.version.id.as_str()))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|r| (r.document_id.clone(), r))
+        .collect();
+    for (d, _) in rows {
+        if !reviews.contains_key(&d.id) {
+            let r = review_row(&app.db, d, &s.version.id).await?;
+            reviews.insert(d.id.clone(), r);
+        }
+    }
+    let review_ids: Vec<&str> = reviews.values().map(|r| r.id.as_str()).collect();
+    let mut decided: HashMap<String, Vec<review_decision::Model>> = HashMap::new();
+    let all = tenancy::scoped::<review_decision::Entity>(scope)
+        .filter(review_decision::Column::ReviewId.is_in(review_ids))
+        .order_by_asc(review_decision::Column::CreatedAt)
+        .order_by_asc(review_decision::Column::Id)
+        .all(&app.db)
+        .await?;
+    let everyone = emails(app, &all).await?;
+    for d in all {
+        decided.entry(d.review_id.clone()).or_default().push(d);
+    }
+    let mut out = HashMap::with_capacity(rows.len());
+    for (d, values) in rows {
+        let Some(r) = reviews.remove(&d.id) else {
+            continue;
+        };
+        let mine = decided.remove(&r.id).unwrap_or_default();
+        let reviewers = mine
+            .iter()
+            .filter_map(|x| x.user_id.as_ref())
+            .filter_map(|u| everyone.get(u).map(|e| (u.clone(), e.clone())))
+            .collect();
+        let derived = s.rules.derive(Some(values), &mine);
+        out.insert(
+            d.id.clone(),
+            shown(&s.rules, r, derived, &mine, reviewers, access),
+        );
+    }
+    Ok(out)
 }
 
 /// A reviewer's verdict on one value (REVIEWER+, SINGLE mode).
@@ -520,7 +606,7 @@ pub async fn verify(
         }
         _ => Vec::new(),
     };
-    let first = review_row(&app.db, &s).await?;
+    let first = review_row(&app.db, &s.document, &s.version.id).await?;
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     unlocked(&r)?;
@@ -558,7 +644,7 @@ pub async fn complete(
     form_version_id: &str,
 ) -> ServiceResult<review::Model> {
     let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
-    let first = review_row(&app.db, &s).await?;
+    let first = review_row(&app.db, &s.document, &s.version.id).await?;
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     if r.status == ReviewStatus::Complete {
@@ -614,7 +700,7 @@ pub async fn reopen(
 ) -> ServiceResult<review::Model> {
     let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
     let note = clean_note(Some(note), true)?;
-    let first = review_row(&app.db, &s).await?;
+    let first = review_row(&app.db, &s.document, &s.version.id).await?;
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     if r.status != ReviewStatus::Complete {

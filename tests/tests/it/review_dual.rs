@@ -37,6 +37,35 @@ async fn review(srv: &TestServer, who: &Session, ids: &Value) -> Value {
     ok(&r, "review").clone()
 }
 
+/// Checks that the reviews a results page reads together are, for every
+/// document, the review `who` gets by asking for it alone; returns whether
+/// each document (by id) is blind to `who`.
+async fn results_match_reviews(
+    srv: &TestServer,
+    who: &Session,
+    project: &str,
+    version: &str,
+) -> BTreeMap<String, bool> {
+    let vars = json!({ "projectId": project, "formVersionId": version, "first": 50 });
+    let r = srv.op(Some(&who.token), "ResultsReviews", vars).await;
+    let mut blind = BTreeMap::new();
+    for edge in ok(&r, "results")["edges"].as_array().unwrap() {
+        let doc = edge["node"]["document"]["id"].as_str().unwrap();
+        let mut together = edge["node"]["review"].clone();
+        let was_blind = together["blind"].as_bool().unwrap();
+        together.as_object_mut().unwrap().remove("blind");
+        let ids = json!({ "documentId": doc, "formVersionId": version });
+        assert_eq!(
+            together,
+            review(srv, who, &ids).await,
+            "{doc} as {}",
+            who.email
+        );
+        blind.insert(doc.to_owned(), was_blind);
+    }
+    blind
+}
+
 /// Submits values as `who`; the raw response.
 async fn submit(srv: &TestServer, who: &Session, ids: &Value, values: Value, done: bool) -> Value {
     let mut vars = ids.clone();
@@ -215,6 +244,19 @@ async fn dual_review(db: DbKind) {
     );
     // Bob sees none of it.
     assert_eq!(review(&srv, &b, &ids).await["values"], json!([]));
+    // A results page shows each person the same reviews, blind alike.
+    let both_blind = BTreeMap::from([(docs[0].clone(), true), (docs[1].clone(), true)]);
+    for who in [&a, &b] {
+        assert_eq!(
+            results_match_reviews(&srv, who, &project, &version).await,
+            both_blind
+        );
+    }
+    let seeing = BTreeMap::from([(docs[0].clone(), false), (docs[1].clone(), false)]);
+    assert_eq!(
+        results_match_reviews(&srv, &viewer, &project, &version).await,
+        seeing
+    );
 
     // Bad input: each refused, nothing of it written.
     for (values, why) in [
@@ -257,6 +299,11 @@ async fn dual_review(db: DbKind) {
         extracted["sample_size"]
     );
     assert_eq!(value(&waiting, "sample_size")["state"], "UNREVIEWED");
+    // On one results page, Alice now sees the first paper, not the second.
+    assert_eq!(
+        results_match_reviews(&srv, &a, &project, &version).await,
+        BTreeMap::from([(docs[0].clone(), false), (docs[1].clone(), true)])
+    );
     // Resolving before all extractions are in: nothing is disputed yet.
     let r = resolve(&srv, &c, &ids, "sample_size", json!(ss), "early").await;
     assert_code(&r, "CONFLICT");
@@ -320,6 +367,11 @@ async fn dual_review(db: DbKind) {
         .filter(|v| v["state"] == "AGREED")
         .count();
     assert!(agreed_here > 0, "{all}");
+    // The owner, who may still extract the second paper, is blind to it.
+    assert_eq!(
+        results_match_reviews(&srv, &owner, &project, &version).await,
+        BTreeMap::from([(docs[0].clone(), false), (docs[1].clone(), true)])
+    );
     let history = &value(&all, "sample_size")["decisions"];
     assert_eq!(
         history
