@@ -1,7 +1,8 @@
 //! A real browser for the dashboard's tests: Debian's `chromium` driven
-//! through `chromedriver` (WebDriver) on loopback. Controls are found the
-//! way people and screen readers find them: by role and by the accessible
-//! name Chromium itself computes (WebDriver's "computed label").
+//! through `chromedriver`, or Debian's `firefox-esr` through `geckodriver`
+//! (WebDriver, on loopback). Controls are found the way people and screen
+//! readers find them: by role and by the accessible name the browser itself
+//! computes (WebDriver's "computed label").
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,8 +17,19 @@ use serde_json::{Value, json};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Where chromium is, unless `EVISTREAM_CHROMIUM` says otherwise.
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// Where Firefox is, unless `EVISTREAM_FIREFOX` says otherwise.
+const FIREFOX: &str = "/usr/bin/firefox-esr";
 /// How long a wait for something on the page lasts.
 pub const WAIT: Duration = Duration::from_secs(90);
+
+/// The browser a test drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's chromium through chromedriver.
+    Chromium,
+    /// Debian's firefox-esr through geckodriver (`cargo install geckodriver`).
+    Firefox,
+}
 
 /// CSS for the elements of each ARIA role the tests ask for.
 fn role_css(role: &str) -> &'static str {
@@ -39,16 +51,21 @@ fn role_css(role: &str) -> &'static str {
     }
 }
 
-/// One browser: a chromedriver process and its session.
+/// One browser: a WebDriver process and its session.
 pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
+    /// Which browser this is.
+    pub engine: Engine,
     driver: tokio::process::Child,
     webdriver: String,
     session: String,
     http: reqwest::Client,
     shots: PathBuf,
     shot_seq: usize,
+    /// Firefox: geckodriver's output (the browser's console goes there),
+    /// and how much of it was read.
+    console: Option<(PathBuf, std::sync::atomic::AtomicU64)>,
 }
 
 /// The chromedriver binary, or an error that says how to get it.
@@ -65,22 +82,111 @@ fn chromedriver() -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
+/// The geckodriver binary (`EVISTREAM_GECKODRIVER`, else cargo's bin
+/// directory, else the PATH) and Firefox, or an error that says how to get
+/// them.
+fn geckodriver() -> anyhow::Result<(PathBuf, String)> {
+    let how = "the dashboard's Firefox test needs Debian's firefox-esr and geckodriver \
+               (apt-get install firefox-esr; cargo install --locked geckodriver; \
+               tests/scripts/ensure-tools.sh installs both)";
+    let cargo_bin = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|h| h.join("bin/geckodriver"));
+    let found = match std::env::var("EVISTREAM_GECKODRIVER") {
+        Ok(p) => Some(PathBuf::from(p)),
+        Err(_) => cargo_bin.ok().filter(|p| p.is_file()).or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join("geckodriver"))
+                    .find(|p| p.is_file())
+            })
+        }),
+    };
+    let driver = found
+        .filter(|p| p.is_file())
+        .with_context(|| format!("geckodriver not found: {how}"))?;
+    let firefox = std::env::var("EVISTREAM_FIREFOX").unwrap_or_else(|_| FIREFOX.into());
+    if !Path::new(&firefox).is_file() {
+        bail!("{firefox} not found: {how}");
+    }
+    Ok((driver, firefox))
+}
+
+/// A free loopback port.
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
 impl Browser {
     /// Starts chromedriver and a headless chromium window of 1400 × 1000;
     /// screenshots go to `shots`.
     pub async fn launch(shots: &Path) -> anyhow::Result<Self> {
+        Self::launch_engine(Engine::Chromium, shots).await
+    }
+
+    /// Starts `engine`'s driver and a headless window of 1400 × 1000;
+    /// screenshots go to `shots`.
+    pub async fn launch_engine(engine: Engine, shots: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(shots)?;
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
+        let port = free_port()?;
+        let (mut command, caps, console) = match engine {
+            Engine::Chromium => {
+                let mut c = tokio::process::Command::new(chromedriver()?);
+                c.arg(format!("--port={port}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                let chromium =
+                    std::env::var("EVISTREAM_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
+                let caps = json!({
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": chromium,
+                        "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                                 "--disable-dev-shm-usage", "--window-size=1400,1000",
+                                 "--no-first-run", "--disable-extensions"],
+                    },
+                    "goog:loggingPrefs": { "browser": "ALL" },
+                });
+                (c, caps, None)
+            }
+            Engine::Firefox => {
+                let (driver, firefox) = geckodriver()?;
+                // geckodriver has no browser-log endpoint: Firefox writes its
+                // console to its output (the prefs below), which geckodriver
+                // passes on to this file.
+                let log = shots.join(format!("geckodriver-{port}.log"));
+                let out = std::fs::File::create(&log)?;
+                let mut c = tokio::process::Command::new(driver);
+                c.arg("--port")
+                    .arg(port.to_string())
+                    .arg("--websocket-port")
+                    .arg(free_port()?.to_string())
+                    .stdout(Stdio::from(out.try_clone()?))
+                    .stderr(Stdio::from(out));
+                let caps = json!({
+                    "browserName": "firefox",
+                    "moz:firefoxOptions": {
+                        "binary": firefox,
+                        "args": ["-headless"],
+                        "prefs": {
+                            "devtools.console.stdout.content": true,
+                            // Offline: experiments would log failed syncs.
+                            "app.normandy.enabled": false,
+                            "messaging-system.rsexperimentloader.enabled": false,
+                            "browser.shell.checkDefaultBrowser": false,
+                            "browser.startup.homepage_override.mstone": "ignore",
+                        },
+                    },
+                });
+                (c, caps, Some((log, std::sync::atomic::AtomicU64::new(0))))
+            }
         };
-        let driver = tokio::process::Command::new(chromedriver()?)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let driver = command
             .kill_on_drop(true)
             .spawn()
-            .context("starting chromedriver")?;
+            .with_context(|| format!("starting the {engine:?} WebDriver"))?;
         let webdriver = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -91,21 +197,10 @@ impl Browser {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("chromedriver did not answer on {webdriver}");
+                bail!("the {engine:?} WebDriver did not answer on {webdriver}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let chromium = std::env::var("EVISTREAM_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1400,1000",
-                         "--no-first-run", "--disable-extensions"],
-            },
-            "goog:loggingPrefs": { "browser": "ALL" },
-        });
         let caps = match caps {
             Value::Object(m) => m,
             _ => unreachable!("a JSON object"),
@@ -115,19 +210,24 @@ impl Browser {
             .capabilities(caps)
             .connect(&webdriver)
             .await
-            .context("starting a chromium session")?;
+            .with_context(|| format!("starting a {engine:?} session"))?;
+        if engine == Engine::Firefox {
+            client.set_window_size(1400, 1000).await?;
+        }
         let session = client
             .session_id()
             .await?
             .context("WebDriver gave no session id")?;
         Ok(Self {
             client,
+            engine,
             driver,
             webdriver,
             session,
             http,
             shots: shots.to_owned(),
             shot_seq: 0,
+            console,
         })
     }
 
@@ -174,7 +274,16 @@ impl Browser {
             if role != "file" && !e.is_displayed().await.unwrap_or(false) {
                 continue;
             }
-            if self.name_of(&e).await.unwrap_or_default() == name {
+            let mut computed = self.name_of(&e).await.unwrap_or_default();
+            // Firefox names a file input by its label plus its own button and
+            // status ("Upload PDFs Browse… No files selected.").
+            if self.engine == Engine::Firefox
+                && role == "file"
+                && let Some(i) = computed.find(" Browse…")
+            {
+                computed.truncate(i);
+            }
+            if computed == name {
                 out.push(e);
             }
         }
@@ -293,9 +402,15 @@ impl Browser {
         Ok(path)
     }
 
-    /// Console messages at SEVERE level (errors, failed loads, CSP
+    /// Console messages at error level (errors, failed loads, CSP
     /// violations) since the last call.
     pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        if let Some((log, read)) = &self.console {
+            use std::sync::atomic::Ordering;
+            let text = std::fs::read(log)?;
+            let from = (read.swap(text.len() as u64, Ordering::SeqCst) as usize).min(text.len());
+            return Ok(firefox_errors(&String::from_utf8_lossy(&text[from..])));
+        }
         let r: Value = self
             .http
             .post(format!(
@@ -342,5 +457,68 @@ impl Browser {
     pub async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill().await;
+    }
+}
+
+/// The errors of the page in a stretch of Firefox's output: each
+/// `console.error` (printed with `devtools.console.stdout.content`) and
+/// uncaught exception or rejection, by its first line; not the browser's
+/// own, whose message or stack (the lines up to the next message or blank
+/// line) names `resource://` or `chrome://` code. Firefox prints neither
+/// CSP violations nor failed loads there: the Chromium tests catch those.
+fn firefox_errors(text: &str) -> Vec<String> {
+    let starts = |l: &str| l.starts_with("console.") || l.starts_with("JavaScript ");
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(first) = lines.next() {
+        if !starts(first) {
+            continue;
+        }
+        let mut own = first.contains("resource://") || first.contains("chrome://");
+        while let Some(next) = lines.peek() {
+            if next.trim().is_empty() || starts(next) {
+                break;
+            }
+            own |= next.contains("resource://") || next.contains("chrome://");
+            lines.next();
+        }
+        let error = first.starts_with("console.error:") || first.starts_with("JavaScript error:");
+        if error && !own {
+            out.push(first.to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::firefox_errors;
+
+    #[test]
+    fn firefox_errors_are_the_pages_not_the_browsers() {
+        // As Firefox 153 printed them, for pages and for itself.
+        let out = r#"*** You are running in headless mode.
+console.error: RSLoader: 
+  Failed to retrieve recipes from Remote Settings
+  Stack:
+    RemoteSettingsSyncError@resource://nimbus/lib/RemoteSettingsExperimentLoader.sys.mjs:1570:5
+
+console.error: "boom from console.error"
+console.error: [Exception... "NS_ERROR_CONTENT_BLOCKED"  location: "JS frame :: resource:///modules/FaviconLoader.sys.mjs :: load :: line 236"  data: no]
+console.error: (new Error("an error object", "http://127.0.0.1:8765/m.js", 1))
+console.log: "fine"
+[Parent 27918, Main Thread] WARNING: g_type_add_interface_static: assertion failed
+JavaScript error: chrome://global/content/x.js, line 1: TypeError
+JavaScript error: http://127.0.0.1:8765/a.js, line 2: Error: uncaught thing
+JavaScript warning: http://127.0.0.1:8765/a.js, line 3: unreachable code
+"#;
+        assert_eq!(
+            firefox_errors(out),
+            [
+                r#"console.error: "boom from console.error""#,
+                r#"console.error: (new Error("an error object", "http://127.0.0.1:8765/m.js", 1))"#,
+                "JavaScript error: http://127.0.0.1:8765/a.js, line 2: Error: uncaught thing",
+            ]
+        );
     }
 }

@@ -474,7 +474,7 @@ pub async fn get(
 /// The reviews of a page of documents of one project against one form
 /// version, each as [`get`] shows it to `access`, keyed by document id.
 /// `rows` pairs each document with the values of its latest result. Reads
-/// a fixed number of rows sets however many documents there are (the
+/// a fixed number of row sets however many documents there are (the
 /// results table asks for a page of reviews at once); only a review seen
 /// for the first time costs its own insert.
 pub async fn get_many(

@@ -1,4 +1,5 @@
-//! The dashboard in a real browser (Debian's chromium through chromedriver):
+//! The dashboard in a real browser (Debian's chromium through chromedriver;
+//! the journey in Firefox ESR through geckodriver too):
 //! the journey of `../shared/acceptance/dashboard.md` over two corpus PDFs
 //! with the offline extractor, found by role and accessible name; a failed
 //! sign-in shows its error; a VIEWER sees no edit controls and, in a second
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use evistream::jobs::JobRegistry;
-use evistream_tests::browser::Browser;
+use evistream_tests::browser::{Browser, Engine};
 use evistream_tests::{DbKind, TestDb, TestServer, corpus_pdf, ok};
 use serde_json::json;
 
@@ -56,6 +57,28 @@ async fn no_console_errors(b: &Browser, page: &str) {
     assert!(errors.is_empty(), "console errors on {page}: {errors:#?}");
 }
 
+/// Checks that what the page logs as an error reaches [`no_console_errors`]
+/// (a probe logged through the page), so that its silence means something.
+async fn console_is_watched(b: &Browser) {
+    no_console_errors(b, "the sign-in page").await;
+    b.client
+        .execute("console.error('console probe');", vec![])
+        .await
+        .unwrap();
+    // Firefox's output reaches the log file a moment later.
+    for _ in 0..50 {
+        let errors = b.console_errors().await.expect("browser log");
+        if errors.iter().any(|e| e.contains("console probe")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{:?} did not report the probe logged as a console error",
+        b.engine
+    );
+}
+
 /// The state word shown in a document's row of the Documents table.
 async fn document_states(b: &Browser) -> Vec<String> {
     let v = b
@@ -76,21 +99,39 @@ async fn document_states(b: &Browser) -> Vec<String> {
 }
 
 evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
+    journey(db, Engine::Chromium).await
+});
+
+/// The journey in Firefox as well (the contract names both browsers); the
+/// database makes no difference to the browser, so SQLite only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reviewers_journey_in_firefox() {
+    let _process = evistream_tests::shared().await;
+    journey(DbKind::Sqlite, Engine::Firefox).await
+}
+
+async fn journey(db: DbKind, engine: Engine) {
     let tdb = TestDb::new(db).await.unwrap();
     let srv = TestServer::start(tdb.config(), JobRegistry::new())
         .await
         .unwrap();
-    let shots = shots_dir(db);
+    let shots = match engine {
+        Engine::Chromium => shots_dir(db),
+        Engine::Firefox => shots_dir(db).with_file_name("firefox"),
+    };
     for who in ["reviewer", "viewer"] {
         let _ = std::fs::remove_dir_all(shots.join(who));
     }
-    let mut a = Browser::launch(&shots.join("reviewer")).await.unwrap();
+    let mut a = Browser::launch_engine(engine, &shots.join("reviewer"))
+        .await
+        .unwrap();
     let base = srv.base.clone();
 
     // A sign-in that fails shows why.
     a.goto(&format!("{base}/")).await.unwrap();
     a.find("button", "Sign in").await.unwrap();
     a.shot("sign-in").await.unwrap();
+    console_is_watched(&a).await;
     // The first load of the sign-in page, compressed, as the browser counts it.
     let bytes = a
         .client
@@ -323,7 +364,9 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
     );
     a.shot("review-evidence").await.unwrap();
 
-    let mut v = Browser::launch(&shots.join("viewer")).await.unwrap();
+    let mut v = Browser::launch_engine(engine, &shots.join("viewer"))
+        .await
+        .unwrap();
     v.goto(&format!("{base}/")).await.unwrap();
     v.fill("textbox", "Email", &viewer.email).await.unwrap();
     v.fill("textbox", "Password", "correct horse")
@@ -528,7 +571,7 @@ evistream_tests::dual_db_test!(the_reviewers_journey, |db: DbKind| async move {
     v.close().await;
     srv.node.shutdown().await;
     tdb.drop_db().await;
-});
+}
 
 /// Signs in through the page.
 async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
