@@ -306,24 +306,62 @@ async fn subject(
     })
 }
 
-/// The review row of `document` against a form version, created at first
-/// sight.
+/// The id of `document`'s review against a form version, derived from the
+/// pair: a review nobody has decided on is not stored, yet shows the id it
+/// will be stored under.
+fn review_id(document_id: &str, form_version_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("review\0{document_id}\0{form_version_id}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
+/// The review of `document` against a form version as it stands before
+/// anyone decides: open, as old as the document. Reading a review never
+/// writes it; the first decision stores it ([`review_row`]).
+fn unstored(document: &document::Model, form_version_id: &str) -> review::Model {
+    review::Model {
+        id: review_id(&document.id, form_version_id),
+        organization_id: document.organization_id.clone(),
+        project_id: document.project_id.clone(),
+        document_id: document.id.clone(),
+        form_version_id: form_version_id.to_owned(),
+        status: ReviewStatus::Open,
+        created_at: document.created_at,
+        updated_at: document.created_at,
+    }
+}
+
+/// The stored review of `document` against a form version, if anyone has
+/// decided on it.
+async fn stored<C: ConnectionTrait>(
+    db: &C,
+    document: &document::Model,
+    form_version_id: &str,
+) -> ServiceResult<Option<review::Model>> {
+    Ok(
+        tenancy::scoped::<review::Entity>(Scope::Organization(&document.organization_id))
+            .filter(review::Column::DocumentId.eq(document.id.as_str()))
+            .filter(review::Column::FormVersionId.eq(form_version_id))
+            .one(db)
+            .await?,
+    )
+}
+
+/// The review row of `document` against a form version, stored now if it
+/// was not (a decision is about to be written).
 async fn review_row<C: ConnectionTrait>(
     db: &C,
     document: &document::Model,
     form_version_id: &str,
 ) -> ServiceResult<review::Model> {
-    let find = || {
-        tenancy::scoped::<review::Entity>(Scope::Organization(&document.organization_id))
-            .filter(review::Column::DocumentId.eq(document.id.as_str()))
-            .filter(review::Column::FormVersionId.eq(form_version_id))
-    };
-    if let Some(r) = find().one(db).await? {
+    if let Some(r) = stored(db, document, form_version_id).await? {
         return Ok(r);
     }
     let now = now_ms();
     let inserted = review::ActiveModel {
-        id: Set(new_id()),
+        id: Set(review_id(&document.id, form_version_id)),
         organization_id: Set(document.organization_id.clone()),
         project_id: Set(document.project_id.clone()),
         document_id: Set(document.id.clone()),
@@ -336,9 +374,8 @@ async fn review_row<C: ConnectionTrait>(
     .await;
     match inserted {
         Ok(r) => Ok(r),
-        // Two first sights at once: the other one's row is the review.
-        Err(e) => find()
-            .one(db)
+        // Two first decisions at once: the other one's row is the review.
+        Err(e) => stored(db, document, form_version_id)
             .await?
             .ok_or_else(|| ServiceError::Internal(anyhow::Error::new(e))),
     }
@@ -467,7 +504,10 @@ pub async fn get(
     form_version_id: &str,
 ) -> ServiceResult<ReviewView> {
     let s = subject(app, access, document_id, form_version_id, Role::Viewer).await?;
-    let r = review_row(&app.db, &s.document, &s.version.id).await?;
+    let r = match stored(&app.db, &s.document, &s.version.id).await? {
+        Some(r) => r,
+        None => unstored(&s.document, &s.version.id),
+    };
     view(app, &s, r, access).await
 }
 
@@ -475,8 +515,7 @@ pub async fn get(
 /// version, each as [`get`] shows it to `access`, keyed by document id.
 /// `rows` pairs each document with the values of its latest result. Reads
 /// a fixed number of row sets however many documents there are (the
-/// results table asks for a page of reviews at once); only a review seen
-/// for the first time costs its own insert.
+/// results table asks for a page of reviews at once), and writes nothing.
 pub async fn get_many(
     app: &App,
     access: &Access,
@@ -503,22 +542,11 @@ pub async fn get_many(
         .collect();
     for (d, _) in rows {
         if !reviews.contains_key(&d.id) {
-            let r = review_row(&app.db, d, &s.version.id).await?;
-            reviews.insert(d.id.clone(), r);
+            reviews.insert(d.id.clone(), unstored(d, &s.version.id));
         }
     }
-    let review_ids: Vec<&str> = reviews.values().map(|r| r.id.as_str()).collect();
-    let mut decided: HashMap<String, Vec<review_decision::Model>> = HashMap::new();
-    let all = tenancy::scoped::<review_decision::Entity>(scope)
-        .filter(review_decision::Column::ReviewId.is_in(review_ids))
-        .order_by_asc(review_decision::Column::CreatedAt)
-        .order_by_asc(review_decision::Column::Id)
-        .all(&app.db)
-        .await?;
-    let everyone = emails(app, &all).await?;
-    for d in all {
-        decided.entry(d.review_id.clone()).or_default().push(d);
-    }
+    let (mut decided, everyone) =
+        decisions_of(app, &s.project.organization_id, reviews.values()).await?;
     let mut out = HashMap::with_capacity(rows.len());
     for (d, values) in rows {
         let Some(r) = reviews.remove(&d.id) else {
@@ -537,6 +565,34 @@ pub async fn get_many(
         );
     }
     Ok(out)
+}
+
+/// The decisions of `reviews` (by review id, oldest first) and the e-mail of
+/// everyone who made one, by user id.
+async fn decisions_of<'a>(
+    app: &App,
+    organization_id: &str,
+    reviews: impl Iterator<Item = &'a review::Model>,
+) -> ServiceResult<(
+    HashMap<String, Vec<review_decision::Model>>,
+    HashMap<String, String>,
+)> {
+    let ids: Vec<&str> = reviews.map(|r| r.id.as_str()).collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let all = tenancy::scoped::<review_decision::Entity>(Scope::Organization(organization_id))
+        .filter(review_decision::Column::ReviewId.is_in(ids))
+        .order_by_asc(review_decision::Column::CreatedAt)
+        .order_by_asc(review_decision::Column::Id)
+        .all(&app.db)
+        .await?;
+    let everyone = emails(app, &all).await?;
+    let mut by_review: HashMap<String, Vec<review_decision::Model>> = HashMap::new();
+    for d in all {
+        by_review.entry(d.review_id.clone()).or_default().push(d);
+    }
+    Ok((by_review, everyone))
 }
 
 /// A reviewer's verdict on one value (REVIEWER+, SINGLE mode).
@@ -903,27 +959,15 @@ pub async fn of_results(
         .filter(review::Column::FormVersionId.eq(version.id.as_str()))
         .all(&app.db)
         .await?;
-    if reviews.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ids: Vec<String> = reviews.iter().map(|r| r.id.clone()).collect();
-    let all = tenancy::scoped::<review_decision::Entity>(Scope::Organization(organization_id))
-        .filter(review_decision::Column::ReviewId.is_in(ids))
-        .order_by_asc(review_decision::Column::CreatedAt)
-        .order_by_asc(review_decision::Column::Id)
-        .all(&app.db)
-        .await?;
-    let emails = emails(app, &all).await?;
+    let (mut decided, emails) = decisions_of(app, organization_id, reviews.iter()).await?;
+    let rows: HashMap<&str, &crate::extraction::ResultRow> =
+        rows.iter().map(|r| (r.document.id.as_str(), r)).collect();
     let mut out = HashMap::new();
     for r in reviews {
-        let Some(row) = rows.iter().find(|row| row.document.id == r.document_id) else {
+        let Some(row) = rows.get(r.document_id.as_str()) else {
             continue;
         };
-        let mine: Vec<review_decision::Model> = all
-            .iter()
-            .filter(|d| d.review_id == r.id)
-            .cloned()
-            .collect();
+        let mine = decided.remove(&r.id).unwrap_or_default();
         let derived = rules.derive(Some(&row.values), &mine);
         let mut review = r;
         review.status = state::status(review.status, &derived.values, derived.waiting);

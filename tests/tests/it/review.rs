@@ -23,6 +23,15 @@ fn fields() -> Value {
     ])
 }
 
+/// How many reviews are stored (of any organization).
+async fn stored_reviews(srv: &TestServer) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    evistream::db::entities::review::Entity::find()
+        .count(&srv.node.app.db)
+        .await
+        .unwrap()
+}
+
 /// Runs the project's extraction of `version` to its end.
 pub async fn extract(srv: &TestServer, token: &str, project: &str, version: &str) {
     let r = srv
@@ -172,6 +181,14 @@ async fn single_review(db: DbKind) {
     );
     let r = srv.op(Some(&outsider.token), "Review", ids.clone()).await;
     assert_code(&r, "NOT_FOUND");
+    // Reading reviews, alone or a results page of them, stores nothing.
+    let vars = json!({ "projectId": project, "formVersionId": version, "first": 10 });
+    let page = srv.op(Some(&viewer.token), "ResultsReviews", vars).await;
+    assert_eq!(
+        ok(&page, "results")["edges"][0]["node"]["review"]["id"],
+        before["id"]
+    );
+    assert_eq!(stored_reviews(&srv).await, 0, "reads wrote a review");
 
     // Required sample_size is unreviewed: completion is refused.
     let r = srv
@@ -290,6 +307,9 @@ async fn single_review(db: DbKind) {
         )
         .await;
     let corrected = ok(&r, "verifyValue");
+    // The first decision stored the review under the id readers saw.
+    assert_eq!(stored_reviews(&srv).await, 1);
+    assert_eq!(review(owner.token.clone()).await["id"], before["id"]);
     assert_eq!(corrected["state"], "CORRECTED");
     assert_eq!(corrected["source"], "REVIEWER");
     assert_eq!(corrected["value"], 999);
