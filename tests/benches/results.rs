@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use evistream::jobs::JobRegistry;
-use evistream_tests::{DbKind, TestDb, TestServer, corpus_pdf, eventually, ok};
+use evistream_tests::{DbKind, TestDb, TestServer, corpus_pdf, ok};
 use serde_json::json;
 
 const COPIES: usize = 4;
@@ -36,11 +36,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let kind = if std::env::args().any(|a| a == "postgres") {
-        DbKind::Postgres
-    } else {
-        DbKind::Sqlite
-    };
+    let kind = DbKind::from_args();
     let tdb = TestDb::new(kind).await.expect("db");
     let srv = TestServer::start(tdb.config(), JobRegistry::new())
         .await
@@ -81,19 +77,7 @@ async fn main() {
             ]),
         )
         .await;
-    let r = srv
-        .op(
-            t,
-            "StartExtraction",
-            json!({ "projectId": project, "formVersionId": version }),
-        )
-        .await;
-    let run = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
-    eventually(Duration::from_secs(600), || async {
-        let r = srv.op(t, "Job", json!({ "id": run })).await;
-        (r["data"]["job"]["state"] == "SUCCEEDED").then_some(())
-    })
-    .await;
+    srv.run_extraction(&owner.token, &project, &version).await;
 
     // A reviewer accepts the values of every third document.
     let vars = json!({ "p": project, "v": version });

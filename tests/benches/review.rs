@@ -19,7 +19,7 @@ use evistream::db::types::EvidenceList;
 use evistream::extraction::pipeline::Grounding;
 use evistream::jobs::JobRegistry;
 use evistream::plugins::extractor::ValueStatus;
-use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok, ops};
+use evistream_tests::{DbKind, TestDb, TestServer, ok, ops};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
@@ -85,11 +85,7 @@ fn report(name: &str, times: &[Duration], baseline: Option<Duration>) -> Duratio
 
 #[tokio::main]
 async fn main() {
-    let kind = if std::env::args().any(|a| a == "postgres") {
-        DbKind::Postgres
-    } else {
-        DbKind::Sqlite
-    };
+    let kind = DbKind::from_args();
     let tdb = TestDb::new(kind).await.expect("db");
     let srv = TestServer::start(tdb.config(), JobRegistry::new())
         .await
@@ -111,21 +107,7 @@ async fn main() {
             json!([{ "name": "outcomes", "type": "ARRAY", "fields": fields }]),
         )
         .await;
-    let r = srv
-        .op(
-            Some(&owner.token),
-            "StartExtraction",
-            json!({ "projectId": project, "formVersionId": version }),
-        )
-        .await;
-    let run = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
-    eventually(Duration::from_secs(180), || async {
-        let r = srv
-            .op(Some(&owner.token), "Job", json!({ "id": run }))
-            .await;
-        (r["data"]["job"]["state"] == "SUCCEEDED").then_some(())
-    })
-    .await;
+    srv.run_extraction(&owner.token, &project, &version).await;
 
     // 300 values on the document's result, as a long outcome table gives.
     let db = &srv.node.app.db;

@@ -30,6 +30,18 @@ pub enum DbKind {
     Postgres,
 }
 
+impl DbKind {
+    /// A benchmark's database: PostgreSQL when `postgres` is among the
+    /// command's arguments, SQLite otherwise.
+    pub fn from_args() -> Self {
+        if std::env::args().any(|a| a == "postgres") {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+}
+
 /// Defines `mod $name { sqlite(); postgres(); }` running `$body(DbKind)` on both databases.
 #[macro_export]
 macro_rules! dual_db_test {
@@ -433,6 +445,43 @@ impl TestServer {
             )
             .await;
         ok(&r, "configureProjectPlugins").clone()
+    }
+
+    /// Starts an extraction of `version` over all of `project`'s
+    /// documents; the run's (parent job's) id.
+    pub async fn start_extraction(&self, token: &str, project: &str, version: &str) -> String {
+        let r = self
+            .op(
+                Some(token),
+                "StartExtraction",
+                json!({ "projectId": project, "formVersionId": version }),
+            )
+            .await;
+        ok(&r, "startExtraction")["id"]
+            .as_str()
+            .expect("run id")
+            .to_owned()
+    }
+
+    /// Waits (up to 3 minutes) until job `id` has ended, neither QUEUED
+    /// nor RUNNING; the job as the `Job` operation shows it.
+    pub async fn job_end(&self, token: &str, id: &str) -> Value {
+        eventually(Duration::from_secs(180), || async {
+            let r = self.op(Some(token), "Job", json!({ "id": id })).await;
+            let job = ok(&r, "job").clone();
+            let state = job["state"].as_str().unwrap_or_default();
+            (state != "QUEUED" && state != "RUNNING").then_some(job)
+        })
+        .await
+    }
+
+    /// Runs an extraction of `version` over `project`'s documents and
+    /// asserts it SUCCEEDED; the run's id.
+    pub async fn run_extraction(&self, token: &str, project: &str, version: &str) -> String {
+        let run = self.start_extraction(token, project, version).await;
+        let job = self.job_end(token, &run).await;
+        assert_eq!(job["state"], "SUCCEEDED", "the extraction run: {job}");
+        run
     }
 
     /// Creates a form with `fields` in `project` and approves its first

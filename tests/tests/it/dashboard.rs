@@ -638,21 +638,7 @@ evistream_tests::dual_db_test!(dual_extraction_in_the_browser, |db: DbKind| asyn
         )
         .await;
     ok(&r, "configureReview");
-    let r = srv
-        .op(
-            Some(&owner.token),
-            "StartExtraction",
-            json!({ "projectId": project, "formVersionId": version }),
-        )
-        .await;
-    let job = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
-    evistream_tests::eventually(Duration::from_secs(120), || async {
-        let r = srv
-            .op(Some(&owner.token), "Job", json!({ "id": job }))
-            .await;
-        (r["data"]["job"]["state"] == "SUCCEEDED").then_some(())
-    })
-    .await;
+    srv.run_extraction(&owner.token, &project, &version).await;
     let url = format!("{base}/#/p/{project}/review/{}", docs[0]);
 
     // Reviewer A extracts blind: no extractor values, no one else's.

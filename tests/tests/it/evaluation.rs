@@ -4,10 +4,8 @@
 //! results, and exports (CSV_WIDE, CSV_LONG, JSON, codebook) downloaded
 //! with the caller's token and parsed back.
 
-use std::time::Duration;
-
 use evistream::jobs::JobRegistry;
-use evistream_tests::{DbKind, TestDb, TestServer, eventually, ok, refused};
+use evistream_tests::{DbKind, TestDb, TestServer, ok, refused};
 use serde_json::{Value, json};
 
 const PAPERS: [&str; 2] = ["PMC3321528.pdf", "PMC4183415.pdf"];
@@ -27,19 +25,7 @@ async fn extracted(srv: &TestServer, token: &str, org: &str) -> (String, String,
     let project = srv.project(token, org, "Evaluation").await;
     let docs = srv.converted_papers(token, &project, &PAPERS).await;
     let v = srv.approved_version(token, &project, fields()).await;
-    let r = srv
-        .op(
-            Some(token),
-            "StartExtraction",
-            json!({ "projectId": project, "formVersionId": v }),
-        )
-        .await;
-    let run = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
-    eventually(Duration::from_secs(180), || async {
-        let r = srv.op(Some(token), "Job", json!({ "id": run })).await;
-        (r["data"]["job"]["state"] == "SUCCEEDED").then_some(())
-    })
-    .await;
+    srv.run_extraction(token, &project, &v).await;
     (project, v, docs)
 }
 

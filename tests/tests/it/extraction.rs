@@ -260,14 +260,7 @@ evistream_tests::dual_db_test!(
             .exec(&srv.node.app.db)
             .await
             .unwrap();
-        let r = srv
-            .op(
-                Some(&a.token),
-                "StartExtraction",
-                json!({ "projectId": project, "formVersionId": version }),
-            )
-            .await;
-        let run = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
+        let run = srv.start_extraction(&a.token, &project, &version).await;
         let done = wait_job(&srv, &a.token, &run).await;
         assert_eq!(done["state"], "SUCCEEDED", "{done}");
         assert!(
@@ -334,14 +327,7 @@ evistream_tests::dual_db_test!(a_cancelled_run_stops_its_units, |db: DbKind| asy
     )
     .await
     .unwrap();
-    let r = srv
-        .op(
-            Some(&a.token),
-            "StartExtraction",
-            json!({ "projectId": project, "formVersionId": version }),
-        )
-        .await;
-    let run = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
+    let run = srv.start_extraction(&a.token, &project, &version).await;
     let r = srv
         .op(Some(&a.token), "CancelJob", json!({ "id": run }))
         .await;

@@ -169,14 +169,7 @@ dual_db_test!(
         });
 
         let started = Instant::now();
-        let r = srv
-            .op(
-                Some(&a.token),
-                "StartExtraction",
-                json!({ "projectId": project, "formVersionId": version }),
-            )
-            .await;
-        let job_id = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
+        let job_id = srv.start_extraction(&a.token, &project, &version).await;
         // Polled past the bound, so a slow run is reported with its time.
         let job = loop {
             let r = srv

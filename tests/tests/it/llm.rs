@@ -365,14 +365,7 @@ evistream_tests::dual_db_test!(
         let version = srv.approved_version(&a.token, &project, fields()).await;
         // Every answer takes 20 s: the unit is mid-call when the cancel comes.
         fake.set_latency(Duration::from_secs(20));
-        let r = srv
-            .op(
-                Some(&a.token),
-                "StartExtraction",
-                json!({ "projectId": project, "formVersionId": version }),
-            )
-            .await;
-        let id = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
+        let id = srv.start_extraction(&a.token, &project, &version).await;
         eventually(Duration::from_secs(30), || async {
             (fake.request_count() > 0).then_some(())
         })

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use evistream::jobs::JobRegistry;
 use evistream_tests::ws::Subscription;
-use evistream_tests::{DbKind, TestDb, TestServer, assert_code, eventually, ok, ops};
+use evistream_tests::{DbKind, TestDb, TestServer, assert_code, ok, ops};
 use serde_json::{Value, json};
 
 fn fields() -> Value {
@@ -34,19 +34,7 @@ async fn stored_reviews(srv: &TestServer) -> u64 {
 
 /// Runs the project's extraction of `version` to its end.
 pub async fn extract(srv: &TestServer, token: &str, project: &str, version: &str) {
-    let r = srv
-        .op(
-            Some(token),
-            "StartExtraction",
-            json!({ "projectId": project, "formVersionId": version }),
-        )
-        .await;
-    let run = ok(&r, "startExtraction")["id"].as_str().unwrap().to_owned();
-    eventually(Duration::from_secs(180), || async {
-        let r = srv.op(Some(token), "Job", json!({ "id": run })).await;
-        (r["data"]["job"]["state"] == "SUCCEEDED").then_some(())
-    })
-    .await;
+    srv.run_extraction(token, project, version).await;
 }
 
 pub fn value<'a>(review: &'a Value, path: &str) -> &'a Value {
