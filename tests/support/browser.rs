@@ -325,19 +325,38 @@ impl Browser {
 
     /// Clicks the control of `role` named `name`.
     pub async fn click(&self, role: &str, name: &str) -> anyhow::Result<()> {
-        self.find(role, name).await?.click().await?;
-        Ok(())
+        self.on_fresh(role, name, |e| async move { e.click().await })
+            .await
     }
 
     /// Types `text` into the textbox (or combobox, file input) named `name`,
     /// replacing what it held.
     pub async fn fill(&self, role: &str, name: &str, text: &str) -> anyhow::Result<()> {
-        let e = self.find(role, name).await?;
-        if role == "textbox" {
-            e.clear().await?;
+        self.on_fresh(role, name, |e| async move {
+            if role == "textbox" {
+                e.clear().await?;
+            }
+            e.send_keys(text).await
+        })
+        .await
+    }
+
+    /// Runs `act` on the control of `role` named `name`, finding it again
+    /// when the page redrew it between the finding and the acting (a stale
+    /// element).
+    async fn on_fresh<F, Fut>(&self, role: &str, name: &str, act: F) -> anyhow::Result<()>
+    where
+        F: Fn(Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let mut tries = 0;
+        loop {
+            let e = self.find(role, name).await?;
+            match act(e).await {
+                Err(err) if err.is_stale_element_reference() && tries < 5 => tries += 1,
+                done => return Ok(done?),
+            }
         }
-        e.send_keys(text).await?;
-        Ok(())
     }
 
     /// Presses and releases `key` as a real key event (to the focused

@@ -700,7 +700,16 @@ pub async fn complete(
     form_version_id: &str,
 ) -> ServiceResult<review::Model> {
     let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
-    let first = review_row(&app.db, &s.document, &s.version.id).await?;
+    let first = match stored(&app.db, &s.document, &s.version.id).await? {
+        Some(r) => r,
+        None => {
+            // Nobody has decided yet: a refusal stores nothing.
+            let r = unstored(&s.document, &s.version.id);
+            let (derived, _) = derive(app, &app.db, &s, &r).await?;
+            completable(&s, &derived)?;
+            review_row(&app.db, &s.document, &s.version.id).await?
+        }
+    };
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     if r.status == ReviewStatus::Complete {
@@ -709,6 +718,21 @@ pub async fn complete(
         ));
     }
     let (derived, _) = derive(app, &txn, &s, &r).await?;
+    completable(&s, &derived)?;
+    let r = touch(&txn, r, Some(ReviewStatus::Complete)).await?;
+    audit::record(
+        &txn,
+        Some(&access.principal),
+        AuditRecord::new(&r.organization_id, "review.complete", "review", &r.id),
+    )
+    .await?;
+    txn.commit().await?;
+    announce(app, &r).await;
+    Ok(r)
+}
+
+/// Why a review with these values cannot complete yet, if it cannot.
+fn completable(s: &Subject, derived: &state::Derived) -> ServiceResult<()> {
     if derived.waiting > 0 {
         return Err(ServiceError::Conflict(format!(
             "{} of {} independent extractions are still to be submitted",
@@ -734,16 +758,7 @@ pub async fn complete(
             missing.join(", ")
         )));
     }
-    let r = touch(&txn, r, Some(ReviewStatus::Complete)).await?;
-    audit::record(
-        &txn,
-        Some(&access.principal),
-        AuditRecord::new(&r.organization_id, "review.complete", "review", &r.id),
-    )
-    .await?;
-    txn.commit().await?;
-    announce(app, &r).await;
-    Ok(r)
+    Ok(())
 }
 
 /// Reopens a complete review (REVIEWER+), saying why.

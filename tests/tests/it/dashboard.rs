@@ -169,6 +169,8 @@ async fn journey(db: DbKind, engine: Engine) {
 
     // Create an account, sign out, sign in.
     a.click("link", "Create account").await.unwrap();
+    // The sign-in page's Email box stays until the new page is drawn.
+    a.find("textbox", "Name").await.unwrap();
     a.fill("textbox", "Email", &email).await.unwrap();
     a.fill("textbox", "Password", "correct horse battery")
         .await
