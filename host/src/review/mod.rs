@@ -360,18 +360,13 @@ async fn review_row<C: ConnectionTrait>(
         return Ok(r);
     }
     let now = now_ms();
-    let inserted = review::ActiveModel {
-        id: Set(review_id(&document.id, form_version_id)),
-        organization_id: Set(document.organization_id.clone()),
-        project_id: Set(document.project_id.clone()),
-        document_id: Set(document.id.clone()),
-        form_version_id: Set(form_version_id.to_owned()),
-        status: Set(ReviewStatus::Open),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await;
+    let row = review::Model {
+        created_at: now,
+        updated_at: now,
+        ..unstored(document, form_version_id)
+    };
+    // Every column Set: the row is inserted whole.
+    let inserted = review::ActiveModel::from(row).reset_all().insert(db).await;
     match inserted {
         Ok(r) => Ok(r),
         // Two first decisions at once: the other one's row is the review.
@@ -532,7 +527,7 @@ pub async fn get_many(
     }
     let scope = Scope::Organization(&s.project.organization_id);
     let ids: Vec<&str> = rows.iter().map(|(d, _)| d.id.as_str()).collect();
-    let mut reviews: HashMap<String, review::Model> = tenancy::scoped::<review::Entity>(scope)
+    let mut stored: HashMap<String, review::Model> = tenancy::scoped::<review::Entity>(scope)
         .filter(review::Column::DocumentId.is_in(ids))
         .filter(review::Column::FormVersionId.eq(s.version.id.as_str()))
         .all(&app.db)
@@ -540,18 +535,14 @@ pub async fn get_many(
         .into_iter()
         .map(|r| (r.document_id.clone(), r))
         .collect();
-    for (d, _) in rows {
-        if !reviews.contains_key(&d.id) {
-            reviews.insert(d.id.clone(), unstored(d, &s.version.id));
-        }
-    }
+    // Only stored reviews have decisions.
     let (mut decided, everyone) =
-        decisions_of(app, &s.project.organization_id, reviews.values()).await?;
+        decisions_of(app, &s.project.organization_id, stored.values()).await?;
     let mut out = HashMap::with_capacity(rows.len());
     for (d, values) in rows {
-        let Some(r) = reviews.remove(&d.id) else {
-            continue;
-        };
+        let r = stored
+            .remove(&d.id)
+            .unwrap_or_else(|| unstored(d, &s.version.id));
         let mine = decided.remove(&r.id).unwrap_or_default();
         let reviewers = mine
             .iter()
