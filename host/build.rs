@@ -20,6 +20,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", plugins_dir.display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!("cargo:rerun-if-env-changed=EVISTREAM_PLUGINS_TARGET_DIR");
+    println!("cargo:rerun-if-env-changed=EVISTREAM_NO_TARGET_INSTALL");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
 
     let mut plugins: Vec<String> = std::fs::read_dir(&plugins_dir)
@@ -99,8 +100,29 @@ fn wasm_target_installed() -> bool {
     sysroot.is_none_or(|s| s.join("lib/rustlib/wasm32-wasip2").is_dir())
 }
 
+/// Adds the target with rustup, as `rustup target add` would by hand;
+/// true when rustup says it did. `RUSTUP` names the rustup binary (tests);
+/// `EVISTREAM_NO_TARGET_INSTALL=1` turns this off.
+fn install_wasm_target() -> bool {
+    if std::env::var_os("EVISTREAM_NO_TARGET_INSTALL").is_some_and(|v| v == "1") {
+        return false;
+    }
+    let rustup = std::env::var("RUSTUP").unwrap_or_else(|_| "rustup".into());
+    let mut cmd = Command::new(rustup);
+    cmd.args(["target", "add", "wasm32-wasip2"]);
+    // The toolchain this build runs with (set by rustup's proxies).
+    if let Ok(tc) = std::env::var("RUSTUP_TOOLCHAIN") {
+        cmd.args(["--toolchain", &tc]);
+    }
+    println!(
+        "cargo:warning=the wasm32-wasip2 target is missing; running `rustup target add wasm32-wasip2`"
+    );
+    cmd.status().is_ok_and(|s| s.success())
+}
+
 fn build(plugins_dir: &Path, target: &Path) {
-    if !wasm_target_installed() {
+    let available = wasm_target_installed() || (install_wasm_target() && wasm_target_installed());
+    if !available {
         // Printed by cargo under the build script's failure; one line, no backtrace.
         eprintln!("error: {MISSING_TARGET}");
         std::process::exit(1);

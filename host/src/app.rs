@@ -45,6 +45,11 @@ pub struct App {
     pub logins: crate::auth::throttle::LoginGuard,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// This node: its id (job leases name it), leadership, worker liveness.
+    pub node: Arc<crate::jobs::maintenance::Node>,
+    /// Open WebSocket sessions: shutdown waits (briefly) for them to send
+    /// their close frame.
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 impl App {
@@ -125,6 +130,8 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         url_key,
         logins: crate::auth::throttle::LoginGuard::new(&config.auth),
         trusted_proxies,
+        node: Arc::new(crate::jobs::maintenance::Node::new()),
+        sockets: tokio_util::task::TaskTracker::new(),
         plugins,
         llm: crate::llm::gateway::Gateway::default(),
         config,

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
+    /// Where a worker node (`evistream worker`) serves `/livez`, `/readyz`
+    /// and `/metrics`; empty turns it off. API nodes serve them on `listen`.
+    pub ops_listen: String,
     /// Folder for the embedded defaults: SQLite file, blobs, generated keys.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/evistream.db`.
@@ -242,6 +245,10 @@ pub struct JobsConfig {
     pub max_attempts: i32,
     /// How long shutdown waits for running jobs before releasing their leases (ms).
     pub shutdown_grace_ms: u64,
+    /// Finished jobs older than this many days are pruned (0: kept forever).
+    /// An extraction run's own row stays (it is the run's record); its
+    /// units and conversion jobs go.
+    pub retention_days: u32,
 }
 
 /// Request limits. Every request is bounded before it is parsed, on HTTP,
@@ -281,6 +288,10 @@ pub struct LimitsConfig {
     /// How often an open WebSocket's credential is checked again, in
     /// seconds (it also closes when its access token expires).
     pub ws_recheck_secs: u64,
+    /// Interval of the WebSocket ping frames the server sends, in seconds
+    /// (0: none), so that a proxy's idle timeout does not cut a quiet
+    /// subscription.
+    pub ws_keepalive_secs: u64,
     /// Proxies whose `X-Forwarded-For`, `X-Forwarded-Host` and
     /// `X-Forwarded-Proto` are believed: addresses or CIDR ranges, e.g.
     /// `["10.0.0.0/8"]`. Empty: those headers are ignored.
@@ -301,6 +312,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_listen: "127.0.0.1:9090".into(),
             data_dir: PathBuf::from("./data"),
             database_url: String::new(),
             database_max_connections: 16,
@@ -361,6 +373,7 @@ impl Default for JobsConfig {
             retry_max_ms: 300_000,
             max_attempts: 5,
             shutdown_grace_ms: 10_000,
+            retention_days: 30,
         }
     }
 }
@@ -382,6 +395,7 @@ impl Default for LimitsConfig {
             ws_init_timeout_secs: 10,
             ws_max_operations: 32,
             ws_recheck_secs: 5,
+            ws_keepalive_secs: 20,
             trusted_proxies: Vec::new(),
         }
     }
@@ -410,6 +424,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("ops_listen", &self.ops_listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
@@ -485,6 +500,7 @@ pub enum ConfigError {
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
+    "ops_listen",
     "data_dir",
     "database_url",
     "database_max_connections",
@@ -545,6 +561,7 @@ impl Config {
         Self {
             data_dir: dir.to_path_buf(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ops_listen: "127.0.0.1:0".into(),
             ..Self::default()
         }
     }

@@ -24,6 +24,8 @@ pub struct Running {
     pub app: Arc<App>,
     /// Where the API listens, when it serves one.
     pub addr: Option<std::net::SocketAddr>,
+    /// Where a worker node serves `/livez`, `/readyz` and `/metrics`.
+    pub ops_addr: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -35,6 +37,14 @@ impl Running {
         self.shutdown.cancel();
         for t in self.tasks {
             let _ = t.await;
+        }
+        // WebSockets were told to close (1001); let their close frames out.
+        self.app.sockets.close();
+        if tokio::time::timeout(Duration::from_secs(2), self.app.sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("WebSockets still open at shutdown; dropping them");
         }
     }
 
@@ -75,11 +85,7 @@ pub fn router(app: Arc<App>) -> Router {
             app: app.clone(),
             schema,
         });
-    let ops = Router::new()
-        .route("/livez", get(ops::livez))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .with_state(app);
+    let ops = ops_routes(app);
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     gql.merge(ops)
         .merge(api::ui::router())
@@ -96,6 +102,19 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn ops_routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/livez", get(ops::livez))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(app)
+}
+
+/// The router of a worker node's operations port.
+pub fn ops_router(app: Arc<App>) -> Router {
+    ops_routes(app).layer(axum::middleware::from_fn(ops::track_http))
 }
 
 /// What a node runs.
@@ -131,6 +150,7 @@ pub async fn launch(
     let app = app::build(config, shutdown.clone()).await?;
     let mut tasks = Vec::new();
     let mut addr = None;
+    let mut ops_addr = None;
     if roles.api {
         let listener = match listener {
             Some(l) => l,
@@ -147,25 +167,38 @@ pub async fn launch(
         )));
     }
     if roles.workers {
-        let worker_id = format!(
-            "{}-{}",
-            hostname(),
-            uuid::Uuid::new_v4()
-                .simple()
-                .to_string()
-                .get(..8)
-                .unwrap_or("w")
-        );
+        // A worker node has no API; it serves the operations endpoints on
+        // their own port, so it can be probed, scraped and restarted.
+        if !roles.api && !app.config.ops_listen.trim().is_empty() {
+            let at = app.config.ops_listen.trim();
+            let listener = TcpListener::bind(at)
+                .await
+                .map_err(|e| anyhow::anyhow!("ops_listen {at}: {e}"))?;
+            ops_addr = Some(listener.local_addr()?);
+            let limits = app.config.limits.clone();
+            tasks.push(tokio::spawn(serve_http(
+                listener,
+                ops_router(app.clone()),
+                limits,
+                shutdown.clone(),
+            )));
+        }
+        app.node.worker_turned();
         tasks.push(tokio::spawn(worker::run(
             app.clone(),
             jobs.clone(),
-            worker_id,
+            app.node.id.clone(),
             shutdown.clone(),
         )));
     }
+    tasks.push(tokio::spawn(crate::jobs::maintenance::run(
+        app.clone(),
+        shutdown.clone(),
+    )));
     Ok(Running {
         app,
         addr,
+        ops_addr,
         shutdown,
         tasks,
     })
@@ -255,13 +288,6 @@ async fn serve_http(
     {
         tracing::warn!("connections still open after the shutdown drain; closing them");
     }
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".into())
 }
 
 /// Resolves on SIGINT or SIGTERM.

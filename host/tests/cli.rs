@@ -730,10 +730,14 @@ async fn serve_no_workers_serves_the_api_only() {
     assert_eq!(p.terminate().await.code(), Some(0));
 }
 
+/// A worker node has no API; it serves its operations endpoints on
+/// `ops_listen`, which `evistream health --worker` checks (the container
+/// health check), and stops on SIGTERM.
 #[tokio::test]
-async fn worker_runs_without_http_until_sigterm() {
+async fn worker_serves_only_its_operations_endpoints_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let [port] = free_ports();
+    let [port, ops] = free_ports();
+    let ops_at = format!("127.0.0.1:{ops}");
     let mut p = Proc::spawn({
         let mut c = evistream(dir.path());
         c.args([
@@ -742,33 +746,71 @@ async fn worker_runs_without_http_until_sigterm() {
             "json",
             "--listen",
             &format!("127.0.0.1:{port}"),
-        ]);
+        ])
+        .env("EVISTREAM_OPS_LISTEN", &ops_at);
         c
     });
     p.wait_line("worker log", |l| l.contains("evistream worker running"))
         .await;
+    p.wait_line("ops banner", |l| {
+        l == format!("evistream worker ops on http://{ops_at}/livez")
+    })
+    .await;
     assert!(
         dir.path().join("data/evistream.db").is_file(),
         "worker opened the database"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        p.child.try_wait().unwrap().is_none(),
-        "worker keeps running"
-    );
     assert!(
         !p.stdout_lines().iter().any(|l| l.contains("listening on")),
-        "worker prints no HTTP address: {}",
+        "worker prints no API address: {}",
         p.output()
     );
     assert!(
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err(),
-        "worker must not listen on {port}"
+        "worker must not listen on the API's {port}"
+    );
+    let ops_addr: SocketAddr = ops_at.parse().unwrap();
+    assert_eq!(
+        get(ops_addr, "/livez").await,
+        (200, json!({ "status": "ok" }))
+    );
+    assert_eq!(get(ops_addr, "/readyz").await.0, 200);
+    let health = |args: &[&str]| {
+        let mut c = evistream(dir.path());
+        c.arg("health")
+            .args(args)
+            .env("EVISTREAM_OPS_LISTEN", &ops_at);
+        run_to_end(c)
+    };
+    let ok = health(&["--worker"]).await;
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        text(&ok.stdout),
+        text(&ok.stderr)
+    );
+    // The API port of the same settings has nothing: unhealthy.
+    let api = health(&["--timeout", "2"]).await;
+    assert_eq!(api.status.code(), Some(1), "{}", text(&api.stderr));
+    // A path that is not 200 is unhealthy too, and says what it got.
+    let wrong = health(&["--url", &format!("http://{ops_at}/nope")]).await;
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("answered 404"),
+        "{}",
+        text(&wrong.stderr)
     );
     let status = p.terminate().await;
     assert_eq!(status.code(), Some(0), "{}", p.output());
+    let gone = health(&["--worker"]).await;
+    assert_eq!(gone.status.code(), Some(1), "after SIGTERM");
+    assert!(
+        text(&gone.stderr).contains("unreachable"),
+        "{}",
+        text(&gone.stderr)
+    );
 }
 
 /// `evistream convert` runs the built-in converter plugin without a server:
@@ -1024,27 +1066,68 @@ fn the_build_script_says_how_to_add_a_missing_wasm_target() {
     // A compiler whose sysroot has no wasm32-wasip2 standard library.
     let sysroot = dir.path().join("sysroot");
     std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu")).unwrap();
-    let fake = dir.path().join("fake-rustc");
-    std::fs::write(&fake, format!("#!/bin/sh\necho {}\n", sysroot.display())).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let fake = script_file(
+        dir.path(),
+        "fake-rustc",
+        &format!("echo {}", sysroot.display()),
+    );
     let out_dir = dir.path().join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let run = std::process::Command::new(&script)
-        .env("CARGO_MANIFEST_DIR", host)
-        .env("OUT_DIR", &out_dir)
-        .env("RUSTC", &fake)
-        // Never reached: the check comes first.
-        .env("CARGO", "/nonexistent/cargo")
-        .output()
-        .expect("build script runs");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
+    // A rustup that cannot add the target (offline, or not rustup's toolchain).
+    let failing_rustup = script_file(dir.path(), "rustup-fails", "echo offline >&2; exit 1");
+    let run = |rustup: &Path| {
+        std::process::Command::new(&script)
+            .env("CARGO_MANIFEST_DIR", host)
+            .env("OUT_DIR", &out_dir)
+            .env("RUSTC", &fake)
+            .env("RUSTUP", rustup)
+            .env("RUSTUP_TOOLCHAIN", "1.95.0-test")
+            .env_remove("EVISTREAM_NO_TARGET_INSTALL")
+            // Reached only once the target is there.
+            .env("CARGO", "/nonexistent/cargo")
+            .output()
+            .expect("build script runs")
+    };
+    let failed = run(&failing_rustup);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
     assert!(
         stderr.contains("rustup target add wasm32-wasip2") && !stderr.contains("panicked"),
         "{stderr}"
     );
+    // A rustup that can: the script installs the target itself (for the
+    // toolchain it runs with) and goes on to build the plugins.
+    let args_file = dir.path().join("rustup-args");
+    let installing_rustup = script_file(
+        dir.path(),
+        "rustup-installs",
+        &format!(
+            "echo \"$@\" > {}; mkdir -p {}",
+            args_file.display(),
+            sysroot.join("lib/rustlib/wasm32-wasip2").display()
+        ),
+    );
+    let installed = run(&installing_rustup);
+    let stderr = String::from_utf8_lossy(&installed.stderr);
+    let args = std::fs::read_to_string(&args_file).expect("rustup was called");
+    assert_eq!(
+        args.trim(),
+        "target add wasm32-wasip2 --toolchain 1.95.0-test"
+    );
+    assert!(
+        stderr.contains("could not run cargo to build plugins/"),
+        "past the target check: {stderr}"
+    );
+}
+
+/// An executable shell script `name` in `dir` with `body`.
+fn script_file(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path
 }

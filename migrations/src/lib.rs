@@ -13,6 +13,7 @@ mod m20261126_000007_llm_gateway;
 mod m20261130_000008_json_columns;
 mod m20261130_000009_review;
 mod m20261130_000010_layout;
+mod m20261206_000011_job_fencing;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_json_columns::Migration),
             Box::new(m20261130_000009_review::Migration),
             Box::new(m20261130_000010_layout::Migration),
+            Box::new(m20261206_000011_job_fencing::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod fixtures;
 pub mod llm;
 pub mod ops;
+pub mod process;
 pub mod s3;
 pub mod ws;
 
@@ -173,10 +174,23 @@ impl TestDb {
     }
 }
 
-/// A running node and a client for it.
+/// A running node and a client for it (the client's methods are the
+/// server's, through `Deref`).
 pub struct TestServer {
     /// The node.
     pub node: Running,
+    client: Client,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// A GraphQL client of one node's API, in-process or a real process.
+pub struct Client {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// HTTP client.
@@ -215,7 +229,21 @@ impl TestServer {
         let addr = node.addr.context("no address")?;
         Ok(Self {
             node,
-            base: format!("http://{addr}"),
+            client: Client::new(&format!("http://{addr}"))?,
+        })
+    }
+
+    /// Graceful shutdown.
+    pub async fn stop(self) {
+        self.node.shutdown().await;
+    }
+}
+
+impl Client {
+    /// A client of the API at `base` (`http://host:port`).
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -346,13 +374,29 @@ impl TestServer {
         &self,
         token: Option<&str>,
         name: &str,
+        variables: Value,
+        file_var: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Value {
+        let query = ops::operation(name);
+        self.multipart_query(token, &query, variables, file_var, filename, bytes)
+            .await
+    }
+
+    /// Runs `query` with `variables` plus the file `bytes` as variable
+    /// `file_var`, by the GraphQL multipart request spec.
+    pub async fn multipart_query(
+        &self,
+        token: Option<&str>,
+        query: &str,
         mut variables: Value,
         file_var: &str,
         filename: &str,
         bytes: Vec<u8>,
     ) -> Value {
         variables[file_var] = Value::Null;
-        let operations = json!({ "query": ops::operation(name), "variables": variables });
+        let operations = json!({ "query": query, "variables": variables });
         let form = reqwest::multipart::Form::new()
             .text("operations", operations.to_string())
             .text(
@@ -508,11 +552,6 @@ impl TestServer {
     /// WebSocket URL of the API.
     pub fn ws_url(&self) -> String {
         format!("{}/graphql", self.base.replacen("http", "ws", 1))
-    }
-
-    /// Graceful shutdown.
-    pub async fn stop(self) {
-        self.node.shutdown().await;
     }
 }
 

@@ -202,6 +202,23 @@ impl WsConn {
         Ok(payload)
     }
 
+    /// Waits for a WebSocket ping frame from the server (true), skipping
+    /// other messages; false when the socket closes first.
+    pub async fn pinged(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = tokio::time::timeout(left, self.socket.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("no ping within {timeout:?}"))?;
+            match msg {
+                Some(Ok(Message::Ping(_))) => return Ok(true),
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(false),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     /// Waits until the server closes the socket; returns its close code.
     pub async fn closed(&mut self, timeout: Duration) -> anyhow::Result<Option<u16>> {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -193,7 +193,7 @@ impl ExtractionResult {
         ID(self.0.result.id.clone())
     }
     async fn document(&self) -> Document {
-        Document(self.0.document.clone())
+        Document::from(self.0.document.clone())
     }
     async fn values(&self) -> Vec<ResultValue> {
         let doc = super::layout::DocumentRef::of(&self.0.document);

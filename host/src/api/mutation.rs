@@ -255,7 +255,7 @@ impl MutationRoot {
             tokio::fs::File::from_std(value.content),
         )
         .await?;
-        Ok(Document(up.document))
+        Ok(Document(up.document, !up.created))
     }
 
     /// Deletes a document, its text and its PDF (REVIEWER+). True when deleted.

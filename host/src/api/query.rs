@@ -60,7 +60,7 @@ impl QueryRoot {
     /// A document.
     async fn document(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Document> {
         let acc = access(ctx).await?;
-        Ok(Document(
+        Ok(Document::from(
             documents::get(app(ctx), acc, &id, Role::Viewer).await?,
         ))
     }

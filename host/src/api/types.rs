@@ -264,7 +264,7 @@ impl Project {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<Document>> {
         let page = projects::documents(app(ctx), &self.0, &PageArgs { first, after }).await?;
-        Ok(connection(page, |d| &d.id, Document))
+        Ok(connection(page, |d| &d.id, Document::from))
     }
     /// LLM calls of the project, with tokens and cost.
     #[graphql(complexity = 100)]
@@ -323,8 +323,15 @@ impl Project {
     }
 }
 
-/// An uploaded PDF.
-pub struct Document(pub document::Model);
+/// An uploaded PDF; the flag is set in `uploadDocument`'s answer when
+/// the bytes were already in the project.
+pub struct Document(pub document::Model, pub bool);
+
+impl From<document::Model> for Document {
+    fn from(m: document::Model) -> Self {
+        Self(m, false)
+    }
+}
 
 /// One page's range in the document's text (code points; start inclusive,
 /// end exclusive).
@@ -342,6 +349,13 @@ pub struct PageRange {
 impl Document {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
+    }
+    /// True in `uploadDocument`'s answer when the same bytes were already
+    /// in the project: that existing document is returned, under the
+    /// filename it was first uploaded with, and nothing new is stored or
+    /// converted. False everywhere else.
+    async fn already_uploaded(&self) -> bool {
+        self.1
     }
     async fn filename(&self) -> &str {
         &self.0.filename
@@ -635,6 +649,26 @@ impl Job {
     }
     async fn max_attempts(&self) -> i32 {
         self.0.max_attempts
+    }
+    /// A RUNNING unit whose worker stopped renewing its lease (it died or
+    /// froze): it waits for another worker to claim it, which happens
+    /// within `jobs.poll_interval_ms` of a free slot. Its progress is frozen meanwhile.
+    async fn orphaned(&self) -> bool {
+        crate::jobs::maintenance::is_orphaned(&self.0, crate::db::now_ms())
+    }
+    /// For a parent job: how many of its units are orphaned now.
+    #[graphql(complexity = 20)]
+    async fn orphaned_units(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        access(ctx).await?;
+        if self.0.parent_id.is_some() || self.0.lease_owner.is_some() {
+            return Ok(0);
+        }
+        let now = crate::db::now_ms();
+        Ok(crate::jobs::family::children(&app(ctx).db, &self.0.id)
+            .await?
+            .iter()
+            .filter(|c| crate::jobs::maintenance::is_orphaned(c, now))
+            .count() as i32)
     }
     async fn cancel_requested(&self) -> bool {
         self.0.cancel_requested

@@ -7,7 +7,8 @@
 //!   operation is authorized as of its start (see [`super::guard`]), and a
 //!   watcher closes the socket (4403) once the credential is revoked, its
 //!   user deleted or its access token expired;
-//! - at most `limits.ws_max_operations` operations run at once.
+//! - at most `limits.ws_max_operations` operations run at once;
+//! - a ping frame goes out every `limits.ws_keepalive_secs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +47,10 @@ pub async fn upgrade(st: GraphqlState, req: Request<Body>) -> Response {
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(st, socket, protocol, client))
+        .on_upgrade(move |socket| {
+            let sockets = st.app.sockets.clone();
+            sockets.track_future(serve(st, socket, protocol, client))
+        })
 }
 
 /// Why the server closes a socket: (close code, reason).
@@ -62,8 +66,25 @@ async fn serve(
     // Outgoing messages go through a channel, so the watcher can still send
     // a close frame after the GraphQL side is dropped.
     let (out, mut queued) = futures::channel::mpsc::channel::<Message>(16);
+    // Ping frames keep a quiet subscription alive through proxies with an
+    // idle timeout (every client answers them with a pong by RFC 6455).
+    let keepalive = st.app.config.limits.ws_keepalive_secs;
     let writer = tokio::spawn(async move {
-        while let Some(m) = queued.next().await {
+        let mut ping = (keepalive > 0).then(|| {
+            let every = Duration::from_secs(keepalive);
+            tokio::time::interval_at(tokio::time::Instant::now() + every, every)
+        });
+        loop {
+            let next = tokio::select! {
+                m = queued.next() => m,
+                _ = async {
+                    match ping.as_mut() {
+                        Some(p) => p.tick().await,
+                        None => std::future::pending().await,
+                    }
+                } => Some(Message::Ping(axum::body::Bytes::from_static(b"ka"))),
+            };
+            let Some(m) = next else { break };
             let close = matches!(m, Message::Close(_));
             if sink.send(m).await.is_err() || close {
                 break;

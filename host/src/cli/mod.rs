@@ -3,6 +3,7 @@
 
 mod convert;
 mod extract;
+mod health;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,21 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Check that a node is alive (for container health checks): GET its
+    /// `/livez`; exit 0 on HTTP 200, 1 otherwise.
+    Health {
+        #[command(flatten)]
+        common: Common,
+        /// URL to check (default: http://127.0.0.1:<port of `listen`>/livez).
+        #[arg(long)]
+        url: Option<String>,
+        /// Check a worker node's operations port (`ops_listen`) instead.
+        #[arg(long)]
+        worker: bool,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Convert PDFs locally through a converter plugin (no server), as the
     /// server would: markdown to stdout, or `<name>.md` + `<name>.json` into --out.
     Convert {
@@ -169,6 +185,18 @@ pub async fn main() -> anyhow::Result<()> {
             print!("{}", evistream::api::sdl());
             Ok(())
         }
+        Command::Health {
+            common,
+            url,
+            worker,
+            timeout,
+        } => {
+            let url = match url {
+                Some(u) => u,
+                None => health::default_url(&common.load()?, worker)?,
+            };
+            health::check(&url, std::time::Duration::from_secs(timeout.max(1))).await
+        }
         Command::Migrate { common } => {
             let config = common.load()?;
             evistream::telemetry::init(config.log_format);
@@ -245,12 +273,17 @@ async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let db_url = config.effective_database_url();
     let db_kind = db_url.split(':').next().unwrap_or("?").to_owned();
     let node = server::launch(config, JobRegistry::new(), None, roles).await?;
+    let id = node.app.node.id.clone();
     match node.addr {
         Some(addr) => {
-            tracing::info!(%addr, database = %db_kind, workers = roles.workers, "evistream listening on http://{addr}/graphql");
+            tracing::info!(node = %id, %addr, database = %db_kind, workers = roles.workers, "evistream listening on http://{addr}/graphql");
             println!("evistream listening on http://{addr}/graphql");
         }
-        None => tracing::info!(database = %db_kind, "evistream worker running"),
+        None => tracing::info!(node = %id, database = %db_kind, "evistream worker running"),
+    }
+    if let Some(ops) = node.ops_addr {
+        tracing::info!(node = %id, %ops, "operations endpoints on http://{ops}/livez");
+        println!("evistream worker ops on http://{ops}/livez");
     }
     server::shutdown_signal().await;
     tracing::info!("shutting down: finishing requests, releasing job leases");

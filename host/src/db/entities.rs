@@ -460,6 +460,8 @@ pub mod job {
         pub run_at: i64,
         pub lease_owner: Option<String>,
         pub lease_expires_at: Option<i64>,
+        /// Fencing token: incremented by every claim (see `jobs::queue::Lease`).
+        pub lease_token: i64,
         pub progress: f64,
         pub error: Option<String>,
         pub cancel_requested: bool,

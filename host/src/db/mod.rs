@@ -64,9 +64,100 @@ pub async fn write_txn(
     .await
 }
 
-/// Applies all pending migrations.
+/// Applies all pending migrations under a database-wide lock, so any
+/// number of nodes may start at once on an empty or an old database: one
+/// migrates, the others wait for the lock and then find the schema current.
+///
+/// PostgreSQL: a session advisory lock held on one pooled connection while
+/// the migration runs on the others (the pool needs two connections); it
+/// is released with the session if the process dies. SQLite: an exclusive
+/// lock on a file beside the database (SQLite's own lock cannot be held by
+/// one connection while another writes the schema).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    evistream_migrations::Migrator::up(db, None).await
+    match db.get_database_backend() {
+        DbBackend::Postgres => migrate_pg(db).await,
+        _ => migrate_sqlite(db).await,
+    }
+}
+
+/// Advisory lock key of the migrations: the first 8 bytes of
+/// sha256("evistream:migrations"), fixed forever.
+const MIGRATION_LOCK_KEY: i64 = 0x6576_6973_6d69_6772;
+
+async fn migrate_pg(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::sqlx::Row;
+    let pool = db.get_postgres_connection_pool();
+    let err = |what: &str, e: sea_orm::sqlx::Error| sea_orm::DbErr::Custom(format!("{what}: {e}"));
+    let mut lock_conn = pool
+        .acquire()
+        .await
+        .map_err(|e| err("connection for the migration lock", e))?;
+    let got: bool = sea_orm::sqlx::query("SELECT pg_try_advisory_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .fetch_one(&mut *lock_conn)
+        .await
+        .map_err(|e| err("migration lock", e))?
+        .try_get(0)
+        .map_err(|e| err("migration lock", e))?;
+    if !got {
+        tracing::info!("another node is migrating the database; waiting for it");
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *lock_conn)
+            .await
+            .map_err(|e| err("migration lock", e))?;
+    }
+    let result = evistream_migrations::Migrator::up(db, None).await;
+    // Unlock explicitly: the connection goes back to the pool, its session lives on.
+    let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *lock_conn)
+        .await;
+    if let Err(e) = unlocked {
+        // A session we cannot unlock must not go back to the pool holding it.
+        lock_conn.detach();
+        tracing::warn!(error = %e, "migration lock not released; connection dropped");
+    }
+    result
+}
+
+async fn migrate_sqlite(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    let file = sqlite_lock_path(db).map(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| sea_orm::DbErr::Custom(format!("migration lock {}: {e}", path.display())))
+    });
+    let lock = match file {
+        Some(f) => {
+            let f = f?;
+            // Blocking until the other process is done: off the async threads.
+            Some(
+                tokio::task::spawn_blocking(move || f.lock().map(|()| f))
+                    .await
+                    .map_err(|e| sea_orm::DbErr::Custom(format!("migration lock: {e}")))?
+                    .map_err(|e| sea_orm::DbErr::Custom(format!("migration lock: {e}")))?,
+            )
+        }
+        // In memory: one process by definition.
+        None => None,
+    };
+    let result = evistream_migrations::Migrator::up(db, None).await;
+    drop(lock);
+    result
+}
+
+/// `<database file>.migrate.lock` of a file-backed SQLite database.
+fn sqlite_lock_path(db: &DatabaseConnection) -> Option<std::path::PathBuf> {
+    let opts = db.get_sqlite_connection_pool().connect_options();
+    let file = opts.get_filename();
+    let name = file.file_name()?.to_str()?;
+    if name.is_empty() || name.starts_with(":memory:") || name.starts_with("file:") {
+        return None;
+    }
+    Some(file.with_file_name(format!("{name}.migrate.lock")))
 }
 
 /// Cheap liveness check of the database.

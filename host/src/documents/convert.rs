@@ -126,17 +126,22 @@ async fn convert(ctx: &JobContext) -> Result<(), JobError> {
     Ok(())
 }
 
+/// Sets the document's status, fenced by the job's lease (a worker that
+/// lost the job must not mark the document behind the new owner's back).
 async fn set_status(
     ctx: &JobContext,
     doc: &document::Model,
     to: DocumentStatus,
     error: Option<&str>,
 ) -> Result<(), JobError> {
+    let txn = crate::db::write_txn(&ctx.db).await?;
+    ctx.fence(&txn).await?;
     let mut am: document::ActiveModel = doc.clone().into();
     am.status = Set(to);
     am.error = Set(error.map(str::to_owned));
     am.updated_at = Set(now_ms());
-    am.update(&ctx.db).await?;
+    am.update(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -148,8 +153,9 @@ async fn store(
     converter_version: &str,
     converter_sha: &str,
     layout_key: Option<String>,
-) -> Result<(), sea_orm::DbErr> {
+) -> Result<(), JobError> {
     let txn = crate::db::write_txn(&ctx.db).await?;
+    ctx.fence(&txn).await?;
     document_text::Entity::delete_by_id(doc.id.as_str())
         .exec(&txn)
         .await?;
@@ -174,5 +180,6 @@ async fn store(
     am.title = Set(c.title.clone());
     am.updated_at = Set(now_ms());
     am.update(&txn).await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(())
 }

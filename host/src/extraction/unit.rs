@@ -146,6 +146,9 @@ impl JobHandler for UnitHandler {
             &text.converter_sha256,
         );
         let txn = crate::db::write_txn(&ctx.db).await?;
+        // Only while this worker still holds the unit: one frozen past its
+        // lease, whose unit another worker has run since, writes nothing.
+        ctx.fence(&txn).await?;
         // Replace this (run, document)'s earlier result, if a retry.
         if let Some(old) = extraction_result::Entity::find()
             .filter(extraction_result::Column::RunId.eq(run.id.as_str()))

@@ -36,6 +36,7 @@ pub async fn create_parent<C: ConnectionTrait>(
         run_at: Set(now),
         lease_owner: Set(None),
         lease_expires_at: Set(None),
+        lease_token: Set(0),
         progress: Set(0.0),
         error: Set(None),
         cancel_requested: Set(false),

@@ -13,6 +13,7 @@
 //! or job-keyed names so a second write overwrites the first.
 
 pub mod family;
+pub mod maintenance;
 pub mod queue;
 pub mod service;
 pub mod worker;
@@ -88,6 +89,11 @@ pub enum JobError {
     /// The handler noticed cancellation and stopped.
     #[error("cancelled")]
     Cancelled,
+    /// The worker no longer holds the job's lease (it was frozen or cut
+    /// off past its expiry and another worker took the job over): the
+    /// handler wrote nothing and its outcome is discarded.
+    #[error("the lease on this job was lost; nothing was written")]
+    LeaseLost,
 }
 
 impl From<sea_orm::DbErr> for JobError {
@@ -114,6 +120,10 @@ pub struct JobContext {
     /// The application (blob store, plugins, bus) for built-in handlers.
     pub app: Arc<crate::app::App>,
     pub(crate) progress: Arc<worker::ProgressReporter>,
+    /// The lease this run holds; [`JobContext::fence`] checks it.
+    pub lease: queue::Lease,
+    /// Lease length, for the extension a fence grants.
+    lease_length: Duration,
     cancel: CancellationToken,
 }
 
@@ -142,6 +152,19 @@ impl JobContext {
     /// Resolves when cancellation (or shutdown) is requested.
     pub async fn cancelled(&self) {
         self.cancel.cancelled().await
+    }
+
+    /// The fence of this run's effects: call it inside the transaction that
+    /// writes them, before committing. `Err(JobError::LeaseLost)` when the
+    /// lease was lost (roll back: the job belongs to another worker now).
+    pub async fn fence<C: sea_orm::ConnectionTrait>(&self, txn: &C) -> Result<(), JobError> {
+        match queue::fence(txn, &self.lease, self.lease_length).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(JobError::LeaseLost),
+            Err(e) => Err(JobError::Retryable(format!(
+                "checking the job's lease: {e}"
+            ))),
+        }
     }
 
     /// `Err(JobError::Cancelled)` when cancellation was requested.

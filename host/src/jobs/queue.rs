@@ -71,6 +71,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, new: NewJob) -> ServiceResult
         run_at: Set(now),
         lease_owner: Set(None),
         lease_expires_at: Set(None),
+        lease_token: Set(0),
         progress: Set(0.0),
         error: Set(None),
         cancel_requested: Set(false),
@@ -104,7 +105,7 @@ pub async fn claim<C: ConnectionTrait>(
     let kind_list: Vec<String> = (0..kinds.len()).map(|i| ph(i + 5)).collect();
     let sql = format!(
         "UPDATE jobs SET state = 'running', lease_owner = {p1}, lease_expires_at = {p2}, \
-         attempts = attempts + 1, started_at = COALESCE(started_at, {p3}), updated_at = {p4} \
+         attempts = attempts + 1, lease_token = lease_token + 1, started_at = COALESCE(started_at, {p3}), updated_at = {p4} \
          WHERE id = (SELECT id FROM jobs WHERE \
            ((state = 'queued' AND run_at <= {p3}) OR (state = 'running' AND lease_expires_at < {p3})) \
            AND kind IN ({kinds}) ORDER BY run_at, id LIMIT 1{lock}) \
@@ -135,51 +136,96 @@ pub async fn claim<C: ConnectionTrait>(
     Ok(job::Entity::find().from_raw_sql(stmt).one(conn).await?)
 }
 
+/// What a worker holds while it runs a job: the row, its own name and the
+/// fencing token of its claim. Every write on the job's behalf is
+/// conditional on all three, so a worker that was frozen past its lease
+/// (and whose job another worker claimed, bumping the token) writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The job.
+    pub job_id: String,
+    /// The worker that claimed it.
+    pub owner: String,
+    /// `lease_token` as the claim left it.
+    pub token: i64,
+}
+
+impl Lease {
+    /// The lease a claim returned.
+    pub fn of(claimed: &job::Model) -> Option<Self> {
+        Some(Self {
+            job_id: claimed.id.clone(),
+            owner: claimed.lease_owner.clone()?,
+            token: claimed.lease_token,
+        })
+    }
+
+    /// Restricts an update to the job while this lease holds it.
+    fn held(&self, q: sea_orm::UpdateMany<job::Entity>) -> sea_orm::UpdateMany<job::Entity> {
+        q.filter(job::Column::Id.eq(self.job_id.as_str()))
+            .filter(job::Column::LeaseOwner.eq(self.owner.as_str()))
+            .filter(job::Column::LeaseToken.eq(self.token))
+            .filter(job::Column::State.eq(JobState::Running.as_str()))
+    }
+}
+
 /// Extends the lease. `Ok(None)` when the lease was lost (another worker
 /// took the job over, or it was finished elsewhere); else whether cancel was requested.
 pub async fn heartbeat<C: ConnectionTrait>(
     conn: &C,
-    id: &str,
-    worker: &str,
-    lease: Duration,
+    lease: &Lease,
+    length: Duration,
 ) -> ServiceResult<Option<bool>> {
     let now = now_ms();
-    let res = job::Entity::update_many()
+    let q = job::Entity::update_many()
         .col_expr(
             job::Column::LeaseExpiresAt,
-            Expr::value(now + lease.as_millis() as i64),
+            Expr::value(now + length.as_millis() as i64),
         )
-        .col_expr(job::Column::UpdatedAt, Expr::value(now))
-        .filter(job::Column::Id.eq(id))
-        .filter(job::Column::LeaseOwner.eq(worker))
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
-        .exec(conn)
-        .await?;
+        .col_expr(job::Column::UpdatedAt, Expr::value(now));
+    let res = lease.held(q).exec(conn).await?;
     if res.rows_affected == 0 {
         return Ok(None);
     }
-    Ok(job::Entity::find_by_id(id)
+    Ok(job::Entity::find_by_id(lease.job_id.as_str())
         .one(conn)
         .await?
         .map(|j| j.cancel_requested))
 }
 
+/// The fence of a unit's effects: inside the transaction that writes them,
+/// checks that `lease` still holds the job and has not expired, and
+/// extends it. `false`: the lease is gone and the transaction must write
+/// nothing. On PostgreSQL the update locks the job row until the
+/// transaction ends, so no other worker can claim the job between this
+/// check and the commit; on SQLite the write transaction holds the
+/// database's write lock, which claims need too.
+pub async fn fence<C: ConnectionTrait>(
+    conn: &C,
+    lease: &Lease,
+    length: Duration,
+) -> ServiceResult<bool> {
+    let now = now_ms();
+    let q = job::Entity::update_many()
+        .col_expr(
+            job::Column::LeaseExpiresAt,
+            Expr::value(now + length.as_millis() as i64),
+        )
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::LeaseExpiresAt.gt(now));
+    Ok(lease.held(q).exec(conn).await?.rows_affected == 1)
+}
+
 /// Writes progress while the worker still holds the lease.
 pub async fn set_progress<C: ConnectionTrait>(
     conn: &C,
-    id: &str,
-    worker: &str,
+    lease: &Lease,
     progress: f64,
 ) -> ServiceResult<bool> {
-    let res = job::Entity::update_many()
+    let q = job::Entity::update_many()
         .col_expr(job::Column::Progress, Expr::value(progress.clamp(0.0, 1.0)))
-        .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()))
-        .filter(job::Column::Id.eq(id))
-        .filter(job::Column::LeaseOwner.eq(worker))
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
-        .exec(conn)
-        .await?;
-    Ok(res.rows_affected == 1)
+        .col_expr(job::Column::UpdatedAt, Expr::value(now_ms()));
+    Ok(lease.held(q).exec(conn).await?.rows_affected == 1)
 }
 
 /// The end of one run, as the worker decided it.
@@ -202,11 +248,10 @@ pub enum Outcome {
     Released,
 }
 
-/// Records `outcome` if `worker` still holds the job; returns the new row.
+/// Records `outcome` if `lease` still holds the job; returns the new row.
 pub async fn finish<C: ConnectionTrait>(
     conn: &C,
-    id: &str,
-    worker: &str,
+    lease: &Lease,
     outcome: Outcome,
 ) -> ServiceResult<Option<job::Model>> {
     let now = now_ms();
@@ -244,16 +289,13 @@ pub async fn finish<C: ConnectionTrait>(
                 Expr::col(job::Column::Attempts).sub(1),
             ),
     };
-    let res = q
-        .filter(job::Column::Id.eq(id))
-        .filter(job::Column::LeaseOwner.eq(worker))
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
-        .exec(conn)
-        .await?;
+    let res = lease.held(q).exec(conn).await?;
     if res.rows_affected == 0 {
         return Ok(None);
     }
-    Ok(job::Entity::find_by_id(id).one(conn).await?)
+    Ok(job::Entity::find_by_id(lease.job_id.as_str())
+        .one(conn)
+        .await?)
 }
 
 /// Asks a job to stop. A queued job is cancelled at once; a running one gets

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::queue::{self, Outcome};
+use super::queue::{self, Lease, Outcome};
 use super::{JobContext, JobError, JobHandler, JobRegistry, announce};
 use crate::app::App;
 use crate::db::entities::job;
@@ -24,7 +24,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 pub struct ProgressReporter {
     app: Arc<App>,
     job: job::Model,
-    worker: String,
+    lease: Lease,
     last: Mutex<Option<Instant>>,
 }
 
@@ -38,13 +38,16 @@ impl ProgressReporter {
             return;
         }
         *last = Some(Instant::now());
-        match queue::set_progress(&self.app.db, &self.job.id, &self.worker, fraction).await {
+        match queue::set_progress(&self.app.db, &self.lease, fraction).await {
             Ok(true) => announce(&self.app.bus, &self.job).await,
             Ok(false) => {}
             Err(e) => tracing::warn!(job_id = %self.job.id, error = %e, "progress not saved"),
         }
     }
 }
+
+/// Longest wait of the loop for a free slot before it turns again.
+const TURN: Duration = Duration::from_secs(5);
 
 /// How often a worker re-derives the state of running parent jobs.
 const RECONCILE_EVERY: Duration = Duration::from_secs(15);
@@ -69,6 +72,7 @@ pub async fn run(
     tracing::info!(worker = %worker_id, kinds = ?kinds, "worker started");
     let mut last_reconcile = std::time::Instant::now();
     loop {
+        app.node.worker_turned();
         while tasks.try_join_next().is_some() {}
         // The backstop for parents whose last unit ended without updating
         // them (a crash between the two writes).
@@ -84,6 +88,8 @@ pub async fn run(
             biased;
             () = shutdown.cancelled() => break,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            // Every slot busy: turn anyway, so /livez knows the loop is alive.
+            () = tokio::time::sleep(TURN) => continue,
         };
         if shutdown.is_cancelled() {
             break;
@@ -149,6 +155,12 @@ async fn run_one(
     shutdown: CancellationToken,
 ) {
     let started = Instant::now();
+    let lease = Lease {
+        job_id: job.id.clone(),
+        owner: worker,
+        token: job.lease_token,
+    };
+    let worker = &lease;
 
     // A job whose lease expired on its last allowed attempt gives up here.
     if job.attempts > job.max_attempts {
@@ -157,21 +169,21 @@ async fn run_one(
             job.max_attempts,
             job.error.as_deref().unwrap_or("worker lost its lease")
         );
-        finish(&app, &job, &worker, Outcome::Failed(err), started).await;
+        finish(&app, &job, worker, Outcome::Failed(err), started).await;
         return;
     }
     if job.cancel_requested {
-        finish(&app, &job, &worker, Outcome::Cancelled, started).await;
+        finish(&app, &job, worker, Outcome::Cancelled, started).await;
         return;
     }
     // Claimed while the node began to stop: hand it straight back.
     if shutdown.is_cancelled() {
-        finish(&app, &job, &worker, Outcome::Released, started).await;
+        finish(&app, &job, worker, Outcome::Released, started).await;
         return;
     }
     let Some(handler) = handler else {
         let err = format!("no handler for job kind {}", job.kind);
-        finish(&app, &job, &worker, Outcome::Failed(err), started).await;
+        finish(&app, &job, worker, Outcome::Failed(err), started).await;
         return;
     };
     announce(&app.bus, &job).await;
@@ -186,9 +198,11 @@ async fn run_one(
         progress: Arc::new(ProgressReporter {
             app: app.clone(),
             job: job.clone(),
-            worker: worker.clone(),
+            lease: lease.clone(),
             last: Mutex::new(None),
         }),
+        lease: lease.clone(),
+        lease_length: app.queue_timings().lease,
         cancel: cancel.clone(),
     };
 
@@ -196,8 +210,7 @@ async fn run_one(
     // the handler stop with it, so the lease expires as after a real crash.
     let keeper = AbortOnDropHandle::new(tokio::spawn(keep_lease(
         app.clone(),
-        job.clone(),
-        worker.clone(),
+        lease.clone(),
         cancel.clone(),
         user_cancelled.clone(),
         lease_lost.clone(),
@@ -222,8 +235,16 @@ async fn run_one(
         }
     };
     keeper.abort();
+    if matches!(result, Ok(Err(JobError::LeaseLost))) {
+        metrics::counter!("evistream_job_lease_lost_total", "kind" => job.kind.clone())
+            .increment(1);
+        tracing::warn!(job_id = %job.id, token = lease.token, "lease lost before the unit's writes; it wrote nothing and its outcome is discarded");
+        return;
+    }
     if lease_lost.load(Ordering::SeqCst) {
-        tracing::warn!(job_id = %job.id, "lease lost while running; outcome discarded");
+        metrics::counter!("evistream_job_lease_lost_total", "kind" => job.kind.clone())
+            .increment(1);
+        tracing::warn!(job_id = %job.id, token = lease.token, "lease lost while running; outcome discarded");
         return;
     }
     let timings = app.queue_timings();
@@ -244,12 +265,14 @@ async fn run_one(
         Ok(Err(JobError::Cancelled)) => retry_or_fail("stopped without a cancel request".into()),
         Ok(Err(JobError::Retryable(e))) => retry_or_fail(e),
         Ok(Err(JobError::Permanent(e))) => Outcome::Failed(e),
+        // Handled above; kept for exhaustiveness.
+        Ok(Err(JobError::LeaseLost)) => return,
         Err(join) => retry_or_fail(format!("handler panicked: {join}")),
     };
-    finish(&app, &job, &worker, outcome, started).await;
+    finish(&app, &job, worker, outcome, started).await;
 }
 
-async fn finish(app: &App, job: &job::Model, worker: &str, outcome: Outcome, started: Instant) {
+async fn finish(app: &App, job: &job::Model, lease: &Lease, outcome: Outcome, started: Instant) {
     let label = match &outcome {
         Outcome::Succeeded => "succeeded",
         Outcome::Retry { .. } => "retry",
@@ -259,7 +282,7 @@ async fn finish(app: &App, job: &job::Model, worker: &str, outcome: Outcome, sta
     };
     metrics::histogram!("evistream_job_duration_seconds", "kind" => job.kind.clone(), "outcome" => label)
         .record(started.elapsed().as_secs_f64());
-    match queue::finish(&app.db, &job.id, worker, outcome.clone()).await {
+    match queue::finish(&app.db, lease, outcome.clone()).await {
         Ok(Some(row)) => {
             tracing::info!(job_id = %job.id, kind = %job.kind, outcome = label, "job finished");
             announce(&app.bus, &row).await;
@@ -278,24 +301,23 @@ async fn finish(app: &App, job: &job::Model, worker: &str, outcome: Outcome, sta
 /// (heard on the bus, or read at a heartbeat as the backstop) into `cancel`.
 async fn keep_lease(
     app: Arc<App>,
-    job: job::Model,
-    worker: String,
+    lease: Lease,
     cancel: CancellationToken,
     user_cancelled: Arc<AtomicBool>,
     lease_lost: Arc<AtomicBool>,
 ) {
-    let lease = app.queue_timings().lease;
+    let length = app.queue_timings().lease;
     // Subscribe first, then beat at once (the interval's first tick is
     // immediate): a cancel requested between the claim and this point is read
     // from the row, and any later one arrives as an event.
     let mut events = app.bus.subscribe();
-    let mut tick = tokio::time::interval(lease / 3);
+    let mut tick = tokio::time::interval(length / 3);
     loop {
         let beat = tokio::select! {
             _ = tick.tick() => true,
             ev = events.recv() => match ev {
                 Ok(Event::JobChanged { job_id, cancel_requested, .. }) => {
-                    cancel_requested && job_id == job.id
+                    cancel_requested && job_id == lease.job_id
                 }
                 Ok(Event::ReviewChanged { .. }) => false,
                 Ok(Event::Resync) => true,
@@ -305,7 +327,7 @@ async fn keep_lease(
         if !beat {
             continue;
         }
-        match queue::heartbeat(&app.db, &job.id, &worker, lease).await {
+        match queue::heartbeat(&app.db, &lease, length).await {
             Ok(Some(true)) => {
                 user_cancelled.store(true, Ordering::SeqCst);
                 cancel.cancel();
@@ -316,7 +338,7 @@ async fn keep_lease(
                 cancel.cancel();
                 return;
             }
-            Err(e) => tracing::warn!(job_id = %job.id, error = %e, "heartbeat failed"),
+            Err(e) => tracing::warn!(job_id = %lease.job_id, error = %e, "heartbeat failed"),
         }
     }
 }

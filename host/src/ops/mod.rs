@@ -1,6 +1,7 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, and the
 //! HTTP metrics middleware.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -9,11 +10,9 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sea_orm::{ConnectionTrait, Statement};
 
 use crate::app::App;
 use crate::db;
-use crate::jobs::JobState;
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -33,13 +32,22 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                 .install_recorder()
                 .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
                 .ok()
+                .inspect(|_| describe())
         })
         .clone()
 }
 
-/// GET /livez: the process is up.
-pub async fn livez() -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// GET /livez: the process is up and, on a node with workers, its worker
+/// loop still turns (a hung one answers 503, so it gets restarted).
+pub async fn livez(State(app): State<Arc<App>>) -> Response {
+    match app.node.workers_alive() {
+        Some(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "error", "workers": "stalled" })),
+        )
+            .into_response(),
+        _ => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+    }
 }
 
 /// GET /readyz: database and blob store answer; 503 with details otherwise.
@@ -65,8 +73,9 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     (code, axum::Json(body)).into_response()
 }
 
-/// GET /metrics: Prometheus text. Job counts are read from the database at
-/// scrape time, so every node reports the same, current numbers.
+/// GET /metrics: Prometheus text: this process's own metrics, plus the
+/// queue depth when this node leads (read from the database at scrape
+/// time; every other node leaves it out, so sums over nodes are right).
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     let Some(handle) = metrics_handle() else {
         return (
@@ -75,51 +84,52 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         )
             .into_response();
     };
-    if let Err(e) = record_job_counts(&app).await {
-        tracing::warn!(error = %e, "job counts not available for metrics");
+    let mut body = handle.render();
+    // Written here, not through the recorder: the recorder is per process,
+    // leadership per node (tests run several nodes in one process).
+    let _ = write!(
+        body,
+        "# HELP evistream_leader 1 when this node holds the leader's lease (it reports evistream_queue_jobs and prunes old jobs).\n\
+         # TYPE evistream_leader gauge\nevistream_leader {}\n",
+        u8::from(app.node.is_leader())
+    );
+    if app.node.is_leader() {
+        match crate::jobs::maintenance::queue_depth(&app.db).await {
+            Ok(depth) => body.push_str(&crate::jobs::maintenance::render_depth(&depth)),
+            Err(e) => tracing::warn!(error = %e, "queue depth not available for metrics"),
+        }
     }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        handle.render(),
+        body,
     )
         .into_response()
 }
 
-async fn record_job_counts(app: &App) -> Result<(), sea_orm::DbErr> {
-    let backend = app.db.get_database_backend();
-    let rows = app
-        .db
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state",
-        ))
-        .await?;
-    let mut counts: std::collections::BTreeMap<String, [i64; 5]> = Default::default();
-    let states = [
-        JobState::Queued,
-        JobState::Running,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Cancelled,
-    ];
-    for r in rows {
-        let kind: String = r.try_get("", "kind")?;
-        let state: String = r.try_get("", "state")?;
-        let n: i64 = r.try_get("", "n")?;
-        if let Some(i) = states.iter().position(|s| s.as_str() == state) {
-            counts.entry(kind).or_default()[i] = n;
-        }
-    }
-    for (kind, ns) in counts {
-        for (s, n) in states.iter().zip(ns) {
-            metrics::gauge!("evistream_jobs", "kind" => kind.clone(), "state" => s.as_str())
-                .set(n as f64);
-        }
-    }
-    Ok(())
+/// HELP lines of this process's metrics.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "evistream_http_requests_total",
+        "HTTP requests served, by route, method and status."
+    );
+    describe_histogram!(
+        "evistream_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route and method."
+    );
+    describe_histogram!(
+        "evistream_job_duration_seconds",
+        Unit::Seconds,
+        "Time of one job attempt on this worker, by kind and outcome (succeeded, retry, failed, cancelled, released)."
+    );
+    describe_counter!(
+        "evistream_job_lease_lost_total",
+        "Job attempts on this worker whose lease was lost before they finished; they wrote nothing."
+    );
 }
 
 /// Counts requests by route and status, and times them.

@@ -21,6 +21,7 @@ mod hostile_llm;
 mod jobs;
 mod layout;
 mod llm;
+mod nodes;
 mod ops;
 mod outbound;
 mod pages;

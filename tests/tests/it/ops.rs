@@ -5,7 +5,8 @@
 //!   answers 503 naming the blob store when blobs cannot be written (and
 //!   recovers when they can again);
 //! - `/metrics` is Prometheus text that counts GraphQL requests by route and
-//!   status and reports queued jobs per kind from the database;
+//!   status, has HELP lines, and (on the leader) reports runnable jobs per
+//!   kind from the database;
 //! - every response carries an `x-request-id`, and a client's own is echoed;
 //! - a body above `limits.max_body_bytes` is refused with 413 and a GraphQL
 //!   error coded PAYLOAD_TOO_LARGE, while one just below is served;
@@ -168,8 +169,9 @@ dual_db_test!(
         .expect("request duration histogram for /graphql");
         assert!(timed >= 3.0);
 
-        // Jobs by kind and state, read from the database at scrape time. No
-        // worker of this server handles the kind, so they stay queued.
+        // Jobs by kind and state, read from the database at scrape time by
+        // the leader (this node, alone on its database, leads within a
+        // tick). No worker of this server handles the kind, so they stay queued.
         let s = srv.register("metrics").await;
         let kind = format!(
             "ops_probe_{}",
@@ -190,24 +192,37 @@ dual_db_test!(
             .await
             .unwrap();
         }
-        let text = scrape(&srv).await;
+        let text = evistream_tests::eventually(Duration::from_secs(20), || async {
+            let t = scrape(&srv).await;
+            t.contains("\nevistream_leader 1\n").then_some(t)
+        })
+        .await;
         assert_eq!(
             sample(
                 &text,
-                "evistream_jobs",
-                &[("kind", &kind), ("state", "queued")]
+                "evistream_queue_jobs",
+                &[("kind", &kind), ("state", "runnable")]
             ),
             Some(2.0),
-            "queued gauge of {kind} in:\n{text}"
+            "runnable gauge of {kind} in:\n{text}"
         );
         assert_eq!(
             sample(
                 &text,
-                "evistream_jobs",
+                "evistream_queue_jobs",
                 &[("kind", &kind), ("state", "running")]
             ),
-            Some(0.0)
+            None,
+            "nothing of {kind} runs"
         );
+        for help in [
+            "# HELP evistream_queue_jobs ",
+            "# TYPE evistream_queue_jobs gauge",
+            "# HELP evistream_http_requests_total ",
+            "# HELP evistream_leader ",
+        ] {
+            assert!(text.contains(help), "{help} in:\n{text}");
+        }
         srv.stop().await;
         tdb.drop_db().await;
     }
