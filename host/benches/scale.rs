@@ -108,7 +108,9 @@ async fn main() {
         "{units} units, a {} ms provider, one call per unit; baseline: 1 worker at the same concurrency",
         LATENCY.as_millis()
     );
-    println!("workers  concurrency  drain (s)  units/s   × baseline  ideal units/s");
+    println!(
+        "workers  concurrency  drain (s)  units/s   × baseline  ideal units/s  worker peak RSS (MiB)"
+    );
     let mut latencies = Vec::new();
     for conc in [1usize, 4] {
         let mut baseline = None;
@@ -116,12 +118,16 @@ async fn main() {
             let nodes = start_workers(bin, &d, workers, conc).await;
             let watch = workers == 4 && conc == 4;
             let (secs, lat) = run_once(&c, &c2, &owner, &project, &version, watch).await;
+            let peak = nodes
+                .iter()
+                .map(NodeProcess::peak_rss_mib)
+                .fold(0.0, f64::max);
             stop_all(nodes).await;
             let rate = units as f64 / secs;
             let base = *baseline.get_or_insert(rate);
             let ideal = (workers * conc) as f64 / LATENCY.as_secs_f64();
             println!(
-                "{workers:>7}  {conc:>11}  {secs:>9.2}  {rate:>7.2}  {:>10.2}  {ideal:>13.1}",
+                "{workers:>7}  {conc:>11}  {secs:>9.2}  {rate:>7.2}  {:>10.2}  {ideal:>13.1}  {peak:>21.0}",
                 rate / base
             );
             latencies.extend(lat);
@@ -138,6 +144,11 @@ async fn main() {
             q(0.99)
         );
     }
+    println!(
+        "API nodes' peak RSS: {:.0} MiB and {:.0} MiB (they served the uploads and the subscriptions)",
+        api.peak_rss_mib(),
+        api2.peak_rss_mib()
+    );
     drop((api, api2));
     tdb.drop_db().await;
 }

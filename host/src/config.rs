@@ -127,6 +127,33 @@ pub struct PluginsConfig {
     /// Wall-clock deadline of one extractor call's own computation per
     /// document (time waiting on the LLM is not counted), in seconds.
     pub extract_timeout_secs: u64,
+    /// Pages a converted document may have.
+    pub max_pages: u32,
+    /// Text runs (lines, cells) a converter may place on one page.
+    pub max_runs_per_page: u32,
+    /// Tables of one converted document.
+    pub max_tables: u32,
+    /// Table cells of one converted document, all tables together.
+    pub max_table_cells: u32,
+    /// Columns of one table.
+    pub max_table_columns: u32,
+    /// Largest rendered page image, in MiB.
+    pub max_page_image_mb: u64,
+}
+
+impl PluginsConfig {
+    /// What converters' documents and page images are held to.
+    pub fn document_bounds(&self) -> crate::plugins::invariants::DocumentBounds {
+        crate::plugins::invariants::DocumentBounds {
+            max_output_bytes: self.max_output_mb << 20,
+            max_pages: self.max_pages,
+            max_runs_per_page: self.max_runs_per_page,
+            max_tables: self.max_tables,
+            max_cells: self.max_table_cells,
+            max_columns: self.max_table_columns,
+            max_page_image_bytes: self.max_page_image_mb << 20,
+        }
+    }
 }
 
 impl Default for PluginsConfig {
@@ -146,6 +173,12 @@ impl Default for PluginsConfig {
             adapter_timeout_secs: 30,
             max_component_mb: 64,
             extract_timeout_secs: 120,
+            max_pages: 5_000,
+            max_runs_per_page: 2_000,
+            max_tables: 1_000,
+            max_table_cells: 100_000,
+            max_table_columns: 100,
+            max_page_image_mb: 8,
         }
     }
 }
@@ -288,6 +321,11 @@ pub struct LimitsConfig {
     /// How often an open WebSocket's credential is checked again, in
     /// seconds (it also closes when its access token expires).
     pub ws_recheck_secs: u64,
+    /// Storage one organization's derived blobs (export snapshots, cached
+    /// page images) may take, in MiB.
+    pub max_derived_storage_mb: u64,
+    /// Hours an export snapshot (and its links) lasts; then it is removed.
+    pub export_ttl_hours: u64,
     /// Interval of the WebSocket ping frames the server sends, in seconds
     /// (0: none), so that a proxy's idle timeout does not cut a quiet
     /// subscription.
@@ -396,6 +434,8 @@ impl Default for LimitsConfig {
             ws_max_operations: 32,
             ws_recheck_secs: 5,
             ws_keepalive_secs: 20,
+            max_derived_storage_mb: 2048,
+            export_ttl_hours: 24,
             trusted_proxies: Vec::new(),
         }
     }

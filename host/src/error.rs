@@ -23,6 +23,12 @@ pub enum ServiceError {
     /// An upload or body exceeds a configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The response would exceed `limits.max_response_bytes`.
+    #[error("{0}")]
+    ResponseTooLarge(String),
+    /// The organization's storage quota for derived blobs is used up.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Too many attempts: wait `retry_after_secs` (in `extensions.retryAfterSeconds`).
     #[error("{message}")]
     RateLimited {
@@ -53,6 +59,8 @@ impl ServiceError {
             Self::BadInput(_) => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
+            Self::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Plugin(_) | Self::Llm(_) => "PLUGIN_FAILED",
             Self::Internal(_) => "INTERNAL",

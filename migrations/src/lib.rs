@@ -14,6 +14,7 @@ mod m20261130_000008_json_columns;
 mod m20261130_000009_review;
 mod m20261130_000010_layout;
 mod m20261206_000011_job_fencing;
+mod m20261206_000012_derived_blobs;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_review::Migration),
             Box::new(m20261130_000010_layout::Migration),
             Box::new(m20261206_000011_job_fencing::Migration),
+            Box::new(m20261206_000012_derived_blobs::Migration),
         ]
     }
 }

@@ -28,6 +28,7 @@ async fn load(
         memory_bytes: 64 << 20,
         timeout: Duration::from_secs(10),
         max_output_bytes: 1 << 20,
+        ..Default::default()
     };
     let b = bytes.clone();
     rt.converter(&sha256_hex(bytes), async { Ok(b) }, limits)

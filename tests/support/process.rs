@@ -198,6 +198,16 @@ impl NodeProcess {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
+    /// Peak resident memory of the process so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+
     /// Sends `signal` (`KILL`, `STOP`, `CONT`, `TERM`).
     pub fn signal(&self, signal: &str) {
         let ok = std::process::Command::new("kill")

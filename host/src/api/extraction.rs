@@ -88,9 +88,9 @@ impl Evidence {
             return Ok(Vec::new());
         };
         let layout = super::layout::of_document(ctx, doc).await?;
-        Ok(layout
-            .map(|l| l.boxes(start, end))
-            .unwrap_or_default()
+        let boxes = layout.map(|l| l.boxes(start, end)).unwrap_or_default();
+        super::request::charge(ctx, boxes.len() * super::layout::PageBox::JSON_BYTES)?;
+        Ok(boxes
             .into_iter()
             .map(super::layout::PageBox::from)
             .collect())
@@ -195,14 +195,31 @@ impl ExtractionResult {
     async fn document(&self) -> Document {
         Document::from(self.0.document.clone())
     }
-    async fn values(&self) -> Vec<ResultValue> {
+    async fn values(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ResultValue>> {
         let doc = super::layout::DocumentRef::of(&self.0.document);
-        self.0
+        // The stored value and evidence, plus the fields around them.
+        let bytes = self
+            .0
+            .values
+            .iter()
+            .map(|v| {
+                160 + v.path.len()
+                    + v.value.len()
+                    + v.evidence
+                        .0
+                        .iter()
+                        .map(|e| e.quote.len() + 120)
+                        .sum::<usize>()
+            })
+            .sum();
+        super::request::charge(ctx, bytes)?;
+        Ok(self
+            .0
             .values
             .iter()
             .cloned()
             .map(|v| ResultValue(v, doc.clone()))
-            .collect()
+            .collect())
     }
     /// The document's review against this form version, as `Query.review`
     /// shows it to the caller (blind in DUAL mode until they submit): the

@@ -56,7 +56,7 @@ pub fn coded_error(code: &str, message: impl Into<String>) -> ServerError {
 /// Checks a request's text and document against the bounds, parsing it
 /// (once: the parsed document is kept in the request). Returns the number
 /// of credential mutations it would run.
-pub fn check(request: &mut Request, l: &LimitsConfig) -> ServerResult<u64> {
+pub fn check(request: &mut Request, l: &LimitsConfig) -> ServerResult<limits::QueryStats> {
     let b = bounds(l);
     let refuse = |e: limits::LimitError| coded_error("BAD_USER_INPUT", e.to_string());
     limits::check_text(&request.query, &b).map_err(refuse)?;
@@ -67,7 +67,7 @@ pub fn check(request: &mut Request, l: &LimitsConfig) -> ServerResult<u64> {
     if document_has_marker(doc) {
         return Err(upload_marker_error());
     }
-    Ok(stats.credential_fields)
+    Ok(stats)
 }
 
 /// The marker async-graphql puts into variables for multipart files.
@@ -169,6 +169,27 @@ pub fn one_credential_error() -> ServerError {
         "BAD_USER_INPUT",
         "at most one of login, register and refresh per request (and per batch)",
     )
+}
+
+/// The error for more than one export mutation.
+pub fn one_export_error() -> ServerError {
+    coded_error(
+        "BAD_USER_INPUT",
+        "at most one exportResults per request (and per batch)",
+    )
+}
+
+/// The refusal of a request (or batch) whose operations together hold
+/// more than one credential or export mutation.
+pub fn one_each(stats: &[limits::QueryStats]) -> Option<ServerError> {
+    let sum = |f: fn(&limits::QueryStats) -> u64| stats.iter().map(f).fold(0, u64::saturating_add);
+    if sum(|s| s.credential_fields) > 1 {
+        Some(one_credential_error())
+    } else if sum(|s| s.export_fields) > 1 {
+        Some(one_export_error())
+    } else {
+        None
+    }
 }
 
 /// The schema extension.
@@ -274,8 +295,8 @@ impl Extension for Guard {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let app = app(ctx);
-        if check(&mut request, &app.config.limits)? > 1 {
-            return Err(one_credential_error());
+        if let Some(e) = one_each(&[check(&mut request, &app.config.limits)?]) {
+            return Err(e);
         }
         // A WebSocket operation acts as the credential is now: revoked keys,
         // changed roles and expired tokens count from this operation on.

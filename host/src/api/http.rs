@@ -203,22 +203,29 @@ pub async fn graphql_post(State(st): State<GraphqlState>, req: Request<Body>) ->
             "at most 16 operations per batch",
         );
     }
-    // One credential mutation per HTTP request, however it is batched.
-    let mut credentials = 0;
-    for r in batch.0.iter_mut() {
+    // One credential and one export mutation per HTTP request, however it
+    // is batched.
+    let stats: Vec<_> = batch
+        .0
+        .iter_mut()
         // A request that fails its bounds is refused with its own error below.
-        credentials += guard::check(r, &st.app.config.limits).unwrap_or(0);
-    }
-    if credentials > 1 {
-        let e = guard::one_credential_error();
+        .filter_map(|r| guard::check(r, &st.app.config.limits).ok())
+        .collect();
+    if let Some(e) = guard::one_each(&stats) {
         return error_body(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &e.message);
     }
     let auth = Arc::new(batch.1);
     let base = public_base(headers, &st.app, peer);
+    // One budget for the whole HTTP request, however it is batched.
+    let budget = super::request::BudgetRef(super::request::ResponseBudget::new(
+        st.app.config.limits.max_response_bytes,
+    ));
     let prepare = |r: async_graphql::Request| {
         let r = r
             .data(AuthRef(auth.clone()))
             .data(base.clone())
+            .data(budget.clone())
+            .data(super::request::TextMemo::default())
             .data(super::layout::LayoutMemo::default());
         match client {
             Some(c) => r.data(c),

@@ -71,6 +71,11 @@ pub struct PageBox {
     pub height: f64,
 }
 
+impl PageBox {
+    /// About what one box takes in a JSON response.
+    pub const JSON_BYTES: usize = 80;
+}
+
 impl From<page_layout::Rect> for PageBox {
     fn from(r: page_layout::Rect) -> Self {
         // Four decimals: a tenth of a point on a letter page.
@@ -124,6 +129,28 @@ pub struct TableCell {
     pub col_span: i32,
     /// Whether it is a column heading.
     pub header: bool,
+}
+
+/// About what a layout's tables take in a JSON response: every cell's
+/// text and fields, every row and table's frame.
+pub fn tables_bytes(layout: &Layout) -> usize {
+    layout
+        .tables
+        .iter()
+        .map(|t| {
+            64 + t.caption.map_or(0, |(a, b)| (b - a) as usize)
+                + t.rows
+                    .iter()
+                    .map(|r| {
+                        16 + r
+                            .cells
+                            .iter()
+                            .map(|c| 90 + c.span.map_or(0, |(a, b)| b.saturating_sub(a) as usize))
+                            .sum::<usize>()
+                    })
+                    .sum::<usize>()
+        })
+        .sum()
 }
 
 /// A layout's tables with their text taken from `markdown`.

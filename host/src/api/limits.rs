@@ -36,6 +36,10 @@ pub struct QueryBounds {
 /// request (and per batch), so one request cannot try many passwords.
 pub const CREDENTIAL_FIELDS: &[&str] = &["login", "register", "refresh"];
 
+/// Root mutation fields that write an export snapshot: at most one per
+/// request (and per batch), so aliases cannot write thousands at once.
+pub const EXPORT_FIELDS: &[&str] = &["exportResults"];
+
 /// What the check measured of an accepted request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryStats {
@@ -45,6 +49,8 @@ pub struct QueryStats {
     pub aliases: u64,
     /// Credential mutation fields at the root of the running operation.
     pub credential_fields: u64,
+    /// Export mutation fields at the root of the running operation.
+    pub export_fields: u64,
 }
 
 /// Why a request was refused.
@@ -280,33 +286,33 @@ pub fn check_document(
             stats.selections = s.selections;
             stats.aliases = s.aliases;
             if op.node.ty == OperationType::Mutation {
-                stats.credential_fields = credential_fields(doc, &op.node.selection_set.node, 0);
+                let root = &op.node.selection_set.node;
+                stats.credential_fields = root_fields(doc, root, CREDENTIAL_FIELDS, 0);
+                stats.export_fields = root_fields(doc, root, EXPORT_FIELDS, 0);
             }
         }
     }
     Ok(stats)
 }
 
-/// Credential fields at the root of a mutation, through fragments (whose
-/// cycles [`check_document`] has already refused; `hops` is a backstop).
-fn credential_fields(doc: &ExecutableDocument, set: &SelectionSet, hops: usize) -> u64 {
+/// Fields named in `names` at the root of a mutation, through fragments
+/// (whose cycles [`check_document`] has already refused; `hops` is a backstop).
+fn root_fields(doc: &ExecutableDocument, set: &SelectionSet, names: &[&str], hops: usize) -> u64 {
     if hops > 64 {
         return 0;
     }
     set.items
         .iter()
         .map(|item| match &item.node {
-            Selection::Field(f) => {
-                u64::from(CREDENTIAL_FIELDS.contains(&f.node.name.node.as_str()))
-            }
+            Selection::Field(f) => u64::from(names.contains(&f.node.name.node.as_str())),
             Selection::InlineFragment(f) => {
-                credential_fields(doc, &f.node.selection_set.node, hops + 1)
+                root_fields(doc, &f.node.selection_set.node, names, hops + 1)
             }
             Selection::FragmentSpread(s) => doc
                 .fragments
                 .get(&s.node.fragment_name.node)
                 .map_or(0, |d| {
-                    credential_fields(doc, &d.node.selection_set.node, hops + 1)
+                    root_fields(doc, &d.node.selection_set.node, names, hops + 1)
                 }),
         })
         .fold(0u64, u64::saturating_add)
@@ -416,6 +422,16 @@ mod tests {
         );
         let (_, s) = parse_checked("query { me { id email } }", None, &B).unwrap();
         assert_eq!(s.selections, 3);
+    }
+
+    #[test]
+    fn export_fields_are_counted_through_aliases_and_fragments() {
+        let q = "mutation { a: exportResults(projectId: \"p\", formVersionId: \"v\", format: JSON) { url } ...e } \
+                 fragment e on Mutation { b: exportResults(projectId: \"p\", formVersionId: \"v\", format: JSON) { url } }";
+        let (_, s) = parse_checked(q, None, &B).unwrap();
+        assert_eq!((s.export_fields, s.credential_fields), (2, 0));
+        let query = "query { me { id } }";
+        assert_eq!(parse_checked(query, None, &B).unwrap().1.export_fields, 0);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod multipart;
 mod mutation;
 pub mod plugins;
 mod query;
+pub mod request;
 pub mod review;
 mod subscription;
 pub mod types;

@@ -387,9 +387,12 @@ impl Document {
     /// code points into this text. Priced high: its size grows with the paper.
     #[graphql(complexity = 1000)]
     async fn text(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(documents::text(app(ctx), &self.0)
-            .await?
-            .map(|t| t.markdown))
+        let Some(t) = super::request::text(ctx, &self.0).await? else {
+            return Ok(None);
+        };
+        // JSON escapes make it a little longer; the budget takes the stored size.
+        super::request::charge(ctx, t.markdown.len())?;
+        Ok(Some(t.markdown.clone()))
     }
     /// Each page's size in PDF points (empty until COMPLETED, and for a
     /// converter that gives no layout).
@@ -399,10 +402,12 @@ impl Document {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<super::layout::PageSize>> {
         let doc = super::layout::DocumentRef::of(&self.0);
-        Ok(super::layout::of_document(ctx, &doc)
-            .await?
-            .map(|l| l.pages.iter().map(super::layout::PageSize::from).collect())
-            .unwrap_or_default())
+        let Some(l) = super::layout::of_document(ctx, &doc).await? else {
+            return Ok(Vec::new());
+        };
+        // `{"number":…,"width":…,"height":…}`
+        super::request::charge(ctx, l.pages.len() * 48)?;
+        Ok(l.pages.iter().map(super::layout::PageSize::from).collect())
     }
     /// Where the code points `start..end` of `text` lie on the pages: one
     /// rectangle per line the span crosses (per cell in a table row), in
@@ -416,33 +421,34 @@ impl Document {
         start: i32,
         end: i32,
     ) -> async_graphql::Result<Vec<super::layout::PageBox>> {
-        let text = documents::text(app(ctx), &self.0).await?;
+        let text = super::request::text(ctx, &self.0).await?;
         let chars = text
             .as_ref()
             .map_or(0, |t| t.markdown.chars().count() as u32);
         // The text row names its layout: no second lookup.
-        let layout = match text.and_then(|t| t.layout_key) {
-            Some(key) => Some(crate::documents::layout::read(app(ctx), &key).await?),
+        let layout = match text.as_ref().and_then(|t| t.layout_key.as_deref()) {
+            Some(key) => Some(crate::documents::layout::read(app(ctx), key).await?),
             None => None,
         };
-        Ok(
-            crate::documents::layout::boxes(layout.as_deref(), chars, start, end)?
-                .into_iter()
-                .map(super::layout::PageBox::from)
-                .collect(),
-        )
+        let boxes = crate::documents::layout::boxes(layout.as_deref(), chars, start, end)?;
+        super::request::charge(ctx, boxes.len() * super::layout::PageBox::JSON_BYTES)?;
+        Ok(boxes
+            .into_iter()
+            .map(super::layout::PageBox::from)
+            .collect())
     }
     /// The tables the converter recovered, as cells located in `text`
     /// (empty until COMPLETED, and for a converter that gives no layout).
     #[graphql(complexity = 200)]
     async fn tables(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::layout::Table>> {
-        let Some(text) = documents::text(app(ctx), &self.0).await? else {
+        let Some(text) = super::request::text(ctx, &self.0).await? else {
             return Ok(Vec::new());
         };
         let Some(key) = &text.layout_key else {
             return Ok(Vec::new());
         };
         let layout = crate::documents::layout::read(app(ctx), key).await?;
+        super::request::charge(ctx, super::layout::tables_bytes(&layout))?;
         Ok(super::layout::tables(&layout, &text.markdown))
     }
     /// A short-lived (10 minutes) signed URL of page `page` rendered as a
@@ -468,10 +474,13 @@ impl Document {
     /// Each page's range in `text` (empty until COMPLETED).
     #[graphql(complexity = 100)]
     async fn pages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PageRange>> {
-        Ok(documents::text(app(ctx), &self.0)
+        let pages = super::request::text(ctx, &self.0)
             .await?
             .map(|t| documents::pages(&t))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // `{"number":…,"start":…,"end":…}`
+        super::request::charge(ctx, pages.len() * 48)?;
+        Ok(pages
             .into_iter()
             .map(|p| PageRange {
                 number: p.number,
@@ -482,14 +491,16 @@ impl Document {
     }
     /// Conversion warnings (e.g. pages without a text layer).
     async fn warnings(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
-        Ok(documents::text(app(ctx), &self.0)
+        let warnings = super::request::text(ctx, &self.0)
             .await?
-            .map(|t| t.warnings.0)
-            .unwrap_or_default())
+            .map(|t| t.warnings.0.clone())
+            .unwrap_or_default();
+        super::request::charge(ctx, warnings.iter().map(|w| w.len() + 4).sum())?;
+        Ok(warnings)
     }
     /// Which converter produced `text`: `id@version#sha256`.
     async fn converter(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(documents::text(app(ctx), &self.0).await?.map(|t| {
+        Ok(super::request::text(ctx, &self.0).await?.map(|t| {
             crate::extraction::plugin_ref(
                 &t.converter_id,
                 &t.converter_version,

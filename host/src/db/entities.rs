@@ -393,6 +393,29 @@ pub mod export {
         pub codebook_key: String,
         pub created_by: Option<String>,
         pub created_at: i64,
+        /// sha256 of the export and its codebook: an identical export is reused.
+        pub content_sha256: Option<String>,
+        /// Bytes of the export and its codebook.
+        pub size_bytes: i64,
+    }
+    entity_common!();
+}
+
+/// What the server stored on an organization's behalf that it derived
+/// (exports, cached page images), for the organization's storage quota.
+pub mod derived_blob {
+    use sea_orm::entity::prelude::*;
+    /// One derived blob.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "derived_blobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub organization_id: String,
+        /// `export` or `page-image`.
+        pub kind: String,
+        pub bytes: i64,
+        pub created_at: i64,
     }
     entity_common!();
 }

@@ -304,10 +304,13 @@ pub fn folder(organization_id: &str, document_id: &str) -> String {
 /// Removes a deleted document's blobs: its PDF and its layouts (which live
 /// in the document's folder).
 pub async fn remove_blobs(app: &App, d: &document::Model) {
+    let dir = folder(&d.organization_id, &d.id);
     app.blobs.remove(&d.blob_key).await;
-    app.blobs
-        .remove_folder(&folder(&d.organization_id, &d.id))
-        .await;
+    app.blobs.remove_folder(&dir).await;
+    // Its page images leave the organization's quota with it.
+    if let Err(e) = crate::storage::quota::forget_folder(&app.db, &dir).await {
+        tracing::warn!(document = %d.id, error = %e, "page images not taken off the quota");
+    }
 }
 
 /// Opens the original PDF for streaming to an authorized caller.

@@ -6,7 +6,7 @@
 //! organization, so a browser's `<img>` needs no token and no token is
 //! ever put into a URL.
 
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::EntityTrait;
 
 use crate::app::App;
 use crate::auth::Role;
@@ -126,10 +126,29 @@ pub async fn image(app: &App, r: &PageRequest) -> ServiceResult<(Vec<u8>, bool)>
     }
     match render(app, &doc, r.page, r.width).await {
         Ok(png) => {
-            make_room(app, &doc, r.width).await?;
-            op.write(&key, png.clone())
-                .await
-                .map_err(|e| ServiceError::Internal(e.into()))?;
+            // Cached within the organization's quota; past it, served
+            // without being kept (the next request renders it again).
+            let size = png.len() as u64;
+            match crate::storage::quota::check(app, &doc.organization_id, size).await {
+                Ok(()) => {
+                    make_room(app, &doc, r.width).await?;
+                    op.write(&key, png.clone())
+                        .await
+                        .map_err(|e| ServiceError::Internal(e.into()))?;
+                    crate::storage::quota::record(
+                        &app.db,
+                        &doc.organization_id,
+                        &key,
+                        crate::storage::quota::PAGE_IMAGE,
+                        size,
+                    )
+                    .await?;
+                }
+                Err(ServiceError::QuotaExceeded(why)) => {
+                    tracing::info!(document = %doc.id, page = r.page, %why, "page image not cached");
+                }
+                Err(e) => return Err(e),
+            }
             Ok((png, false))
         }
         Err(why) => {
@@ -177,12 +196,12 @@ async fn make_room(app: &App, doc: &document::Model, width: u32) -> ServiceResul
         .min_by_key(|(w, keys)| (keys.len(), **w))
         .map(|(_, keys)| keys.clone())
         .unwrap_or_default();
-    for key in fewest {
-        op.delete(&key)
+    for key in &fewest {
+        op.delete(key)
             .await
             .map_err(|e| ServiceError::Internal(e.into()))?;
     }
-    Ok(())
+    crate::storage::quota::forget(&app.db, &fewest).await
 }
 
 /// The width of a cached page image's name (`page-{n}-{width}.png`).
@@ -222,18 +241,35 @@ async fn render(
         .map_err(|e: ConvertError| format!("{} ({})", e, e.kind()))
 }
 
-/// Adds `warning` to the document's conversion warnings, once.
+/// Page warnings a document keeps at most (a hostile converter could fail
+/// every page of thousands).
+const MAX_PAGE_WARNINGS: usize = 50;
+
+/// Adds `warning` to the document's conversion warnings, once, reading and
+/// writing only that column (the text can be large).
 async fn warn(app: &App, doc: &document::Model, warning: &str) -> ServiceResult<()> {
-    let Some(text) = super::text(app, doc).await? else {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let current: Option<crate::db::types::Strings> =
+        document_text::Entity::find_by_id(doc.id.as_str())
+            .filter(document_text::Column::OrganizationId.eq(doc.organization_id.as_str()))
+            .select_only()
+            .column(document_text::Column::Warnings)
+            .into_tuple()
+            .one(&app.db)
+            .await?;
+    let Some(mut warnings) = current else {
         return Ok(());
     };
-    if text.warnings.0.iter().any(|w| w == warning) {
+    let pages = warnings.0.iter().filter(|w| w.starts_with("page ")).count();
+    if pages >= MAX_PAGE_WARNINGS || warnings.0.iter().any(|w| w == warning) {
         return Ok(());
     }
-    let mut warnings = text.warnings.0.clone();
-    warnings.push(warning.to_owned());
-    let mut am: document_text::ActiveModel = text.into();
-    am.warnings = Set(warnings.into());
-    am.update(&app.db).await?;
+    warnings.0.push(warning.to_owned());
+    document_text::Entity::update_many()
+        .col_expr(document_text::Column::Warnings, Expr::value(warnings))
+        .filter(document_text::Column::DocumentId.eq(doc.id.as_str()))
+        .exec(&app.db)
+        .await?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! as review decided them (the extractor's where no one decided);
 //! EXTRACTED the extractor's only.
 
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -190,16 +190,48 @@ pub async fn create(
         }))
         .map_err(internal)?,
     };
+    let codebook_bytes = codebook_csv(&codebook)?;
+    let size = (body.len() + codebook_bytes.len()) as u64;
+    let sha = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(&body);
+        h.update([0u8]);
+        h.update(&codebook_bytes);
+        hex::encode(h.finalize())
+    };
+    // The same bytes exported again while the first snapshot lives: that one.
+    if let Some(same) = export::Entity::find()
+        .filter(export::Column::ProjectId.eq(p.id.as_str()))
+        .filter(export::Column::FormVersionId.eq(v.id.as_str()))
+        .filter(export::Column::Format.eq(format.as_str()))
+        .filter(export::Column::ContentSha256.eq(sha.as_str()))
+        .filter(export::Column::CreatedAt.gt(now_ms() - ttl_ms(app)))
+        .one(&app.db)
+        .await?
+    {
+        return Ok(same);
+    }
+    crate::storage::quota::check(app, &p.organization_id, size).await?;
     let id = new_id();
     let base = format!("orgs/{}/exports/{id}", p.organization_id);
     let key = format!("{base}.{}", format.extension());
     let codebook_key = format!("{base}-codebook.csv");
     let op = app.blobs.operator();
     op.write(&key, body).await.map_err(internal)?;
-    op.write(&codebook_key, codebook_csv(&codebook)?)
+    op.write(&codebook_key, codebook_bytes)
         .await
         .map_err(internal)?;
-    Ok(export::ActiveModel {
+    let txn = crate::db::write_txn(&app.db).await?;
+    crate::storage::quota::record(
+        &txn,
+        &p.organization_id,
+        &key,
+        crate::storage::quota::EXPORT,
+        size,
+    )
+    .await?;
+    let row = export::ActiveModel {
         id: Set(id),
         organization_id: Set(p.organization_id.clone()),
         project_id: Set(p.id.clone()),
@@ -209,9 +241,58 @@ pub async fn create(
         codebook_key: Set(codebook_key),
         created_by: Set(access.principal.user_id().map(str::to_owned)),
         created_at: Set(now_ms()),
+        content_sha256: Set(Some(sha)),
+        size_bytes: Set(size as i64),
     }
-    .insert(&app.db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// How long a snapshot lives (`limits.export_ttl_hours`), in ms.
+fn ttl_ms(app: &App) -> i64 {
+    i64::try_from(app.config.limits.export_ttl_hours.max(1))
+        .unwrap_or(i64::MAX / 3_600_000)
+        .saturating_mul(3_600_000)
+}
+
+/// An export still within its lifetime (an expired one is as gone as a
+/// removed one).
+fn alive(app: &App, e: export::Model) -> ServiceResult<export::Model> {
+    if e.created_at + ttl_ms(app) <= now_ms() {
+        return Err(ServiceError::NotFound("export"));
+    }
+    Ok(e)
+}
+
+/// Removes the snapshots older than `limits.export_ttl_hours` (rows,
+/// blobs, quota records); returns how many went. The leader runs it.
+pub async fn prune_expired(app: &App) -> ServiceResult<u64> {
+    let old = export::Entity::find()
+        .filter(export::Column::CreatedAt.lte(now_ms() - ttl_ms(app)))
+        .limit(500)
+        .all(&app.db)
+        .await?;
+    let mut gone = 0;
+    for e in old {
+        app.blobs.remove(&e.blob_key).await;
+        app.blobs.remove(&e.codebook_key).await;
+        let txn = crate::db::write_txn(&app.db).await?;
+        crate::storage::quota::forget(&txn, std::slice::from_ref(&e.blob_key)).await?;
+        gone += export::Entity::delete_by_id(e.id.as_str())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        txn.commit().await?;
+    }
+    // Exports whose project was deleted (their rows went with it).
+    crate::db::entities::derived_blob::Entity::delete_many()
+        .filter(crate::db::entities::derived_blob::Column::Kind.eq(crate::storage::quota::EXPORT))
+        .filter(crate::db::entities::derived_blob::Column::CreatedAt.lte(now_ms() - ttl_ms(app)))
+        .exec(&app.db)
+        .await?;
+    Ok(gone)
 }
 
 /// An export's bytes, content type and file name, for a member (VIEWER+).
@@ -222,7 +303,7 @@ pub async fn open(
     codebook: bool,
 ) -> ServiceResult<(Vec<u8>, &'static str, String)> {
     let e = crate::tenancy::load::<export::Entity, _>(&app.db, access, id, Role::Viewer).await?;
-    read(app, &e, codebook).await
+    read(app, &alive(app, e)?, codebook).await
 }
 
 /// How long a signed export link works: long enough to click, short
@@ -267,11 +348,11 @@ pub async fn open_signed(
         chrono::Utc::now().timestamp(),
     )?;
     // The link was signed for this export after a tenancy check.
-    let e = <export::Entity as sea_orm::EntityTrait>::find_by_id(id)
+    let e = export::Entity::find_by_id(id)
         .one(&app.db)
         .await?
         .ok_or(ServiceError::NotFound("export"))?;
-    read(app, &e, codebook).await
+    read(app, &alive(app, e)?, codebook).await
 }
 
 /// Whether a link's signature is this export's (and codebook flag's) and

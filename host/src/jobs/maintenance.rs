@@ -10,7 +10,8 @@
 //!   sum over every pod's scrape counts each job once;
 //! - announces units whose worker stopped renewing its lease (orphans:
 //!   they wait for another worker to claim them), so subscribers see it;
-//! - prunes finished jobs older than `jobs.retention_days`.
+//! - prunes finished jobs older than `jobs.retention_days`, and export
+//!   snapshots older than `limits.export_ttl_hours`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -191,13 +192,20 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         if let Err(e) = announce_orphans(&app, &mut announced).await {
             tracing::warn!(error = %e, "orphaned units not checked");
         }
-        let days = app.config.jobs.retention_days;
-        if days > 0 && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(Instant::now());
-            match prune(&app.db, days).await {
+            let days = app.config.jobs.retention_days;
+            if days > 0 {
+                match prune(&app.db, days).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, days, "pruned finished jobs"),
+                    Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+                }
+            }
+            match crate::export::prune_expired(&app).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, days, "pruned finished jobs"),
-                Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+                Ok(n) => tracing::info!(removed = n, "removed expired export snapshots"),
+                Err(e) => tracing::warn!(error = %e, "removing expired exports failed"),
             }
         }
     }

@@ -109,6 +109,7 @@ impl PluginHost {
             timeout: Duration::from_millis(m.limits.timeout_ms)
                 .min(Duration::from_secs(timeout_secs)),
             max_output_bytes: output_mb << 20,
+            document: c.document_bounds(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod converter;
 pub mod error;
 pub mod extractor;
 pub mod host;
+pub mod invariants;
 pub mod llm;
 pub mod manifest;
 pub mod policy;

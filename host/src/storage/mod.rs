@@ -1,6 +1,8 @@
 //! The blob store (OpenDAL): local filesystem by default, any S3-compatible
 //! service in production.
 
+pub mod quota;
+
 use opendal::Operator;
 
 use crate::config::{Config, StorageBackend};

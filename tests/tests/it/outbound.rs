@@ -86,6 +86,7 @@ fn limits() -> CallLimits {
         memory_bytes: 128 << 20,
         timeout: Duration::from_secs(1),
         max_output_bytes: 4 << 20,
+        ..Default::default()
     }
 }
 

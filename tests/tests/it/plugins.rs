@@ -22,6 +22,7 @@ fn limits() -> CallLimits {
         memory_bytes: 128 << 20,
         timeout: Duration::from_secs(2),
         max_output_bytes: 16 << 20,
+        ..Default::default()
     }
 }
 
@@ -235,6 +236,7 @@ async fn the_builtin_converter_converts_every_corpus_paper() {
         memory_bytes: 512 << 20,
         timeout: Duration::from_secs(60),
         max_output_bytes: 64 << 20,
+        ..Default::default()
     };
     let c = load(&rt, b.wasm.to_vec(), limits).await.unwrap();
     let corpus = evistream_tests::ops::repo_root().join("../shared/corpus/rct");

@@ -164,7 +164,8 @@ impl PdfConverter for Bound<AnyConverter> {
             AnyConverter::V0_1(c) => c.convert(self, pdf, config).await?,
             AnyConverter::V0_2(c) => c.convert(self, pdf, config).await?,
         };
-        crate::plugins::converter::check(&doc, self.limits.max_output_bytes)?;
+        crate::plugins::invariants::check_document(&doc, &self.document_bounds())
+            .map_err(|v| PluginError::InvalidOutput(v.to_string()))?;
         Ok(doc)
     }
 
@@ -177,7 +178,8 @@ impl PdfConverter for Bound<AnyConverter> {
                 ));
             }
         };
-        crate::plugins::converter::check_png(&png, self.limits.max_output_bytes)?;
+        crate::plugins::invariants::check_page_image(&png, width, &self.document_bounds())
+            .map_err(|v| PluginError::InvalidOutput(v.to_string()))?;
         Ok(png)
     }
 }
@@ -194,6 +196,14 @@ pub struct Bound<C> {
 }
 
 impl<C> Bound<C> {
+    /// The document bounds of this call, its output limit included.
+    fn document_bounds(&self) -> crate::plugins::invariants::DocumentBounds {
+        crate::plugins::invariants::DocumentBounds {
+            max_output_bytes: self.limits.max_output_bytes,
+            ..self.limits.document
+        }
+    }
+
     /// A call of this component in `slot`, with `outbound` as its network
     /// and `world` lent to its imports.
     pub(crate) fn spec<W>(&self, slot: Slot, outbound: OutboundHooks, world: W) -> CallSpec<W> {

@@ -28,6 +28,8 @@ pub struct CallLimits {
     pub timeout: Duration,
     /// Cap on the size of the call's output, in bytes.
     pub max_output_bytes: u64,
+    /// What a converter's document and page images are held to.
+    pub document: crate::plugins::invariants::DocumentBounds,
 }
 
 impl Default for CallLimits {
@@ -36,6 +38,7 @@ impl Default for CallLimits {
             memory_bytes: 512 << 20,
             timeout: Duration::from_secs(120),
             max_output_bytes: 64 << 20,
+            document: Default::default(),
         }
     }
 }
