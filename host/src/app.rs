@@ -45,6 +45,8 @@ pub struct App {
     pub logins: crate::auth::throttle::LoginGuard,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Blocking threads for requests' CPU-heavy work, a few per organization.
+    pub cpu: crate::cpu::CpuPool,
 }
 
 impl App {
@@ -127,6 +129,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         trusted_proxies,
         plugins,
         llm: crate::llm::gateway::Gateway::default(),
+        cpu: crate::cpu::CpuPool::default(),
         config,
         db,
         tokens,
