@@ -195,7 +195,9 @@ impl ExtractionResult {
     async fn document(&self) -> Document {
         Document(self.0.document.clone())
     }
-    async fn values(&self) -> Vec<ResultValue> {
+    /// The extractor's values, in its order (none while the caller may
+    /// still extract the document blind in DUAL review).
+    async fn values(&self) -> super::sliced::Sliced<ResultValue> {
         let doc = super::layout::DocumentRef::of(&self.0.document);
         self.0
             .values
@@ -223,7 +225,8 @@ impl ExtractionResult {
             .await?,
         ))
     }
-    /// Reviewer-facing warnings of the extractor.
+    /// Reviewer-facing warnings of the extractor (none while the caller
+    /// may still extract the document blind: they can quote values).
     async fn warnings(&self) -> Vec<String> {
         self.0.result.warnings.0.clone()
     }
@@ -289,6 +292,10 @@ pub struct Evaluation {
     pub fields: Vec<FieldEvaluation>,
     /// Documents with reference values.
     pub documents: u64,
+    /// Lists too long to compare every pair of their items, by document:
+    /// each reference item was compared with the extracted items nearest
+    /// its position only.
+    pub warnings: Vec<String>,
 }
 
 impl From<crate::evaluation::Evaluation> for Evaluation {
@@ -307,6 +314,7 @@ impl From<crate::evaluation::Evaluation> for Evaluation {
                 })
                 .collect(),
             documents: e.documents,
+            warnings: e.warnings,
         }
     }
 }

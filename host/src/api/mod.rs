@@ -13,6 +13,7 @@ mod mutation;
 pub mod plugins;
 mod query;
 pub mod review;
+mod sliced;
 mod subscription;
 pub mod types;
 pub mod ui;
