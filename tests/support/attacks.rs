@@ -1,5 +1,14 @@
-//! Hostile GraphQL requests, shared by the regression tests and the
-//! hostile-tenant bench (which sends them at full size).
+//! Hostile GraphQL requests and data, shared by the regression tests and
+//! the hostile-tenant bench (which sends them at full size).
+
+use std::time::{Duration, Instant};
+
+use evistream::db::entities::extraction_value;
+use evistream::db::types::EvidenceList;
+use evistream::extraction::pipeline::Grounding;
+use evistream::plugins::extractor::ValueStatus;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
 
 /// A query whose argument nests `levels` brackets.
 pub fn nested_literal(levels: usize) -> String {
@@ -46,4 +55,137 @@ pub fn fragment_chain(fragments: usize, depth: usize) -> String {
 pub fn aliases(n: usize) -> String {
     let fields: String = (0..n).map(|i| format!("a{i}: __typename ")).collect();
     format!("{{ {fields} }}")
+}
+
+/// A request another tenant keeps sending while an attack runs.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// GET this URL (`/livez`); it must answer 2xx.
+    Get(String),
+    /// The `Me` query at this `/graphql` URL with this token; it must
+    /// answer the user.
+    Me {
+        /// `http://…/graphql`.
+        url: String,
+        /// The other tenant's access token.
+        token: String,
+    },
+}
+
+/// The slowest answer to `probe`, sent back to back (20 ms apart) until
+/// `work` ends, and how many were sent; with `work`'s output. The probes
+/// run on a thread and runtime of their own, so a stalled node cannot
+/// also stall (and so hide) the probing.
+pub async fn slowest_during<W: std::future::Future>(
+    work: W,
+    probe: Probe,
+) -> (W::Output, Duration, usize) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("probe runtime");
+            rt.block_on(async move {
+                let http = reqwest::Client::new();
+                let me = super::ops::operation("Me");
+                let mut worst = Duration::ZERO;
+                let mut n = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = Instant::now();
+                    match &probe {
+                        Probe::Get(url) => {
+                            let r = http.get(url).send().await.expect("probe sent");
+                            assert!(r.status().is_success(), "{url}: {}", r.status());
+                        }
+                        Probe::Me { url, token } => {
+                            let r: Value = http
+                                .post(url)
+                                .bearer_auth(token)
+                                .json(&json!({ "query": me }))
+                                .send()
+                                .await
+                                .expect("probe sent")
+                                .json()
+                                .await
+                                .expect("probe answered");
+                            assert!(r["data"]["me"]["id"].is_string(), "{r}");
+                        }
+                    }
+                    worst = worst.max(t.elapsed());
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (worst, n)
+            })
+        })
+    };
+    let out = work.await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (worst, n) = tokio::task::spawn_blocking(move || prober.join().expect("the prober"))
+        .await
+        .expect("joined");
+    (out, worst, n)
+}
+
+/// `n` items `arms[i]` (name, n) in `org`'s result `result`, the list in
+/// the opposite order of [`truth_arms`]; each `n` off by `off` (1: no item
+/// is identical to its reference item).
+pub async fn reversed_arms(
+    db: &sea_orm::DatabaseConnection,
+    org: &str,
+    result: &str,
+    n: usize,
+    off: usize,
+) {
+    extraction_value::Entity::delete_many()
+        .filter(extraction_value::Column::ResultId.eq(result))
+        .exec(db)
+        .await
+        .expect("values cleared");
+    let rows: Vec<extraction_value::ActiveModel> = (0..n)
+        .flat_map(|i| {
+            let item = n - 1 - i;
+            [
+                (format!("arms[{i}].name"), json!(format!("arm {item}"))),
+                (format!("arms[{i}].n"), json!(item + off)),
+            ]
+        })
+        .enumerate()
+        .map(|(ordinal, (path, value))| extraction_value::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            organization_id: Set(org.to_owned()),
+            result_id: Set(result.to_owned()),
+            ordinal: Set(ordinal as i32),
+            path: Set(path),
+            value: Set(value.to_string()),
+            status: Set(ValueStatus::Found),
+            confidence: Set(0.5),
+            evidence: Set(EvidenceList::default()),
+            grounding: Set(Grounding::None),
+            author_user_id: Set(None),
+            created_at: Set(0),
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        extraction_value::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await
+            .expect("values stored");
+    }
+}
+
+/// Reference items `arms[i]` = (`arm i`, i) for `doc`.
+pub fn truth_arms(doc: &str, n: usize) -> Value {
+    let values: serde_json::Map<String, Value> = (0..n)
+        .flat_map(|i| {
+            [
+                (format!("arms[{i}].name"), json!(format!("arm {i}"))),
+                (format!("arms[{i}].n"), json!(i)),
+            ]
+        })
+        .collect();
+    json!([{ "documentId": doc, "values": values }])
 }

@@ -18,6 +18,7 @@ mod forms;
 mod hostile;
 mod hostile_grounding;
 mod hostile_llm;
+mod hostile_review;
 mod jobs;
 mod layout;
 mod llm;
