@@ -50,6 +50,8 @@ pub struct App {
     /// Open WebSocket sessions: shutdown waits (briefly) for them to send
     /// their close frame.
     pub sockets: tokio_util::task::TaskTracker,
+    /// Blocking threads for requests' CPU-heavy work, a few per organization.
+    pub cpu: crate::cpu::CpuPool,
 }
 
 impl App {
@@ -134,6 +136,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         sockets: tokio_util::task::TaskTracker::new(),
         plugins,
         llm: crate::llm::gateway::Gateway::default(),
+        cpu: crate::cpu::CpuPool::default(),
         config,
         db,
         tokens,

@@ -40,6 +40,31 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// The LLM gateway in front of every adapter call.
     pub llm: LlmConfig,
+    /// Bounds on what people enter in review.
+    pub review: ReviewConfig,
+}
+
+/// Bounds on what people enter in review: a review's values are derived
+/// from every decision on each read, so what one person may add is bounded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// Items a list may have in a review path: indices run from 0 to one
+    /// less (`arms[499]` with 500).
+    pub max_list_items: usize,
+    /// Values one reviewer's extraction of one document (DUAL) may record,
+    /// over all its parts until submitted; a value sent again counts again
+    /// (decisions are kept).
+    pub max_values_per_submission: usize,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            max_list_items: 500,
+            max_values_per_submission: 5_000,
+        }
+    }
 }
 
 /// Price of a model, in US dollars per million tokens.
@@ -362,6 +387,7 @@ impl Default for Config {
             workers: true,
             plugins: PluginsConfig::default(),
             llm: LlmConfig::default(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -476,6 +502,7 @@ impl std::fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("plugins", &self.plugins)
             .field("llm", &self.llm)
+            .field("review", &self.review)
             .finish()
     }
 }
@@ -552,6 +579,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "workers",
     "plugins",
     "llm",
+    "review",
 ];
 
 impl Config {

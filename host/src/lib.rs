@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod cpu;
 pub mod db;
 pub mod documents;
 pub mod error;

@@ -1,6 +1,54 @@
 //! Input rules shared by services, each failing with a precise BAD_USER_INPUT.
+//!
+//! [`text`] is the one check of every piece of user text that is stored
+//! (names, notes, feedback, filenames, form field texts, reviewer and
+//! reference values, plugin settings): no control characters, except line
+//! feeds and tabs where the text may span lines. A NUL in particular would
+//! be refused by PostgreSQL's text columns mid-write.
+
+use serde_json::Value;
 
 use crate::error::{ServiceError, ServiceResult};
+
+/// Whether a stored text may span lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// Names, filenames, options, settings: no control character at all.
+    One,
+    /// Notes, feedback, descriptions, values: line feeds and tabs allowed.
+    Many,
+}
+
+/// Refuses a text with a control character (Unicode Cc: NUL, the rest of
+/// C0, DEL, C1), `\n` and `\t` aside in [`Lines::Many`] text; the error
+/// names `field` and the character.
+pub fn text(raw: &str, field: &str, lines: Lines) -> ServiceResult<()> {
+    let allowed = |c: char| lines == Lines::Many && (c == '\n' || c == '\t');
+    match raw.chars().find(|c| c.is_control() && !allowed(*c)) {
+        None => Ok(()),
+        Some(c) => Err(ServiceError::bad_input(format!(
+            "{field} contains a control character (U+{:04X}){}",
+            u32::from(c),
+            match lines {
+                Lines::Many => "; only line breaks (\\n) and tabs are allowed",
+                Lines::One => "",
+            }
+        ))),
+    }
+}
+
+/// [`text`] over every string of a JSON value, object keys included.
+pub fn json_text(v: &Value, field: &str, lines: Lines) -> ServiceResult<()> {
+    match v {
+        Value::String(s) => text(s, field, lines),
+        Value::Array(items) => items.iter().try_for_each(|i| json_text(i, field, lines)),
+        Value::Object(m) => m.iter().try_for_each(|(k, v)| {
+            text(k, field, Lines::One)?;
+            json_text(v, field, lines)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
 
 /// Longest accepted email (RFC 5321 path limit).
 pub const MAX_EMAIL: usize = 254;
@@ -16,6 +64,7 @@ pub const MAX_DESCRIPTION: usize = 10_000;
 /// Normalises and checks an email address.
 pub fn email(raw: &str) -> ServiceResult<String> {
     let e = raw.trim().to_lowercase();
+    text(&e, "email", Lines::One)?;
     if e.len() > MAX_EMAIL {
         return Err(ServiceError::bad_input(format!(
             "email is longer than {MAX_EMAIL} characters"
@@ -28,7 +77,7 @@ pub fn email(raw: &str) -> ServiceResult<String> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+                && !e.chars().any(char::is_whitespace)
         }
         None => false,
     };
@@ -66,11 +115,7 @@ pub fn name(raw: &str, field: &str) -> ServiceResult<String> {
             "{field} is longer than {MAX_NAME} characters"
         )));
     }
-    if n.chars().any(char::is_control) {
-        return Err(ServiceError::bad_input(format!(
-            "{field} contains control characters"
-        )));
-    }
+    text(n, field, Lines::One)?;
     Ok(n.to_owned())
 }
 
@@ -89,7 +134,43 @@ pub fn description(raw: Option<&str>) -> ServiceResult<Option<String>> {
             "description is longer than {MAX_DESCRIPTION} characters"
         ))),
         Some(d) if d.trim().is_empty() => Ok(None),
-        Some(d) => Ok(Some(d.trim().to_owned())),
+        Some(d) => {
+            text(d, "description", Lines::Many)?;
+            Ok(Some(d.trim().to_owned()))
+        }
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn control_characters_are_refused_naming_the_field() {
+        assert!(text("plain text, é, 中文", "note", Lines::One).is_ok());
+        assert!(text("two\nlines\tand a tab", "note", Lines::Many).is_ok());
+        for (raw, lines) in [
+            ("nul\0", Lines::Many),
+            ("bell\u{7}", Lines::Many),
+            ("carriage\rreturn", Lines::Many),
+            ("del\u{7f}", Lines::Many),
+            ("c1\u{85}", Lines::Many),
+            ("line\nbreak", Lines::One),
+            ("tab\t", Lines::One),
+        ] {
+            let e = text(raw, "the note", lines).expect_err(raw);
+            assert!(
+                matches!(&e, ServiceError::BadInput(m) if m.starts_with("the note contains a control character")),
+                "{raw:?}: {e}"
+            );
+        }
+        assert!(json_text(&json!({"a": ["x", {"b": "y\ny"}]}), "values", Lines::Many).is_ok());
+        assert!(json_text(&json!({"a": ["x", {"b": "\0"}]}), "values", Lines::Many).is_err());
+        assert!(json_text(&json!({"a\0": 1}), "values", Lines::Many).is_err());
+        assert!(name("ok\0", "name").is_err());
+        assert!(description(Some("fine\n\0")).is_err());
+        assert!(email("a\0b@example.org").is_err());
     }
 }

@@ -17,19 +17,32 @@
 //!   check on an idle node (baseline);
 //! - `bodies`: a 90 MB multipart `operations` part, an 8 MB WebSocket
 //!   message, anonymous 95 MB uploads, 40 connections stalled in their
-//!   headers.
+//!   headers;
+//! - `derivation`: a DUAL review whose reviewer recorded 8 × 5,000 list
+//!   items (stored directly, as the API now refuses them): the review read
+//!   by its reviewer and by a VIEWER, and another organization's `me`
+//!   while two such reads run, against the same review with one value
+//!   (baseline); then the same 8 × 5,000 sent through the API;
+//! - `alignment`: `evaluation` of 5,000 extracted list items against 5,000
+//!   reference items in the opposite order (identical items, then each
+//!   with one value off), and `/livez` during two such evaluations, against
+//!   50 × 50 items (baseline).
 //!
 //! Run: `cargo bench -p evistream-tests --bench hostile [-- PART…]`.
 
 use std::time::{Duration, Instant};
 
 use evistream::config::Config;
+use evistream::db::entities::{extraction_result, review, review_decision};
+use evistream::db::types::EvidenceList;
 use evistream::extraction::grounding::{Grounder, cap_quote};
 use evistream::jobs::JobRegistry;
+use evistream::review::DecisionKind;
 use evistream_tests::attacks;
 use evistream_tests::llm::FakeLlm;
 use evistream_tests::ws::WsConn;
-use evistream_tests::{DbKind, TestDb, TestServer, ok, ops, rss_mib};
+use evistream_tests::{DbKind, Session, TestDb, TestServer, ok, ops, rss_mib};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -464,6 +477,279 @@ async fn bodies() {
     tdb.drop_db().await;
 }
 
+/// A member of `owner`'s organization with `role`.
+async fn member(srv: &TestServer, owner: &Session, label: &str, role: &str) -> Session {
+    let s = srv.register(label).await;
+    srv.add_member(&owner.token, &owner.org_id, &s.email, role)
+        .await;
+    s
+}
+
+/// `n` decisions of `user` extracting `arms[first..first + n].name`.
+fn arm_decisions(
+    org: &str,
+    review: &str,
+    user: &str,
+    first: usize,
+    n: usize,
+) -> Vec<review_decision::ActiveModel> {
+    (first..first + n)
+        .map(|i| review_decision::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            organization_id: Set(org.to_owned()),
+            review_id: Set(review.to_owned()),
+            path: Set(format!("arms[{i}].name")),
+            verdict: Set(DecisionKind::Extract),
+            user_id: Set(Some(user.to_owned())),
+            value: Set(Some(json!(format!("arm {i}")).to_string())),
+            extracted: Set(Some("null".into())),
+            evidence: Set(EvidenceList::default()),
+            note: Set(None),
+            created_at: Set(1 + i as i64),
+        })
+        .collect()
+}
+
+async fn derivation() {
+    println!("\n## derivation: a review of 8 × 5,000 reviewer list items\n");
+    let (tdb, mut srv) = node(|_| {}).await;
+    // Before the fix one read took minutes in a debug build.
+    srv.http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1_800))
+        .build()
+        .expect("client");
+    let owner = srv.register("owner").await;
+    let a = member(&srv, &owner, "alice", "REVIEWER").await;
+    let b = member(&srv, &owner, "bob", "REVIEWER").await;
+    let viewer = member(&srv, &owner, "victor", "VIEWER").await;
+    let other = srv.register("other").await;
+    let project = srv.project(&owner.token, &owner.org_id, "p").await;
+    let docs = srv
+        .converted_papers(
+            &owner.token,
+            &project,
+            &["PMC3321528.pdf", "PMC3580751.pdf"],
+        )
+        .await;
+    let version = srv
+        .approved_version(
+            &owner.token,
+            &project,
+            json!([
+                { "name": "sample_size", "type": "INTEGER" },
+                { "name": "arms", "type": "ARRAY", "fields": [ { "name": "name", "type": "TEXT" } ] },
+            ]),
+        )
+        .await;
+    let r = srv
+        .op(
+            Some(&owner.token),
+            "ConfigureReview",
+            json!({ "projectId": project, "mode": "DUAL", "reviewersPerDocument": 2 }),
+        )
+        .await;
+    ok(&r, "configureReview");
+    srv.run_extraction(&owner.token, &project, &version).await;
+    let ids = json!({ "documentId": docs[0], "formVersionId": version });
+    let submit = |who: &Session, values: Value, done: bool| {
+        let mut vars = ids.clone();
+        vars["values"] = values;
+        vars["submit"] = json!(done);
+        let token = who.token.clone();
+        let srv = &srv;
+        async move { srv.op(Some(&token), "SubmitReviewerValues", vars).await }
+    };
+    let read = |who: &Session| {
+        let token = who.token.clone();
+        let vars = ids.clone();
+        let srv = &srv;
+        async move {
+            let r = srv.op(Some(&token), "Review", vars).await;
+            r["data"]["review"]["values"]
+                .as_array()
+                .map_or_else(|| code(&r), |v| format!("{} values", v.len()))
+        }
+    };
+    let me = || {
+        let token = other.token.clone();
+        let srv = &srv;
+        async move {
+            let r = srv.op(Some(&token), "Me", json!({})).await;
+            assert!(r["data"]["me"]["id"].is_string(), "{r}");
+        }
+    };
+    let probe = attacks::Probe::Me {
+        url: format!("{}/graphql", srv.base),
+        token: other.token.clone(),
+    };
+    ok(
+        &submit(&a, json!({ "sample_size": 1 }), false).await,
+        "submitReviewerValues",
+    );
+    let (base, out) = time(5, || read(&a)).await;
+    println!("| request | time | vs baseline | answer |\n|---|---|---|---|");
+    let line = |what: &str, t: Duration, out: &str| {
+        println!(
+            "| {what} | {:.1} ms | {:.1}× | {out} |",
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64() / base.as_secs_f64().max(1e-9)
+        );
+    };
+    line("alice's `review`, one value (baseline)", base, &out);
+    let (me_base, _) = time(5, me).await;
+    line("another organization's `me`, idle", me_base, "ok");
+
+    // Alice's 8 parts of 5,000 items, written as the API once took them.
+    let db = &srv.node.app.db;
+    let review_id = review::Entity::find()
+        .filter(review::Column::DocumentId.eq(docs[0].as_str()))
+        .one(db)
+        .await
+        .expect("db")
+        .expect("alice's review")
+        .id;
+    for part in 0..8 {
+        for chunk in
+            arm_decisions(&owner.org_id, &review_id, &a.user_id, part * 5_000, 5_000).chunks(500)
+        {
+            review_decision::Entity::insert_many(chunk.to_vec())
+                .exec(db)
+                .await
+                .expect("decisions stored");
+        }
+    }
+    let (t, out) = time(1, || read(&a)).await;
+    line("alice's `review` (blind), 40,000 of her values", t, &out);
+    let (t, out) = time(1, || read(&viewer)).await;
+    line("a VIEWER's `review` while alice extracts", t, &out);
+    ok(&submit(&a, json!({}), true).await, "submitReviewerValues");
+    ok(
+        &submit(&b, json!({ "sample_size": 2 }), true).await,
+        "submitReviewerValues",
+    );
+    let (t, out) = time(1, || read(&viewer)).await;
+    line(
+        "a VIEWER's `review`, both submitted (40,001 values)",
+        t,
+        &out,
+    );
+    let two = async { futures::future::join(read(&viewer), read(&owner)).await };
+    let ((x, y), worst, n) = attacks::slowest_during(two, probe).await;
+    line(
+        &format!("another organization's `me` during two such reads (slowest of {n})"),
+        worst,
+        &format!("reads: {x}, {y}"),
+    );
+
+    // The same attack through the API, on the second paper.
+    let ids2 = json!({ "documentId": docs[1], "formVersionId": version });
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    for part in 0..8 {
+        let values: serde_json::Map<String, Value> = (part * 5_000..(part + 1) * 5_000)
+            .map(|i| (format!("arms[{i}].name"), json!(format!("arm {i}"))))
+            .collect();
+        let mut vars = ids2.clone();
+        vars["values"] = Value::Object(values);
+        vars["submit"] = json!(false);
+        let r = srv.op(Some(&a.token), "SubmitReviewerValues", vars).await;
+        answers.push(if r.get("errors").is_some() {
+            code(&r)
+        } else {
+            "ok".into()
+        });
+    }
+    line(
+        "the 8 parts of 5,000 items through the API (all 8)",
+        started.elapsed(),
+        &answers.join(" "),
+    );
+    srv.stop().await;
+    tdb.drop_db().await;
+}
+
+async fn alignment() {
+    println!("\n## alignment: evaluation of 5,000 × 5,000 list items\n");
+    let (tdb, mut srv) = node(|_| {}).await;
+    // Before the fix one evaluation took minutes in a debug build.
+    srv.http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1_800))
+        .build()
+        .expect("client");
+    let owner = srv.register("owner").await;
+    let project = srv.project(&owner.token, &owner.org_id, "p").await;
+    let doc = srv
+        .converted_papers(&owner.token, &project, &["PMC3321528.pdf"])
+        .await
+        .remove(0);
+    let version = srv
+        .approved_version(
+            &owner.token,
+            &project,
+            json!([{ "name": "arms", "type": "ARRAY", "fields": [
+                { "name": "name", "type": "TEXT" }, { "name": "n", "type": "INTEGER" } ] }]),
+        )
+        .await;
+    srv.run_extraction(&owner.token, &project, &version).await;
+    let db = &srv.node.app.db;
+    let result = extraction_result::Entity::find()
+        .filter(extraction_result::Column::DocumentId.eq(doc.as_str()))
+        .one(db)
+        .await
+        .expect("db")
+        .expect("a result")
+        .id;
+    let vars = json!({ "projectId": project, "formVersionId": version });
+    let evaluate = || {
+        let srv = &srv;
+        let token = owner.token.clone();
+        let vars = vars.clone();
+        async move {
+            let r = srv.op(Some(&token), "Evaluation", vars).await;
+            r["data"]["evaluation"]["overall"]["accuracy"]
+                .as_f64()
+                .map_or_else(|| code(&r), |a| format!("accuracy {a:.3}"))
+        }
+    };
+    println!("| request | time | vs baseline | answer |\n|---|---|---|---|");
+    let mut base = Duration::ZERO;
+    for (n, off) in [(50usize, 1usize), (5_000, 0), (5_000, 1)] {
+        attacks::reversed_arms(db, &owner.org_id, &result, n, off).await;
+        let r = srv
+            .op(
+                Some(&owner.token),
+                "ImportGroundTruth",
+                json!({ "projectId": project, "formVersionId": version, "records": attacks::truth_arms(&doc, n) }),
+            )
+            .await;
+        ok(&r, "importGroundTruth");
+        let (t, out) = time(if n < 1_000 { 5 } else { 1 }, evaluate).await;
+        if base.is_zero() {
+            base = t;
+        }
+        let items = if off == 0 {
+            "identical items, reversed"
+        } else {
+            "items reversed, each `n` off by one"
+        };
+        println!(
+            "| `evaluation`, {n} × {n} {items}{} | {:.1} ms | {:.1}× | {out} |",
+            if n < 1_000 { " (baseline)" } else { "" },
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64() / base.as_secs_f64().max(1e-9)
+        );
+        let two = futures::future::join(evaluate(), evaluate());
+        let ((x, _), worst, probes) =
+            attacks::slowest_during(two, attacks::Probe::Get(format!("{}/livez", srv.base))).await;
+        println!(
+            "| `/livez` during two such evaluations (slowest of {probes}) | {:.1} ms | | {x} |",
+            worst.as_secs_f64() * 1e3
+        );
+    }
+    srv.stop().await;
+    tdb.drop_db().await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -488,5 +774,11 @@ async fn main() {
     }
     if want("bodies") {
         bodies().await;
+    }
+    if want("derivation") {
+        derivation().await;
+    }
+    if want("alignment") {
+        alignment().await;
     }
 }

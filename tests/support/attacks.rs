@@ -3,6 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use evistream::db::entities::extraction_value;
+use evistream::db::types::EvidenceList;
+use evistream::extraction::pipeline::Grounding;
+use evistream::plugins::extractor::ValueStatus;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 /// A query whose argument nests `levels` brackets.
@@ -123,4 +128,64 @@ pub async fn slowest_during<W: std::future::Future>(
         .await
         .expect("joined");
     (out, worst, n)
+}
+
+/// `n` items `arms[i]` (name, n) in `org`'s result `result`, the list in
+/// the opposite order of [`truth_arms`]; each `n` off by `off` (1: no item
+/// is identical to its reference item).
+pub async fn reversed_arms(
+    db: &sea_orm::DatabaseConnection,
+    org: &str,
+    result: &str,
+    n: usize,
+    off: usize,
+) {
+    extraction_value::Entity::delete_many()
+        .filter(extraction_value::Column::ResultId.eq(result))
+        .exec(db)
+        .await
+        .expect("values cleared");
+    let rows: Vec<extraction_value::ActiveModel> = (0..n)
+        .flat_map(|i| {
+            let item = n - 1 - i;
+            [
+                (format!("arms[{i}].name"), json!(format!("arm {item}"))),
+                (format!("arms[{i}].n"), json!(item + off)),
+            ]
+        })
+        .enumerate()
+        .map(|(ordinal, (path, value))| extraction_value::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            organization_id: Set(org.to_owned()),
+            result_id: Set(result.to_owned()),
+            ordinal: Set(ordinal as i32),
+            path: Set(path),
+            value: Set(value.to_string()),
+            status: Set(ValueStatus::Found),
+            confidence: Set(0.5),
+            evidence: Set(EvidenceList::default()),
+            grounding: Set(Grounding::None),
+            author_user_id: Set(None),
+            created_at: Set(0),
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        extraction_value::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await
+            .expect("values stored");
+    }
+}
+
+/// Reference items `arms[i]` = (`arm i`, i) for `doc`.
+pub fn truth_arms(doc: &str, n: usize) -> Value {
+    let values: serde_json::Map<String, Value> = (0..n)
+        .flat_map(|i| {
+            [
+                (format!("arms[{i}].name"), json!(format!("arm {i}"))),
+                (format!("arms[{i}].n"), json!(i)),
+            ]
+        })
+        .collect();
+    json!([{ "documentId": doc, "values": values }])
 }

@@ -189,6 +189,12 @@ impl std::ops::Deref for TestServer {
     }
 }
 
+impl std::ops::DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
 /// A GraphQL client of one node's API, in-process or a real process.
 pub struct Client {
     /// `http://127.0.0.1:PORT`.

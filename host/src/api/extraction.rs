@@ -195,7 +195,12 @@ impl ExtractionResult {
     async fn document(&self) -> Document {
         Document::from(self.0.document.clone())
     }
-    async fn values(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ResultValue>> {
+    /// The extractor's values, in its order (none while the caller may
+    /// still extract the document blind in DUAL review).
+    async fn values(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::sliced::Sliced<ResultValue>> {
         let doc = super::layout::DocumentRef::of(&self.0.document);
         // The stored value and evidence, plus the fields around them.
         let bytes = self
@@ -240,7 +245,8 @@ impl ExtractionResult {
             .await?,
         ))
     }
-    /// Reviewer-facing warnings of the extractor.
+    /// Reviewer-facing warnings of the extractor (none while the caller
+    /// may still extract the document blind: they can quote values).
     async fn warnings(&self) -> Vec<String> {
         self.0.result.warnings.0.clone()
     }
@@ -306,6 +312,10 @@ pub struct Evaluation {
     pub fields: Vec<FieldEvaluation>,
     /// Documents with reference values.
     pub documents: u64,
+    /// Lists too long to compare every pair of their items, by document:
+    /// each reference item was compared with the extracted items nearest
+    /// its position only.
+    pub warnings: Vec<String>,
 }
 
 impl From<crate::evaluation::Evaluation> for Evaluation {
@@ -324,6 +334,7 @@ impl From<crate::evaluation::Evaluation> for Evaluation {
                 })
                 .collect(),
             documents: e.documents,
+            warnings: e.warnings,
         }
     }
 }

@@ -251,7 +251,15 @@ fn app<'a>(ctx: &ExtensionContext<'a>) -> &'a App {
 impl Extension for Guard {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let max = app(ctx).config.limits.max_response_bytes;
-        capped(next.run(ctx).await, max)
+        let r = next.run(ctx).await;
+        // Measuring a large answer is CPU work: not on the async worker.
+        match tokio::task::spawn_blocking(move || capped(r, max)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "measuring a response failed");
+                Response::from_errors(vec![coded_error("INTERNAL", "internal error")])
+            }
+        }
     }
 
     fn subscribe<'s>(

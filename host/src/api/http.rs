@@ -243,7 +243,23 @@ pub async fn graphql_post(State(st): State<GraphqlState>, req: Request<Body>) ->
         }
     };
     let retry_after = rate_limited(&resp);
-    let mut response = axum::Json(resp).into_response();
+    // Serializing a large answer (thousands of review values) is CPU work:
+    // a blocking thread, not the async worker other requests wait for.
+    let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&resp))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let mut response = match body {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "serializing a GraphQL response failed");
+            error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            )
+        }
+    };
     if let Some(secs) = retry_after {
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {

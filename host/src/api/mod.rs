@@ -14,6 +14,7 @@ pub mod plugins;
 mod query;
 pub mod request;
 pub mod review;
+mod sliced;
 mod subscription;
 pub mod types;
 pub mod ui;

@@ -211,7 +211,7 @@ impl Review {
             .collect()
     }
     /// Its values: the extractor's in order, then paths reviewers added.
-    async fn values(&self) -> Vec<ReviewValue> {
+    async fn values(&self) -> super::sliced::Sliced<ReviewValue> {
         let reviewers = std::sync::Arc::new(self.0.reviewers.clone());
         let document = super::layout::DocumentRef::new(
             &self.0.review.organization_id,
@@ -283,7 +283,8 @@ pub struct FieldReviewSummary {
 /// A form version's review across a project.
 #[derive(SimpleObject)]
 pub struct ReviewSummary {
-    /// Documents with results.
+    /// Documents with results (DUAL: those the caller may still extract
+    /// blind are left out of every figure).
     pub documents: i32,
     /// Reviews complete.
     pub complete: i32,

@@ -52,20 +52,21 @@ crate::db::types::stored_enum!(
 /// Longest filename kept (longer ones are shortened, keeping the extension).
 const MAX_FILENAME: usize = 255;
 
-fn clean_filename(raw: &str) -> String {
-    // Only the last path component, without control characters.
+/// The filename kept of an upload: its last path component, shortened
+/// when long; BAD_USER_INPUT when it holds a control character.
+fn clean_filename(raw: &str) -> ServiceResult<String> {
+    crate::validate::text(raw, "the filename", crate::validate::Lines::One)?;
     let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim();
+    let cleaned = base.trim();
     let name = if cleaned.is_empty() {
         "document.pdf"
     } else {
         cleaned
     };
     if name.chars().count() <= MAX_FILENAME {
-        return name.to_owned();
+        return Ok(name.to_owned());
     }
-    name.chars().take(MAX_FILENAME - 4).collect::<String>() + ".pdf"
+    Ok(name.chars().take(MAX_FILENAME - 4).collect::<String>() + ".pdf")
 }
 
 /// What an upload produced.
@@ -86,6 +87,7 @@ pub async fn upload(
     mut file: tokio::fs::File,
 ) -> ServiceResult<Uploaded> {
     let project = projects::get(app, access, project_id, Role::Reviewer).await?;
+    let filename = clean_filename(filename)?;
     let limit = app.config.limits.max_upload_bytes;
     let id = new_id();
     let key = format!("{}original.pdf", folder(&project.organization_id, &id));
@@ -179,7 +181,7 @@ pub async fn upload(
         id: Set(id.clone()),
         organization_id: Set(project.organization_id.clone()),
         project_id: Set(project.id.clone()),
-        filename: Set(clean_filename(filename)),
+        filename: Set(filename),
         sha256: Set(sha.clone()),
         status: Set(DocumentStatus::Pending),
         error: Set(None),
@@ -329,4 +331,25 @@ pub async fn open_original(
 /// Page ranges stored with a text.
 pub fn pages(t: &document_text::Model) -> Vec<crate::plugins::converter::PageRange> {
     t.pages.0.clone()
+}
+
+#[cfg(test)]
+mod filename_tests {
+    use super::clean_filename;
+
+    #[test]
+    fn a_filename_keeps_its_last_component_and_refuses_control_characters() {
+        assert_eq!(
+            clean_filename("a/b\\trial.pdf").ok().as_deref(),
+            Some("trial.pdf")
+        );
+        assert_eq!(clean_filename("  ").ok().as_deref(), Some("document.pdf"));
+        for raw in ["nul\0.pdf", "bell\u{7}.pdf", "c1\u{85}.pdf", "line\n.pdf"] {
+            let e = clean_filename(raw).expect_err(raw).to_string();
+            assert!(
+                e.starts_with("the filename contains a control character"),
+                "{e}"
+            );
+        }
+    }
 }

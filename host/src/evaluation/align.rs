@@ -1,25 +1,70 @@
 //! List items matched to reference items by content, not position: a model
 //! that lists the comparisons in another order than the reviewer did is not
-//! wrong. Items are paired greedily by how well their values agree (the
-//! fields' own comparators), best pairs first; nested lists are aligned
-//! within each matched pair.
+//! wrong. Items with identical content are paired first (by a hash of their
+//! content, in linear time); the rest greedily by how well their values
+//! agree (the fields' own comparators), best pairs first; nested lists are
+//! aligned within each matched pair.
+//!
+//! Comparing every reference item with every extracted one is quadratic,
+//! so one alignment makes at most [`MAX_COMPARISONS`] value comparisons: a
+//! list too long for every pair within what is left has each reference
+//! item compared only with the extracted items nearest its position, and
+//! the alignment says so in a warning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde_json::Value;
+
+/// Most value comparisons one alignment (one document) may make.
+pub const MAX_COMPARISONS: usize = 1_000_000;
 
 /// Scores one value against its reference: `(concrete path, want, got)`.
 pub type Scorer<'a> = dyn Fn(&str, &Value, Option<&Value>) -> f64 + 'a;
 
-/// `got` with its list indices renumbered to the reference items they
-/// match (`comparisons[2].n` → `comparisons[0].n`); unmatched extracted
-/// items are dropped. Paths are concrete (`arms[0].outcomes[1].events`).
+/// An alignment: the renumbered values, and the lists that were too long
+/// to compare every pair of.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aligned {
+    /// `got` with its list indices renumbered to the reference items they
+    /// match (`comparisons[2].n` → `comparisons[0].n`); unmatched extracted
+    /// items are dropped.
+    pub values: BTreeMap<String, Value>,
+    /// One per list whose items were compared only near their position.
+    pub warnings: Vec<String>,
+}
+
+/// Aligns `got` to `truth` (paths are concrete:
+/// `arms[0].outcomes[1].events`) within [`MAX_COMPARISONS`].
 pub fn align(
     truth: &BTreeMap<String, Value>,
     got: &BTreeMap<String, Value>,
     score: &Scorer<'_>,
-) -> BTreeMap<String, Value> {
-    align_under("", truth, got, score)
+) -> Aligned {
+    align_within(truth, got, score, MAX_COMPARISONS)
+}
+
+/// [`align`] with at most `max_comparisons` value comparisons.
+pub fn align_within(
+    truth: &BTreeMap<String, Value>,
+    got: &BTreeMap<String, Value>,
+    score: &Scorer<'_>,
+    max_comparisons: usize,
+) -> Aligned {
+    let mut budget = Budget {
+        left: max_comparisons,
+        warnings: Vec::new(),
+    };
+    let values = align_under("", truth, got, score, &mut budget);
+    Aligned {
+        values,
+        warnings: budget.warnings,
+    }
+}
+
+/// Comparisons still allowed, and what was cut short.
+struct Budget {
+    left: usize,
+    warnings: Vec<String>,
 }
 
 /// A path's first step: `(name, index, rest)`; `arms[0].n` → `("arms",
@@ -59,12 +104,32 @@ fn group(paths: &BTreeMap<String, Value>) -> (Groups<'_>, BTreeMap<String, Value
     (groups, leaves)
 }
 
-/// The items of list `name`, by index.
-fn items<'g>(groups: &'g Groups<'_>, name: &str) -> BTreeMap<usize, &'g BTreeMap<String, Value>> {
-    groups
+/// The items of every list, by list name and index.
+fn lists<'g>(
+    groups: &'g Groups<'_>,
+) -> BTreeMap<&'g str, BTreeMap<usize, &'g BTreeMap<String, Value>>> {
+    let mut out: BTreeMap<&str, BTreeMap<usize, &BTreeMap<String, Value>>> = BTreeMap::new();
+    for ((name, idx), m) in groups {
+        if let Some(i) = idx {
+            out.entry(*name).or_default().insert(*i, m);
+        }
+    }
+    out
+}
+
+/// How well extracted item `g` agrees with reference item `t` (0..1), and
+/// the comparisons it took.
+fn agreement(
+    base: &str,
+    t: &BTreeMap<String, Value>,
+    g: &BTreeMap<String, Value>,
+    score: &Scorer<'_>,
+) -> (f64, usize) {
+    let total: f64 = t
         .iter()
-        .filter_map(|((n, i), m)| i.filter(|_| *n == name).map(|i| (i, m)))
-        .collect()
+        .map(|(k, want)| score(&format!("{base}{k}"), want, g.get(k)))
+        .sum();
+    (total / t.len().max(1) as f64, t.len())
 }
 
 fn align_under(
@@ -72,6 +137,7 @@ fn align_under(
     truth: &BTreeMap<String, Value>,
     got: &BTreeMap<String, Value>,
     score: &Scorer<'_>,
+    budget: &mut Budget,
 ) -> BTreeMap<String, Value> {
     let (t_groups, _) = group(truth);
     let (g_groups, g_leaves) = group(got);
@@ -81,52 +147,22 @@ fn align_under(
         if idx.is_none()
             && let Some(g_sub) = g_groups.get(&(*name, None))
         {
-            let inner = align_under(&format!("{prefix}{name}."), t_sub, g_sub, score);
+            let inner = align_under(&format!("{prefix}{name}."), t_sub, g_sub, score, budget);
             out.extend(inner.into_iter().map(|(k, v)| (format!("{name}.{k}"), v)));
         }
     }
     // Lists: pair items by agreement.
-    let names: Vec<&str> = t_groups
-        .keys()
-        .filter(|(_, i)| i.is_some())
-        .map(|(n, _)| *n)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for name in names {
-        let (t_items, g_items) = (items(&t_groups, name), items(&g_groups, name));
-        let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
-        for (&ti, t) in &t_items {
-            let base = format!("{prefix}{name}[{ti}].");
-            for (&gj, g) in &g_items {
-                let total: f64 = t
-                    .iter()
-                    .map(|(k, want)| score(&format!("{base}{k}"), want, g.get(k)))
-                    .sum();
-                let s = total / t.len().max(1) as f64;
-                if s > 0.0 {
-                    pairs.push((s, ti, gj));
-                }
-            }
-        }
-        // Best agreement first; among equals, the same position first.
-        pairs.sort_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then(a.1.abs_diff(a.2).cmp(&b.1.abs_diff(b.2)))
-                .then(a.1.cmp(&b.1))
-        });
-        let (mut t_used, mut g_used) = (Vec::new(), Vec::new());
-        for (_, ti, gj) in pairs {
-            if t_used.contains(&ti) || g_used.contains(&gj) {
-                continue;
-            }
-            t_used.push(ti);
-            g_used.push(gj);
+    let no_items = BTreeMap::new();
+    let g_lists = lists(&g_groups);
+    for (name, t_items) in lists(&t_groups) {
+        let g_items = g_lists.get(name).unwrap_or(&no_items);
+        for (ti, gj) in pair(prefix, name, &t_items, g_items, score, budget) {
             let inner = align_under(
                 &format!("{prefix}{name}[{ti}]."),
                 t_items[&ti],
                 g_items[&gj],
                 score,
+                budget,
             );
             out.extend(
                 inner
@@ -136,6 +172,99 @@ fn align_under(
         }
     }
     out
+}
+
+/// The (reference, extracted) index pairs of list `name`.
+fn pair(
+    prefix: &str,
+    name: &str,
+    t_items: &BTreeMap<usize, &BTreeMap<String, Value>>,
+    g_items: &BTreeMap<usize, &BTreeMap<String, Value>>,
+    score: &Scorer<'_>,
+    budget: &mut Budget,
+) -> Vec<(usize, usize)> {
+    let base = |ti: usize| format!("{prefix}{name}[{ti}].");
+    // Identical items first: a perfect pair whoever else it competes with.
+    let content = |m: &BTreeMap<String, Value>| serde_json::to_string(m).unwrap_or_default();
+    let mut by_content: HashMap<String, VecDeque<usize>> = HashMap::new();
+    for (&gj, g) in g_items {
+        by_content.entry(content(g)).or_default().push_back(gj);
+    }
+    let mut matched = Vec::new();
+    let mut g_used = HashSet::new();
+    let mut t_left = Vec::new();
+    for (&ti, t) in t_items {
+        let same = by_content.get_mut(&content(t)).and_then(|q| {
+            let gj = *q.front()?;
+            // Identical values can still score below 1 (empty text).
+            (agreement(&base(ti), t, g_items[&gj], score).0 >= 1.0).then(|| q.pop_front())?
+        });
+        match same {
+            Some(gj) => {
+                matched.push((ti, gj));
+                g_used.insert(gj);
+            }
+            None => t_left.push(ti),
+        }
+    }
+    let g_left: Vec<usize> = g_items
+        .keys()
+        .copied()
+        .filter(|g| !g_used.contains(g))
+        .collect();
+    if t_left.is_empty() || g_left.is_empty() {
+        return matched;
+    }
+    // Comparing one extracted item with every remaining reference item.
+    let per_item: usize = t_left.iter().map(|ti| t_items[ti].len().max(1)).sum();
+    let every_pair = per_item.saturating_mul(g_left.len());
+    // Half-width of the window of extracted items (by rank among the
+    // remaining) each reference item is compared with.
+    let reach = if every_pair <= budget.left {
+        g_left.len()
+    } else {
+        let reach = budget.left / per_item / 2;
+        budget.warnings.push(format!(
+            "`{prefix}{name}`: {} reference and {} extracted items are too many to compare \
+             every pair; each reference item was compared with the {} extracted item(s) \
+             nearest its position",
+            t_left.len(),
+            g_left.len(),
+            2 * reach + 1
+        ));
+        reach
+    };
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (rank, &ti) in t_left.iter().enumerate() {
+        let t = t_items[&ti];
+        let (lo, hi) = (
+            rank.saturating_sub(reach),
+            rank.saturating_add(reach).min(g_left.len() - 1),
+        );
+        for &gj in g_left.get(lo..=hi).unwrap_or_default() {
+            let (s, cost) = agreement(&base(ti), t, g_items[&gj], score);
+            budget.left = budget.left.saturating_sub(cost);
+            if s > 0.0 {
+                pairs.push((s, ti, gj));
+            }
+        }
+    }
+    // Best agreement first; among equals, the same position first.
+    pairs.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1.abs_diff(a.2).cmp(&b.1.abs_diff(b.2)))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut t_used = HashSet::new();
+    for (_, ti, gj) in pairs {
+        if t_used.contains(&ti) || g_used.contains(&gj) {
+            continue;
+        }
+        t_used.insert(ti);
+        g_used.insert(gj);
+        matched.push((ti, gj));
+    }
+    matched
 }
 
 #[cfg(test)]
@@ -174,7 +303,7 @@ mod tests {
             "arms[1].name": "extra", "arms[1].n": 5,
             "arms[2].name": "placebo", "arms[2].n": 59,
         }));
-        let a = align(&truth, &got, &exact);
+        let a = align(&truth, &got, &exact).values;
         assert_eq!(a["n"], json!(120));
         assert_eq!(a["arms[0].name"], json!("placebo"));
         assert_eq!(a["arms[0].n"], json!(59)); // matched on the name, wrong n kept
@@ -197,7 +326,7 @@ mod tests {
             "arms[1].outcomes[0].name": "stroke", "arms[1].outcomes[0].events": 7,
             "arms[1].outcomes[1].name": "death", "arms[1].outcomes[1].events": 3,
         }));
-        let a = align(&truth, &got, &exact);
+        let a = align(&truth, &got, &exact).values;
         assert_eq!(a["arms[0].outcomes[0].events"], json!(3));
         assert_eq!(a["arms[0].outcomes[1].events"], json!(7));
         assert_eq!(a["arms[0].outcomes[1].name"], json!("stroke"));
@@ -207,6 +336,70 @@ mod tests {
     fn nothing_in_common_matches_nothing() {
         let truth = map(json!({ "arms[0].name": "a" }));
         let got = map(json!({ "arms[0].name": "z" }));
-        assert!(align(&truth, &got, &exact).is_empty());
+        assert!(align(&truth, &got, &exact).values.is_empty());
+    }
+
+    #[test]
+    fn identical_items_pair_in_linear_time_in_any_order() {
+        let n = 5_000;
+        let truth: BTreeMap<String, Value> = (0..n)
+            .flat_map(|i| {
+                [
+                    (format!("arms[{i}].name"), json!(format!("arm {i}"))),
+                    (format!("arms[{i}].n"), json!(i)),
+                ]
+            })
+            .collect();
+        let got: BTreeMap<String, Value> = (0..n)
+            .flat_map(|i| {
+                let item = n - 1 - i;
+                [
+                    (format!("arms[{i}].name"), json!(format!("arm {item}"))),
+                    (format!("arms[{i}].n"), json!(item)),
+                ]
+            })
+            .collect();
+        // No budget at all: identical items need no pairwise comparison.
+        let a = align_within(&truth, &got, &exact, 0);
+        assert_eq!(a.values, truth);
+        assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    }
+
+    #[test]
+    fn a_list_too_long_for_its_budget_is_compared_near_its_positions_and_says_so() {
+        // Every extracted item is its reference item with a wrong `n`, so
+        // none is identical and pairs must be scored.
+        let n = 200;
+        let item = |i: usize, off: usize| {
+            [
+                (format!("arms[{i}].name"), json!(format!("arm {i}"))),
+                (format!("arms[{i}].n"), json!(i + off)),
+            ]
+        };
+        let truth: BTreeMap<String, Value> = (0..n).flat_map(|i| item(i, 0)).collect();
+        let got: BTreeMap<String, Value> = (0..n).flat_map(|i| item(i, 1)).collect();
+        let calls = std::cell::Cell::new(0usize);
+        let counted = |p: &str, w: &Value, g: Option<&Value>| {
+            calls.set(calls.get() + 1);
+            exact(p, w, g)
+        };
+        // Every pair: 200 × 200 × 2 comparisons fit in the default budget.
+        let full = align(&truth, &got, &counted);
+        assert!(full.warnings.is_empty());
+        assert_eq!(full.values["arms[7].name"], json!("arm 7"));
+        assert!(calls.get() >= n * n * 2);
+        // A tenth of that: each item is compared with a few neighbours,
+        // which here is enough, and the cap is reported.
+        calls.set(0);
+        let budget = n * n * 2 / 10;
+        let capped = align_within(&truth, &got, &counted, budget);
+        assert!(calls.get() <= budget + 2 * n, "{} comparisons", calls.get());
+        assert_eq!(capped.warnings.len(), 1, "{:?}", capped.warnings);
+        assert!(
+            capped.warnings[0].contains("`arms`: 200 reference and 200 extracted items"),
+            "{:?}",
+            capped.warnings
+        );
+        assert_eq!(capped.values, full.values);
     }
 }

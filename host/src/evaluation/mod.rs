@@ -64,6 +64,8 @@ pub struct Evaluation {
     pub fields: Vec<FieldScore>,
     /// Documents with reference values.
     pub documents: u64,
+    /// Lists too long to compare every pair of items, by document.
+    pub warnings: Vec<String>,
 }
 
 /// Imports reference values (REVIEWER+): `[{"documentId": …, "values":
@@ -105,7 +107,10 @@ pub async fn import(
             )));
         }
         for (path, value) in values {
-            let t = fields::template(path);
+            // Plain paths only (`arms[0].n`, not `arms[-1].n`); how long a
+            // reference list may be is the aligner's budget to bear.
+            let t = fields::concrete_template(path, usize::MAX)
+                .map_err(|e| ServiceError::bad_input(format!("records[{i}]: {e}")))?;
             let f = by_path.get(&t).ok_or_else(|| {
                 ServiceError::bad_input(format!(
                     "records[{i}]: `{path}` is not a field of this form version"
@@ -118,6 +123,11 @@ pub async fn import(
             }
             check_type(f, value)
                 .map_err(|m| ServiceError::bad_input(format!("records[{i}]: `{path}`: {m}")))?;
+            crate::validate::json_text(
+                value,
+                &format!("records[{i}]: `{path}`"),
+                crate::validate::Lines::Many,
+            )?;
         }
         parsed.push((doc.to_owned(), values.clone()));
     }
@@ -212,7 +222,14 @@ pub enum Reference {
     Review,
 }
 
-/// Compares the latest results with the reference values (VIEWER+).
+/// A document's reference values, by concrete path.
+type References = (String, BTreeMap<String, Value>);
+
+/// Compares the latest results with the reference values (VIEWER+). A
+/// document the caller may still extract blind (DUAL review) is left out,
+/// against either reference: how the extractor scored on it would tell
+/// them its values. The scoring runs on the CPU pool, each document's
+/// list alignment within [`align::MAX_COMPARISONS`].
 pub async fn evaluate(
     app: &App,
     access: &Access,
@@ -223,82 +240,115 @@ pub async fn evaluate(
     let (p, v) =
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
-    let order: Vec<(String, &forms::Field)> = fields::by_path(&form_fields);
-    let results = extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let truth: Vec<(String, BTreeMap<String, Value>)> = match against {
-        Reference::GroundTruth => crate::tenancy::scoped::<ground_truth::Entity>(
-            crate::tenancy::Scope::Organization(p.organization_id.as_str()),
-        )
-        .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
-        .all(&app.db)
-        .await?
+    let order: Vec<(String, Comparator)> = fields::by_path(&form_fields)
         .into_iter()
-        .map(|t| {
-            let values = serde_json::from_str(&t.values).unwrap_or_default();
-            (t.document_id, values)
-        })
-        .collect(),
-        Reference::Review => crate::review::of_results(
-            app,
-            &v,
-            &crate::review::rules_of(&app.db, &v).await?,
-            &results,
-        )
-        .await?
-        .into_iter()
-        .filter(|(_, r)| r.review.status == crate::review::ReviewStatus::Complete)
-        .map(|(doc, r)| {
-            let decided = r
-                .values
-                .into_iter()
-                .filter(|x| x.state != crate::review::ValueState::Unreviewed)
-                .map(|x| (x.path, x.value))
-                .collect();
-            (doc, decided)
-        })
-        .collect(),
-    };
-    let extracted: HashMap<&str, BTreeMap<String, Value>> = results
-        .iter()
-        .map(|r| {
-            (
-                r.document.id.as_str(),
-                r.values
-                    .iter()
-                    .map(|x| {
-                        (
-                            x.path.clone(),
-                            serde_json::from_str(&x.value).unwrap_or(Value::Null),
-                        )
-                    })
-                    .collect(),
-            )
-        })
+        .map(|(p, f)| (p, Comparator::for_field(f)))
         .collect();
-    let comparator = |template: &str| {
-        order
-            .iter()
-            .find(|(p, _)| p == template)
-            .map(|(_, f)| Comparator::for_field(f))
+    let results = extraction::all_results(app, &p.organization_id, &v.id).await?;
+    let (truth, hidden): (Vec<References>, HashSet<String>) = match against {
+        Reference::GroundTruth => {
+            let ids: Vec<&str> = results.iter().map(|r| r.document.id.as_str()).collect();
+            let hidden = crate::review::blind_documents(app, access, &v, &ids).await?;
+            let truth = crate::tenancy::scoped::<ground_truth::Entity>(
+                crate::tenancy::Scope::Organization(p.organization_id.as_str()),
+            )
+            .filter(ground_truth::Column::FormVersionId.eq(v.id.as_str()))
+            .all(&app.db)
+            .await?
+            .into_iter()
+            .map(|t| {
+                let values = serde_json::from_str(&t.values).unwrap_or_default();
+                (t.document_id, values)
+            })
+            .collect();
+            (truth, hidden)
+        }
+        Reference::Review => {
+            let rules = crate::review::rules_of(app, &v).await?;
+            let reviews = crate::review::of_results(app, access, &v, &rules, &results).await?;
+            let hidden = reviews
+                .iter()
+                .filter(|(_, r)| r.blind)
+                .map(|(d, _)| d.clone())
+                .collect();
+            let truth = reviews
+                .into_iter()
+                .filter(|(_, r)| {
+                    !r.blind && r.review.status == crate::review::ReviewStatus::Complete
+                })
+                .map(|(doc, r)| {
+                    let decided = r
+                        .values
+                        .into_iter()
+                        .filter(|x| x.state != crate::review::ValueState::Unreviewed)
+                        .map(|x| (x.path, x.value))
+                        .collect();
+                    (doc, decided)
+                })
+                .collect();
+            (truth, hidden)
+        }
     };
+    let truth: Vec<_> = truth
+        .into_iter()
+        .filter(|(doc, _)| !hidden.contains(doc))
+        .collect();
+    let mut filenames = HashMap::new();
+    let mut extracted: HashMap<String, BTreeMap<String, Value>> = HashMap::new();
+    for r in results
+        .into_iter()
+        .filter(|r| !hidden.contains(&r.document.id))
+    {
+        let values = r
+            .values
+            .into_iter()
+            .map(|x| {
+                let value = serde_json::from_str(&x.value).unwrap_or(Value::Null);
+                (x.path, value)
+            })
+            .collect();
+        filenames.insert(r.document.id.clone(), r.document.filename);
+        extracted.insert(r.document.id, values);
+    }
+    app.cpu
+        .run(&p.organization_id, move || {
+            score(&order, &truth, &extracted, &filenames)
+        })
+        .await
+}
+
+/// Scores every document's extracted values against its reference values.
+fn score(
+    order: &[(String, Comparator)],
+    truth: &[References],
+    extracted: &HashMap<String, BTreeMap<String, Value>>,
+    filenames: &HashMap<String, String>,
+) -> Evaluation {
+    let comparators: HashMap<&str, Comparator> =
+        order.iter().map(|(p, c)| (p.as_str(), *c)).collect();
     let scorer = |path: &str, want: &Value, got: Option<&Value>| {
-        comparator(&fields::template(path)).map_or(0.0, |c| c.score(want, got))
+        comparators
+            .get(fields::template(path).as_str())
+            .map_or(0.0, |c| c.score(want, got))
     };
     let none = BTreeMap::new();
     let mut per_field: BTreeMap<String, Score> = BTreeMap::new();
-    for (document_id, values) in &truth {
+    let mut warnings = Vec::new();
+    for (document_id, values) in truth {
         // List items are compared with the reference item they match.
         let got = align::align(
             values,
             extracted.get(document_id.as_str()).unwrap_or(&none),
             &scorer,
         );
+        let name = filenames.get(document_id).unwrap_or(document_id);
+        warnings.extend(got.warnings.iter().map(|w| format!("{name}: {w}")));
         for (path, want) in values {
             let template = fields::template(path);
-            let Some(c) = comparator(&template) else {
+            let Some(c) = comparators.get(template.as_str()) else {
                 continue;
             };
-            let score = c.score(want, got.get(path.as_str()));
+            let score = c.score(want, got.values.get(path.as_str()));
             let s = per_field.entry(template).or_insert(Score {
                 support: 0,
                 correct: 0.0,
@@ -309,10 +359,10 @@ pub async fn evaluate(
     }
     let fields: Vec<FieldScore> = order
         .iter()
-        .filter_map(|(path, f)| {
+        .filter_map(|(path, c)| {
             per_field.get(path).map(|s| FieldScore {
                 path: path.clone(),
-                comparator: Comparator::for_field(f),
+                comparator: *c,
                 score: s.clone(),
             })
         })
@@ -321,9 +371,10 @@ pub async fn evaluate(
         support: fields.iter().map(|f| f.score.support).sum(),
         correct: fields.iter().map(|f| f.score.correct).sum(),
     };
-    Ok(Evaluation {
+    Evaluation {
         overall,
         fields,
         documents: truth.len() as u64,
-    })
+        warnings,
+    }
 }

@@ -5,7 +5,14 @@
 //! (everything, with the codebook); plus the codebook (field paths, types,
 //! descriptions, options, units) as a second CSV. FINAL exports the values
 //! as review decided them (the extractor's where no one decided);
-//! EXTRACTED the extractor's only.
+//! EXTRACTED the extractor's only. A document the caller may still extract
+//! blind (DUAL review) is left out of either. Every CSV is written through
+//! [`csv_writer`], which neutralises cells a spreadsheet would run as
+//! formulas.
+
+pub mod csv_writer;
+
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::{Value, json};
@@ -20,6 +27,7 @@ use crate::extraction::{self, ResultRow};
 use crate::forms::{self, Field, FieldType, fields};
 use crate::review::{ReviewView, ValueSource};
 use crate::tenancy::Access;
+use csv_writer::CsvWriter;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
@@ -76,8 +84,8 @@ struct Cell {
 }
 
 /// A document's exported values, with its result's provenance.
-struct Doc<'a> {
-    row: &'a ResultRow,
+struct Doc {
+    row: ResultRow,
     cells: Vec<Cell>,
 }
 
@@ -91,14 +99,18 @@ fn graphql_name<T: async_graphql::EnumType>(v: T) -> &'static str {
 /// The cells of `row`: its extracted values (with their review state), or
 /// for FINAL its reviewed values.
 fn cells(row: &ResultRow, review: Option<&ReviewView>, which: ExportValues) -> Vec<Cell> {
-    let reviewed =
-        |path: &str| review.and_then(|r| r.values.iter().find(|v| v.path == path).map(|v| (r, v)));
+    let decided: HashMap<&str, &crate::review::state::ReviewedValue> = review
+        .map(|r| r.values.iter().map(|v| (v.path.as_str(), v)).collect())
+        .unwrap_or_default();
+    let reviewed = |path: &str| review.and_then(|r| decided.get(path).map(|v| (r, *v)));
+    let extracted_at: HashMap<&str, &crate::db::entities::extraction_value::Model> =
+        row.values.iter().map(|x| (x.path.as_str(), x)).collect();
     match (which, review) {
         (ExportValues::Final, Some(r)) => r
             .values
             .iter()
             .map(|v| {
-                let extracted = row.values.iter().find(|x| x.path == v.path);
+                let extracted = extracted_at.get(v.path.as_str()).copied();
                 let person = v.source != ValueSource::Extractor;
                 Cell {
                     path: v.path.clone(),
@@ -165,39 +177,40 @@ pub async fn create(
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
     let rows = extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let rules = crate::review::rules_of(&app.db, &v).await?;
-    let reviews = crate::review::of_results(app, &v, &rules, &rows).await?;
-    let docs: Vec<Doc> = rows
+    let rules = crate::review::rules_of(app, &v).await?;
+    let reviews = crate::review::of_results(app, access, &v, &rules, &rows).await?;
+    let withheld: Vec<String> = rows
         .iter()
-        .map(|row| Doc {
-            row,
-            cells: cells(row, reviews.get(&row.document.id), which),
-        })
+        .filter(|r| reviews.get(&r.document.id).is_some_and(|v| v.blind))
+        .map(|r| r.document.id.clone())
         .collect();
-    let codebook = codebook(&form_fields);
-    let body = match format {
-        ExportFormat::CsvWide => wide(&form_fields, &docs)?,
-        ExportFormat::CsvLong => long(&docs)?,
-        ExportFormat::Json => serde_json::to_vec_pretty(&json!({
-            "project": p.id,
-            "formVersion": { "id": v.id, "number": v.number, "programHash": v.program_hash },
-            "codebook": codebook.iter().map(|c| json!({
-                "path": c.path, "type": c.kind, "description": c.description,
-                "options": c.options, "multiple": c.multiple, "unit": c.unit, "required": c.required,
-            })).collect::<Vec<_>>(),
-            "values": graphql_name(which),
-            "documents": docs.iter().map(document_json).collect::<Vec<_>>(),
-        }))
-        .map_err(internal)?,
-    };
-    let codebook_bytes = codebook_csv(&codebook)?;
-    let size = (body.len() + codebook_bytes.len()) as u64;
+    let header = json!({
+        "project": p.id,
+        "formVersion": { "id": v.id, "number": v.number, "programHash": v.program_hash },
+    });
+    // Writing the file is CPU work proportional to the data.
+    let (body, codebook) = app
+        .cpu
+        .run(&p.organization_id, move || {
+            let hidden: HashSet<&str> = withheld.iter().map(String::as_str).collect();
+            let docs: Vec<Doc> = rows
+                .into_iter()
+                .filter(|row| !hidden.contains(row.document.id.as_str()))
+                .map(|row| Doc {
+                    cells: cells(&row, reviews.get(&row.document.id), which),
+                    row,
+                })
+                .collect();
+            body(format, which, &form_fields, &docs, header, &withheld)
+        })
+        .await??;
+    let size = (body.len() + codebook.len()) as u64;
     let sha = {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(&body);
         h.update([0u8]);
-        h.update(&codebook_bytes);
+        h.update(&codebook);
         hex::encode(h.finalize())
     };
     // The same bytes exported again while the first snapshot lives: that one.
@@ -219,9 +232,7 @@ pub async fn create(
     let codebook_key = format!("{base}-codebook.csv");
     let op = app.blobs.operator();
     op.write(&key, body).await.map_err(internal)?;
-    op.write(&codebook_key, codebook_bytes)
-        .await
-        .map_err(internal)?;
+    op.write(&codebook_key, codebook).await.map_err(internal)?;
     let txn = crate::db::write_txn(&app.db).await?;
     crate::storage::quota::record(
         &txn,
@@ -293,6 +304,40 @@ pub async fn prune_expired(app: &App) -> ServiceResult<u64> {
         .exec(&app.db)
         .await?;
     Ok(gone)
+}
+
+/// The export's file in `format` and its codebook CSV.
+fn body(
+    format: ExportFormat,
+    which: ExportValues,
+    form_fields: &[Field],
+    docs: &[Doc],
+    mut header: Value,
+    withheld: &[String],
+) -> ServiceResult<(Vec<u8>, Vec<u8>)> {
+    let codebook = codebook(form_fields);
+    let body = match format {
+        ExportFormat::CsvWide => wide(form_fields, docs)?,
+        ExportFormat::CsvLong => long(docs)?,
+        ExportFormat::Json => {
+            header["codebook"] = codebook
+                .iter()
+                .map(|c| {
+                    json!({
+                        "path": c.path, "type": c.kind, "description": c.description,
+                        "options": c.options, "multiple": c.multiple, "unit": c.unit,
+                        "required": c.required,
+                    })
+                })
+                .collect();
+            header["values"] = json!(graphql_name(which));
+            header["documents"] = docs.iter().map(document_json).collect();
+            // Said, so a blind reviewer's file is not mistaken for all of it.
+            header["withheldDocuments"] = json!(withheld);
+            serde_json::to_vec_pretty(&header).map_err(internal)?
+        }
+    };
+    Ok((body, codebook_csv(&codebook)?))
 }
 
 /// An export's bytes, content type and file name, for a member (VIEWER+).
@@ -446,8 +491,8 @@ fn codebook(form: &[Field]) -> Vec<CodebookEntry> {
 }
 
 fn codebook_csv(entries: &[CodebookEntry]) -> ServiceResult<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let mut w = CsvWriter::default();
+    w.row([
         "path",
         "type",
         "description",
@@ -455,10 +500,9 @@ fn codebook_csv(entries: &[CodebookEntry]) -> ServiceResult<Vec<u8>> {
         "multiple",
         "unit",
         "required",
-    ])
-    .map_err(internal)?;
+    ])?;
     for c in entries {
-        w.write_record([
+        w.row([
             c.path.as_str(),
             c.kind.as_str(),
             c.description.as_str(),
@@ -466,10 +510,9 @@ fn codebook_csv(entries: &[CodebookEntry]) -> ServiceResult<Vec<u8>> {
             if c.multiple { "true" } else { "false" },
             c.unit.as_str(),
             if c.required { "true" } else { "false" },
-        ])
-        .map_err(internal)?;
+        ])?;
     }
-    w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
+    w.finish()
 }
 
 /// A value as one CSV cell: strings raw, lists joined with "; ", null empty.
@@ -493,49 +536,49 @@ fn wide(form: &[Field], docs: &[Doc]) -> ServiceResult<Vec<u8>> {
         .filter(|(_, f)| !matches!(f.field_type, FieldType::Object))
         .map(|(p, _)| p)
         .collect();
-    let mut columns: Vec<String> = Vec::new();
+    let rank_of: HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.as_str(), i))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut columns: Vec<(usize, String)> = Vec::new();
     for d in docs {
         for c in &d.cells {
-            if !columns.contains(&c.path) {
-                columns.push(c.path.clone());
+            if seen.insert(c.path.as_str()) {
+                let t = fields::template(&c.path);
+                let rank = rank_of.get(t.as_str()).copied().unwrap_or(usize::MAX);
+                columns.push((rank, c.path.clone()));
             }
         }
     }
-    let rank = |p: &str| {
-        let t = fields::template(p);
-        (
-            order.iter().position(|o| *o == t).unwrap_or(usize::MAX),
-            p.to_owned(),
-        )
-    };
-    columns.sort_by_key(|c| rank(c));
-    let mut w = csv::Writer::from_writer(Vec::new());
+    columns.sort();
+    let mut w = CsvWriter::default();
     let mut header = vec!["document_id".to_owned(), "filename".to_owned()];
-    header.extend(columns.iter().cloned());
+    header.extend(columns.iter().map(|(_, c)| c.clone()));
     header.extend(["program_hash", "extractor", "converter", "model"].map(String::from));
-    w.write_record(&header).map_err(internal)?;
+    w.row(&header)?;
     for d in docs {
-        let r = d.row;
+        let r = &d.row;
+        let at: HashMap<&str, &Cell> = d.cells.iter().map(|c| (c.path.as_str(), c)).collect();
         let mut rec = vec![r.document.id.clone(), r.document.filename.clone()];
-        for c in &columns {
+        for (_, c) in &columns {
             rec.push(
-                d.cells
-                    .iter()
-                    .find(|v| &v.path == c)
+                at.get(c.as_str())
                     .map(|v| cell(&v.value))
                     .unwrap_or_default(),
             );
         }
         let p = r.provenance();
         rec.extend([p.program_hash, p.extractor, p.converter, p.models.join(",")]);
-        w.write_record(&rec).map_err(internal)?;
+        w.row(&rec)?;
     }
-    w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
+    w.finish()
 }
 
 fn long(docs: &[Doc]) -> ServiceResult<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let mut w = CsvWriter::default();
+    w.row([
         "document_id",
         "filename",
         "path",
@@ -556,10 +599,9 @@ fn long(docs: &[Doc]) -> ServiceResult<Vec<u8>> {
         "converter",
         "adapter",
         "model",
-    ])
-    .map_err(internal)?;
+    ])?;
     for d in docs {
-        let r = d.row;
+        let r = &d.row;
         let p = r.provenance();
         let prov = [
             p.form_version_id,
@@ -589,14 +631,14 @@ fn long(docs: &[Doc]) -> ServiceResult<Vec<u8>> {
                 v.reviewer.clone(),
             ];
             rec.extend(prov.iter().cloned());
-            w.write_record(&rec).map_err(internal)?;
+            w.row(&rec)?;
         }
     }
-    w.into_inner().map_err(|e| internal(anyhow::anyhow!("{e}")))
+    w.finish()
 }
 
 fn document_json(d: &Doc) -> Value {
-    let r = d.row;
+    let r = &d.row;
     let p = r.provenance();
     json!({
         "id": r.document.id,

@@ -276,7 +276,9 @@ impl ResultRow {
     }
 }
 
-/// The latest result per document of `form_version_id` in a project (VIEWER+).
+/// The latest result per document of `form_version_id` in a project
+/// (VIEWER+); without values for a document the caller sees blind
+/// ([`crate::review::Viewer::blind`]).
 pub async fn results(
     app: &App,
     access: &Access,
@@ -304,8 +306,18 @@ pub async fn results(
     let window: Vec<extraction_result::Model> =
         latest.iter().skip(start).take(first).cloned().collect();
     let has_next = start + window.len() < latest.len();
+    let mut items = rows(app, &p.organization_id, window).await?;
+    // The blind rule of review covers the extractor's values (and its
+    // warnings, which may quote them) of a document the caller may still
+    // extract.
+    let ids: Vec<&str> = items.iter().map(|r| r.document.id.as_str()).collect();
+    let blind = crate::review::blind_documents(app, access, &v, &ids).await?;
+    for r in items.iter_mut().filter(|r| blind.contains(&r.document.id)) {
+        r.values.clear();
+        r.result.warnings.0.clear();
+    }
     Ok(Page {
-        items: rows(app, &p.organization_id, window).await?,
+        items,
         total,
         has_next,
     })

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::validate::Lines;
+
 /// Deepest nesting of OBJECT/ARRAY fields (arms → outcomes → timepoints).
 pub const MAX_DEPTH: usize = 4;
 /// Most fields in one form, counting nested ones.
@@ -79,13 +81,18 @@ fn trimmed(
     max: usize,
     what: &str,
     path: &str,
+    lines: crate::validate::Lines,
 ) -> Result<Option<String>, FieldError> {
     match s.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(t) if t.chars().count() > max => Err(FieldError(format!(
             "{path}: {what} is longer than {max} characters"
         ))),
-        Some(t) => Ok(Some(t.to_owned())),
+        Some(t) => {
+            crate::validate::text(t, &format!("field `{path}`: {what}"), lines)
+                .map_err(|e| FieldError(e.to_string()))?;
+            Ok(Some(t.to_owned()))
+        }
     }
 }
 
@@ -130,12 +137,12 @@ fn validate_level(
         }
         let mut g = Field {
             name: name.to_owned(),
-            description: trimmed(&f.description, 2000, "the description", &path)?,
+            description: trimmed(&f.description, 2000, "the description", &path, Lines::Many)?,
             field_type: f.field_type,
             options: Vec::new(),
             multiple: f.multiple,
-            hints: trimmed(&f.hints, 2000, "the hints", &path)?,
-            unit: trimmed(&f.unit, 50, "the unit", &path)?,
+            hints: trimmed(&f.hints, 2000, "the hints", &path, Lines::Many)?,
+            unit: trimmed(&f.unit, 50, "the unit", &path, Lines::One)?,
             required: f.required,
             fields: Vec::new(),
         };
@@ -149,6 +156,8 @@ fn validate_level(
                             "field `{path}`: options are 1-200 characters"
                         )));
                     }
+                    crate::validate::text(o, &format!("field `{path}`: an option"), Lines::One)
+                        .map_err(|e| FieldError(e.to_string()))?;
                     if opts.iter().any(|x: &String| x.eq_ignore_ascii_case(o)) {
                         return Err(FieldError(format!(
                             "field `{path}`: option `{o}` appears twice"
@@ -221,6 +230,62 @@ pub fn by_path(fields: &[Field]) -> Vec<(String, &Field)> {
     let mut out = Vec::new();
     walk(fields, "", &mut out);
     out
+}
+
+/// Longest concrete path, in bytes.
+pub const MAX_PATH: usize = 500;
+
+/// The template of a concrete path people send (`arms[0].name` →
+/// `arms[].name`), checked for form: dot-separated field names (letters,
+/// digits, `_`, not starting with a digit), each followed by at most one
+/// list index, a whole number below `max_items` written plainly (`arms[0]`,
+/// not `arms[-1]`, `arms[]`, `arms[01]` or `arms[<b>1</b>]`). Whether the
+/// names are the form's is for the caller.
+pub fn concrete_template(path: &str, max_items: usize) -> Result<String, String> {
+    if path.is_empty() || path.len() > MAX_PATH {
+        return Err(format!("a path has 1 to {MAX_PATH} characters"));
+    }
+    let shown: String = path.chars().take(80).collect();
+    let mut template = String::with_capacity(path.len());
+    for (i, segment) in path.split('.').enumerate() {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => {
+                let index = rest
+                    .strip_suffix(']')
+                    .ok_or_else(|| format!("`{shown}`: a list index is written `name[0]`"))?;
+                (name, Some(index))
+            }
+            None => (segment, None),
+        };
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_name {
+            return Err(format!("`{shown}` is not a path of field names"));
+        }
+        if i > 0 {
+            template.push('.');
+        }
+        template.push_str(name);
+        if let Some(index) = index {
+            let plain = !index.is_empty()
+                && index.bytes().all(|b| b.is_ascii_digit())
+                && (index == "0" || !index.starts_with('0'));
+            let n = index
+                .parse::<usize>()
+                .ok()
+                .filter(|n| plain && *n < max_items);
+            if n.is_none() {
+                return Err(format!(
+                    "`{shown}`: a list index is a whole number from 0 to {}",
+                    max_items.saturating_sub(1)
+                ));
+            }
+            template.push_str("[]");
+        }
+    }
+    Ok(template)
 }
 
 /// The template of a concrete path: list indices dropped (`arms[0].n` → `arms[].n`).
@@ -360,6 +425,44 @@ fn is_date(s: &str) -> bool {
     let m: u32 = m.parse().unwrap_or(0);
     let day_ok = day.is_none_or(|d| num(d, 2) && (1..=31).contains(&d.parse::<u32>().unwrap_or(0)));
     (1..=12).contains(&m) && day_ok
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn a_concrete_path_is_field_names_and_plain_indices_in_range() {
+        assert_eq!(
+            concrete_template("arms[0].outcomes[499].n", 500).as_deref(),
+            Ok("arms[].outcomes[].n")
+        );
+        assert_eq!(
+            concrete_template("sample_size", 500).as_deref(),
+            Ok("sample_size")
+        );
+        for bad in [
+            "",
+            "arms[-1].name",
+            "arms[].name",
+            "arms[500].name",
+            "arms[99999999999999999999999].name",
+            "arms[01].name",
+            "arms[+1].name",
+            "arms[ 1].name",
+            "arms[1]x.name",
+            "arms[1][2].name",
+            "arms[<b>1</b>].name",
+            "<script>.name",
+            "arms..name",
+            "arms.",
+            "1arms",
+            "arms[0",
+        ] {
+            assert!(concrete_template(bad, 500).is_err(), "{bad:?} accepted");
+        }
+        assert!(concrete_template(&"a".repeat(MAX_PATH + 1), 500).is_err());
+    }
 }
 
 #[cfg(test)]

@@ -274,6 +274,7 @@ pub async fn regenerate(
             "feedback must be 1-{MAX_FEEDBACK} characters"
         )));
     }
+    validate::text(feedback, "feedback", validate::Lines::Many)?;
     let f = form_of(app, &v).await?;
     let p = projects::get(app, access, &f.project_id, Role::Reviewer).await?;
     let fields = version_fields(&v)?;

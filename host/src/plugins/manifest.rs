@@ -150,8 +150,14 @@ impl Manifest {
                 self.id
             ));
         }
-        if self.version.is_empty() || self.version.len() > 50 {
-            return bad("version must be 1-50 characters".into());
+        // Semantic versioning only: the version is quoted into provenance
+        // and the disclosure, so it carries no markup.
+        if self.version.len() > 50 || semver::Version::parse(&self.version).is_err() {
+            let shown: String = self.version.chars().take(50).collect();
+            return bad(format!(
+                "version `{}` is not a semantic version (1.2.3, 1.0.0-beta.1)",
+                shown.escape_default()
+            ));
         }
         let converter_02 =
             self.kind == PluginKind::PdfConverter && self.wit == CONVERTER_WIT_VERSION;
@@ -164,6 +170,13 @@ impl Manifest {
         }
         if self.license.trim().is_empty() {
             return bad("license (an SPDX expression) is required".into());
+        }
+        for (what, text) in [
+            ("license", self.license.as_str()),
+            ("description", self.description.as_str()),
+        ] {
+            crate::validate::text(text, what, crate::validate::Lines::One)
+                .map_err(|e| ManifestError::Invalid(e.to_string()))?;
         }
         if self.kind != PluginKind::LlmAdapter
             && (!self.capabilities.outbound_hosts.is_empty()

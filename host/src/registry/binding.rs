@@ -341,6 +341,8 @@ fn config_map(m: &Manifest, v: &serde_json::Value) -> ServiceResult<BTreeMap<Str
                 "llmConfig `{k}` is too long"
             )));
         }
+        crate::validate::text(k, "an llmConfig key", crate::validate::Lines::One)?;
+        crate::validate::text(&s, &format!("llmConfig `{k}`"), crate::validate::Lines::One)?;
         out.insert(k.clone(), s);
     }
     if let Some(u) = out.get("baseUrl") {
@@ -390,6 +392,8 @@ fn secret_map(m: &Manifest, v: &serde_json::Value) -> ServiceResult<BTreeMap<Str
             .ok_or_else(|| {
                 ServiceError::bad_input(format!("secret `{k}` must be a non-empty string"))
             })?;
+        // Injected into a request header: a line break would add headers.
+        crate::validate::text(s, &format!("secret `{k}`"), crate::validate::Lines::One)?;
         out.insert(k.clone(), s.to_owned());
     }
     Ok(out)

@@ -6,7 +6,7 @@
 //! (Light's kappa). A value one extraction left out is "not reported",
 //! itself a category.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -31,29 +31,48 @@ pub fn of_field(
     categorical: bool,
     agree: &dyn Fn(&str, &Value, &Value) -> bool,
 ) -> Agreement {
+    let categorical: HashSet<String> = categorical
+        .then(|| template.to_owned())
+        .into_iter()
+        .collect();
+    of_fields(documents, &categorical, agree)
+        .remove(template)
+        .unwrap_or_default()
+}
+
+/// The agreement of every field people gave values of, by template path,
+/// in one pass over the values; kappa for the templates in `categorical`.
+pub fn of_fields(
+    documents: &[&[Extraction]],
+    categorical: &HashSet<String>,
+    agree: &dyn Fn(&str, &Value, &Value) -> bool,
+) -> HashMap<String, Agreement> {
+    #[derive(Default)]
+    struct Tally {
+        paired: u32,
+        agreed: u32,
+        ratings: BTreeMap<(usize, usize), Vec<(String, String)>>,
+    }
     let none = Value::Null;
-    let mut paired = 0u32;
-    let mut agreed = 0u32;
-    let mut ratings: BTreeMap<(usize, usize), Vec<(String, String)>> = BTreeMap::new();
+    let mut tallies: HashMap<String, Tally> = HashMap::new();
     for extractions in documents.iter().filter(|e| e.len() >= 2) {
-        let paths: BTreeSet<&String> = extractions
-            .iter()
-            .flat_map(|e| e.values.keys())
-            .filter(|p| fields::template(p) == template)
-            .collect();
+        let paths: BTreeSet<&String> = extractions.iter().flat_map(|e| e.values.keys()).collect();
         for path in paths {
+            let template = fields::template(path);
+            let rated = categorical.contains(&template);
+            let t = tallies.entry(template).or_default();
             let values: Vec<&Value> = extractions
                 .iter()
                 .map(|e| e.values.get(path).unwrap_or(&none))
                 .collect();
             for i in 0..values.len() {
                 for j in i + 1..values.len() {
-                    paired += 1;
+                    t.paired += 1;
                     if agree(path, values[i], values[j]) {
-                        agreed += 1;
+                        t.agreed += 1;
                     }
-                    if categorical {
-                        ratings
+                    if rated {
+                        t.ratings
                             .entry((i, j))
                             .or_default()
                             .push((category(values[i]), category(values[j])));
@@ -62,11 +81,18 @@ pub fn of_field(
             }
         }
     }
-    let kappas: Vec<f64> = ratings.values().filter_map(|r| cohen(r)).collect();
-    Agreement {
-        proportion: (paired > 0).then(|| f64::from(agreed) / f64::from(paired)),
-        kappa: (!kappas.is_empty()).then(|| kappas.iter().sum::<f64>() / kappas.len() as f64),
-    }
+    tallies
+        .into_iter()
+        .map(|(template, t)| {
+            let kappas: Vec<f64> = t.ratings.values().filter_map(|r| cohen(r)).collect();
+            let a = Agreement {
+                proportion: (t.paired > 0).then(|| f64::from(t.agreed) / f64::from(t.paired)),
+                kappa: (!kappas.is_empty())
+                    .then(|| kappas.iter().sum::<f64>() / kappas.len() as f64),
+            };
+            (template, a)
+        })
+        .collect()
 }
 
 /// Cohen's kappa of two raters' categories: (pₒ − pₑ) / (1 − pₑ), None

@@ -3,13 +3,13 @@
 //! reviewer enters, every submission and every resolution is one more
 //! append-only decision.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set, StreamTrait};
 use serde_json::Value;
 
 use super::state::{self, ReviewedValue};
 use super::{
-    DecisionKind, ReviewMode, ReviewView, Subject, ValueState, announce, clean_note, derive,
-    field_at, lock, review_row, subject, touch, unlocked, view,
+    DecisionKind, ReviewMode, ReviewView, Subject, ValueState, announce, clean_note, derive, lock,
+    review_row, subject, touch, unlocked, view,
 };
 use crate::app::App;
 use crate::audit::{self, AuditRecord};
@@ -20,9 +20,7 @@ use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
 use crate::forms::fields;
 use crate::tenancy::Access;
-
-/// Most values one call may carry.
-const MAX_VALUES: usize = 5000;
+use crate::validate;
 
 /// Records (part of) the caller's own extraction of a document
 /// (REVIEWER+, DUAL mode): `values` maps concrete paths to values of the
@@ -30,6 +28,8 @@ const MAX_VALUES: usize = 5000;
 /// caller's earlier value. `submit` ends the caller's extraction; after
 /// that nothing of theirs changes. Returns the review as the caller now
 /// sees it. All or nothing: one bad path or value and nothing is written.
+/// One reviewer's extraction of a document holds at most
+/// `review.max_values_per_submission` values over all its parts.
 pub async fn submit_values(
     app: &App,
     access: &Access,
@@ -46,9 +46,11 @@ pub async fn submit_values(
             "values is an object of paths and values: {\"sample_size\": 120, \"arms[0].name\": \"placebo\"}",
         )
     })?;
-    if entries.len() > MAX_VALUES {
+    let max = app.config.review.max_values_per_submission;
+    if entries.len() > max {
         return Err(ServiceError::bad_input(format!(
-            "at most {MAX_VALUES} values per call; send the rest in another part"
+            "{} values sent; an extraction of a document holds at most {max}",
+            entries.len()
         )));
     }
     if entries.is_empty() && !submit {
@@ -76,15 +78,30 @@ pub async fn submit_values(
             s.rules.reviewers
         )));
     }
+    // Every value sent is a decision kept, a replaced one too.
+    let recorded = decided
+        .iter()
+        .filter(|d| d.verdict == DecisionKind::Extract && d.user_id.as_deref() == Some(&user))
+        .count();
+    if !entries.is_empty() && recorded + entries.len() > max {
+        return Err(ServiceError::bad_input(format!(
+            "your extraction of this document holds {recorded} values; {} more would pass \
+             the {max} one extraction may hold",
+            entries.len()
+        )));
+    }
+    let extracted_at: std::collections::HashMap<&str, &Value> = derived
+        .values
+        .iter()
+        .map(|x| (x.path.as_str(), &x.extracted))
+        .collect();
     let now = now_ms();
     for (path, v) in entries {
         // The extractor's value at the time is kept for the history; the
         // reviewer never sees it before submitting.
-        let extracted = derived
-            .values
-            .iter()
-            .find(|x| &x.path == path)
-            .map_or(Value::Null, |x| x.extracted.clone());
+        let extracted = extracted_at
+            .get(path.as_str())
+            .map_or(Value::Null, |x| (*x).clone());
         record(
             &txn,
             &r,
@@ -206,13 +223,14 @@ fn dual_only(s: &Subject, what: &str) -> ServiceResult<()> {
 /// A reviewer's or adjudicator's value at a path: a scalar field of the
 /// form (a list or group is given by its fields), of the field's type.
 fn checked(s: &Subject, path: &str, v: &Value) -> ServiceResult<()> {
-    let field = field_at(&s.version, path)?;
+    let field = s.rules.field_at(path)?;
     if field.field_type.is_composite() {
         return Err(ServiceError::bad_input(format!(
             "`{path}` is a list or group: give its fields (`{path}[0].…` or `{path}.…`)"
         )));
     }
-    fields::check_value(&field, v).map_err(|e| ServiceError::bad_input(format!("`{path}`: {e}")))
+    fields::check_value(field, v).map_err(|e| ServiceError::bad_input(format!("`{path}`: {e}")))?;
+    validate::json_text(v, &format!("`{path}`"), validate::Lines::Many)
 }
 
 /// Appends one decision.
@@ -247,7 +265,7 @@ async fn record<C: ConnectionTrait>(
 }
 
 /// Stores the status the review's decisions now give it.
-async fn settle<C: ConnectionTrait>(
+async fn settle<C: ConnectionTrait + StreamTrait>(
     app: &App,
     db: &C,
     s: &Subject,

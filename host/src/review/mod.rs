@@ -19,10 +19,12 @@ pub mod state;
 
 pub use report::{FieldSummary, Summary, disclosure, summary};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    StreamTrait,
 };
 use serde_json::Value;
 
@@ -42,6 +44,7 @@ use crate::extraction::pipeline;
 use crate::forms::{self, fields};
 use crate::plugins::extractor::{EvidenceQuote, ExtractedValue, ValueStatus};
 use crate::tenancy::{self, Access, Scope};
+use crate::validate;
 
 use rules::Rules;
 use state::ReviewedValue;
@@ -171,12 +174,14 @@ pub async fn settings<C: ConnectionTrait>(
 }
 
 /// The rules a form version's reviews are derived under in its project.
-pub async fn rules_of<C: ConnectionTrait>(
-    db: &C,
-    version: &form_version::Model,
-) -> ServiceResult<Rules> {
-    let (mode, n) = settings(db, &version.organization_id, &version.project_id).await?;
-    Rules::new(mode, n, version)
+pub async fn rules_of(app: &App, version: &form_version::Model) -> ServiceResult<Arc<Rules>> {
+    let (mode, n) = settings(&app.db, &version.organization_id, &version.project_id).await?;
+    Ok(Arc::new(Rules::new(
+        mode,
+        n,
+        version,
+        app.config.review.max_list_items,
+    )?))
 }
 
 /// Sets how a project's documents are reviewed (ADMIN+): SINGLE with one
@@ -279,7 +284,7 @@ struct Subject {
     project: project::Model,
     document: document::Model,
     version: form_version::Model,
-    rules: Rules,
+    rules: Arc<Rules>,
 }
 
 async fn subject(
@@ -297,7 +302,7 @@ async fn subject(
         .ok_or(ServiceError::NotFound("form version"))?;
     let project =
         tenancy::get_scoped::<project::Entity, _>(&app.db, scope, &document.project_id).await?;
-    let rules = rules_of(&app.db, &version).await?;
+    let rules = rules_of(app, &version).await?;
     Ok(Subject {
         project,
         document,
@@ -392,8 +397,9 @@ async fn extracted(app: &App, s: &Subject) -> ServiceResult<Option<Vec<extractio
     ))
 }
 
-/// The review's values as its decisions make them now.
-async fn derive<C: ConnectionTrait>(
+/// The review's values as its decisions make them now (derived on the
+/// CPU pool: a review may hold thousands of values).
+async fn derive<C: ConnectionTrait + StreamTrait>(
     app: &App,
     db: &C,
     s: &Subject,
@@ -401,21 +407,40 @@ async fn derive<C: ConnectionTrait>(
 ) -> ServiceResult<(state::Derived, Vec<review_decision::Model>)> {
     let decided = decisions(db, r).await?;
     let extracted = extracted(app, s).await?;
-    Ok((s.rules.derive(extracted.as_deref(), &decided), decided))
+    let rules = s.rules.clone();
+    app.cpu
+        .run(&r.organization_id, move || {
+            (rules.derive(extracted.as_deref(), &decided), decided)
+        })
+        .await
 }
 
-async fn decisions<C: ConnectionTrait>(
+async fn decisions<C: ConnectionTrait + StreamTrait>(
     db: &C,
     r: &review::Model,
 ) -> ServiceResult<Vec<review_decision::Model>> {
-    Ok(
-        tenancy::scoped::<review_decision::Entity>(Scope::Organization(&r.organization_id))
-            .filter(review_decision::Column::ReviewId.eq(r.id.as_str()))
-            .order_by_asc(review_decision::Column::CreatedAt)
-            .order_by_asc(review_decision::Column::Id)
-            .all(db)
-            .await?,
-    )
+    let q = tenancy::scoped::<review_decision::Entity>(Scope::Organization(&r.organization_id))
+        .filter(review_decision::Column::ReviewId.eq(r.id.as_str()))
+        .order_by_asc(review_decision::Column::CreatedAt)
+        .order_by_asc(review_decision::Column::Id);
+    all_yielding(q, db).await
+}
+
+/// Every row of `q`, handing the async worker back between slices of
+/// rows: a review may have thousands of decisions, and decoding them is
+/// CPU work on the request's thread.
+async fn all_yielding<E: EntityTrait, C: ConnectionTrait + StreamTrait>(
+    q: sea_orm::Select<E>,
+    db: &C,
+) -> ServiceResult<Vec<E::Model>> {
+    use futures::TryStreamExt;
+    let mut rows = q.stream(db).await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        tokio::task::consume_budget().await;
+        out.push(row);
+    }
+    Ok(out)
 }
 
 /// The e-mail of everyone who made one of `decisions`, by user id (each
@@ -440,40 +465,115 @@ async fn emails(
         .collect())
 }
 
-/// The review as `access` may see it. In DUAL mode, someone who may still
-/// extract the document (a person of REVIEWER role or above who has not
-/// submitted, while extractions are missing) sees only their own values:
-/// neither the extractor's nor another reviewer's.
+/// Who looks at a review, as the blind rule needs it.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    user: Option<String>,
+    may_extract: bool,
+}
+
+impl Viewer {
+    /// `access` looking at reviews of `organization_id`.
+    pub fn of(access: &Access, organization_id: &str) -> Self {
+        Self {
+            user: access.principal.user_id().map(str::to_owned),
+            may_extract: access
+                .role_in(organization_id)
+                .is_some_and(|role| role.at_least(Role::Reviewer)),
+        }
+    }
+
+    /// The blind rule, the one every path that shows values applies: in
+    /// DUAL mode, while extractions are missing, someone who may still
+    /// extract the document (REVIEWER or above, not among those who
+    /// submitted) sees only their own values: neither the extractor's nor
+    /// another reviewer's.
+    pub fn blind(&self, mode: ReviewMode, reviewers: usize, submitted: &[&str]) -> bool {
+        mode == ReviewMode::Dual
+            && submitted.len() < reviewers
+            && self.may_extract
+            && self
+                .user
+                .as_deref()
+                .is_some_and(|u| !submitted.contains(&u))
+    }
+}
+
+/// A review to show: its row, the extractor's values (None: no result),
+/// its decisions and the e-mails of those who made them.
+struct Pending {
+    review: review::Model,
+    extracted: Option<Vec<extraction_value::Model>>,
+    decided: Vec<review_decision::Model>,
+    reviewers: HashMap<String, String>,
+}
+
+/// `pending` derived and shown to `viewer`, on the CPU pool of
+/// `organization_id`.
+async fn views(
+    app: &App,
+    organization_id: &str,
+    rules: &Arc<Rules>,
+    viewer: Viewer,
+    pending: Vec<Pending>,
+) -> ServiceResult<Vec<ReviewView>> {
+    let rules = rules.clone();
+    app.cpu
+        .run(organization_id, move || {
+            pending
+                .into_iter()
+                .map(|p| {
+                    let derived = rules.derive(p.extracted.as_deref(), &p.decided);
+                    shown(&rules, p.review, derived, &p.decided, p.reviewers, &viewer)
+                })
+                .collect()
+        })
+        .await
+}
+
+/// The review as `access` may see it ([`Viewer::blind`]).
 async fn view(
     app: &App,
     s: &Subject,
     r: review::Model,
     access: &Access,
 ) -> ServiceResult<ReviewView> {
-    let (derived, decided) = derive(app, &app.db, s, &r).await?;
+    let decided = decisions(&app.db, &r).await?;
+    let extracted = extracted(app, s).await?;
     let reviewers = emails(app, &decided).await?;
-    Ok(shown(&s.rules, r, derived, &decided, reviewers, access))
+    let organization_id = r.organization_id.clone();
+    let viewer = Viewer::of(access, &organization_id);
+    let pending = Pending {
+        review: r,
+        extracted,
+        decided,
+        reviewers,
+    };
+    views(app, &organization_id, &s.rules, viewer, vec![pending])
+        .await?
+        .pop()
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("review not derived")))
 }
 
-/// [`view`] once its rows are read.
+/// A derived review as `viewer` may see it.
 fn shown(
     rules: &Rules,
     mut r: review::Model,
     derived: state::Derived,
     decided: &[review_decision::Model],
     reviewers: HashMap<String, String>,
-    access: &Access,
+    viewer: &Viewer,
 ) -> ReviewView {
     r.status = state::status(r.status, &derived.values, derived.waiting);
-    let caller = access.principal.user_id();
-    let may_extract = access
-        .role_in(&r.organization_id)
-        .is_some_and(|role| role.at_least(Role::Reviewer));
-    let blind = rules.mode == ReviewMode::Dual
-        && derived.waiting > 0
-        && may_extract
-        && caller.is_some_and(|u| !derived.extractions.iter().any(|e| e.user_id == u));
-    if let (true, Some(u)) = (blind, caller) {
+    let submitted: Vec<&str> = derived
+        .extractions
+        .iter()
+        .map(|e| e.user_id.as_str())
+        .collect();
+    if let (true, Some(u)) = (
+        viewer.blind(rules.mode, rules.reviewers, &submitted),
+        viewer.user.as_deref(),
+    ) {
         return ReviewView {
             review: r,
             values: state::blind(decided, u),
@@ -527,35 +627,116 @@ pub async fn get_many(
     }
     let scope = Scope::Organization(&s.project.organization_id);
     let ids: Vec<&str> = rows.iter().map(|(d, _)| d.id.as_str()).collect();
-    let mut stored: HashMap<String, review::Model> = tenancy::scoped::<review::Entity>(scope)
+    let stored = tenancy::scoped::<review::Entity>(scope)
         .filter(review::Column::DocumentId.is_in(ids))
         .filter(review::Column::FormVersionId.eq(s.version.id.as_str()))
         .all(&app.db)
-        .await?
+        .await?;
+    let rows = rows
+        .iter()
+        .map(|(d, values)| ((*d).clone(), values.to_vec()))
+        .collect();
+    views_of(app, access, &s.version, &s.rules, rows, stored).await
+}
+
+/// Every row's review as `access` may see it, by document id: `stored`
+/// holds the reviews anyone decided on (the others are derived unstored).
+async fn views_of(
+    app: &App,
+    access: &Access,
+    version: &form_version::Model,
+    rules: &Arc<Rules>,
+    rows: Vec<(document::Model, Vec<extraction_value::Model>)>,
+    stored: Vec<review::Model>,
+) -> ServiceResult<HashMap<String, ReviewView>> {
+    let organization_id = version.organization_id.as_str();
+    // Only stored reviews have decisions.
+    let (mut decided, everyone) = decisions_of(app, organization_id, stored.iter()).await?;
+    let mut stored: HashMap<String, review::Model> = stored
         .into_iter()
         .map(|r| (r.document_id.clone(), r))
         .collect();
-    // Only stored reviews have decisions.
-    let (mut decided, everyone) =
-        decisions_of(app, &s.project.organization_id, stored.values()).await?;
-    let mut out = HashMap::with_capacity(rows.len());
-    for (d, values) in rows {
-        let r = stored
-            .remove(&d.id)
-            .unwrap_or_else(|| unstored(d, &s.version.id));
-        let mine = decided.remove(&r.id).unwrap_or_default();
-        let reviewers = mine
-            .iter()
-            .filter_map(|x| x.user_id.as_ref())
-            .filter_map(|u| everyone.get(u).map(|e| (u.clone(), e.clone())))
-            .collect();
-        let derived = s.rules.derive(Some(values), &mine);
-        out.insert(
-            d.id.clone(),
-            shown(&s.rules, r, derived, &mine, reviewers, access),
-        );
+    let pending = rows
+        .into_iter()
+        .map(|(d, values)| {
+            let review = stored
+                .remove(&d.id)
+                .unwrap_or_else(|| unstored(&d, &version.id));
+            let mine = decided.remove(&review.id).unwrap_or_default();
+            let reviewers = mine
+                .iter()
+                .filter_map(|x| x.user_id.as_ref())
+                .filter_map(|u| everyone.get(u).map(|e| (u.clone(), e.clone())))
+                .collect();
+            Pending {
+                review,
+                extracted: Some(values),
+                decided: mine,
+                reviewers,
+            }
+        })
+        .collect();
+    let viewer = Viewer::of(access, organization_id);
+    Ok(views(app, organization_id, rules, viewer, pending)
+        .await?
+        .into_iter()
+        .map(|v| (v.review.document_id.clone(), v))
+        .collect())
+}
+
+/// The documents among `document_ids` whose review of `version` `access`
+/// sees blind ([`Viewer::blind`]), from the submissions alone: for paths
+/// that show the extractor's values without reading the reviews.
+pub async fn blind_documents(
+    app: &App,
+    access: &Access,
+    version: &form_version::Model,
+    document_ids: &[&str],
+) -> ServiceResult<HashSet<String>> {
+    let (mode, reviewers) =
+        settings(&app.db, &version.organization_id, &version.project_id).await?;
+    let reviewers = usize::try_from(reviewers.max(1)).unwrap_or(1);
+    let viewer = Viewer::of(access, &version.organization_id);
+    // Nobody is blind in SINGLE mode, nor whoever may not extract.
+    if !viewer.blind(mode, reviewers, &[]) {
+        return Ok(HashSet::new());
     }
-    Ok(out)
+    let scope = Scope::Organization(&version.organization_id);
+    let reviews = tenancy::scoped::<review::Entity>(scope)
+        .filter(review::Column::FormVersionId.eq(version.id.as_str()))
+        .all(&app.db)
+        .await?;
+    let mut submitted: HashMap<String, Vec<String>> = HashMap::new();
+    if !reviews.is_empty() {
+        let documents: HashMap<&str, &str> = reviews
+            .iter()
+            .map(|r| (r.id.as_str(), r.document_id.as_str()))
+            .collect();
+        let submissions = tenancy::scoped::<review_decision::Entity>(scope)
+            .filter(review_decision::Column::ReviewId.is_in(documents.keys().copied()))
+            .filter(review_decision::Column::Verdict.eq(DecisionKind::Submit))
+            .all(&app.db)
+            .await?;
+        for d in submissions {
+            if let (Some(doc), Some(u)) = (documents.get(d.review_id.as_str()), d.user_id) {
+                let users = submitted.entry((*doc).to_owned()).or_default();
+                if !users.contains(&u) {
+                    users.push(u);
+                }
+            }
+        }
+    }
+    Ok(document_ids
+        .iter()
+        .filter(|d| {
+            let users: Vec<&str> = submitted
+                .get(**d)
+                .map(|u| u.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            viewer.blind(mode, reviewers, &users)
+        })
+        .map(|d| (*d).to_owned())
+        .collect())
 }
 
 /// The decisions of `reviews` (by review id, oldest first) and the e-mail of
@@ -572,12 +753,11 @@ async fn decisions_of<'a>(
     if ids.is_empty() {
         return Ok(Default::default());
     }
-    let all = tenancy::scoped::<review_decision::Entity>(Scope::Organization(organization_id))
+    let q = tenancy::scoped::<review_decision::Entity>(Scope::Organization(organization_id))
         .filter(review_decision::Column::ReviewId.is_in(ids))
         .order_by_asc(review_decision::Column::CreatedAt)
-        .order_by_asc(review_decision::Column::Id)
-        .all(&app.db)
-        .await?;
+        .order_by_asc(review_decision::Column::Id);
+    let all = all_yielding(q, &app.db).await?;
     let everyone = emails(app, &all).await?;
     let mut by_review: HashMap<String, Vec<review_decision::Model>> = HashMap::new();
     for d in all {
@@ -614,17 +794,22 @@ pub async fn verify(
             "this project reviews in DUAL mode: submit reviewer values instead of verdicts",
         ));
     }
-    let field = field_at(&s.version, &input.path)?;
     let note = clean_note(input.note.as_deref(), false)?;
     let extracted_values = extracted(app, &s).await?.unwrap_or_default();
-    let current = extracted_values
-        .iter()
-        .find(|v| v.path == input.path)
+    let at = extracted_values.iter().find(|v| v.path == input.path);
+    // A path the extractor gave is the extractor's, whatever its index; a
+    // path a reviewer adds is bounded like every list item people add.
+    let field = match at {
+        Some(_) => s.rules.extracted_field_at(&input.path)?,
+        None => s.rules.field_at(&input.path)?,
+    }
+    .clone();
+    let current = at
         .map(|v| state::json(Some(&v.value)))
         .unwrap_or(Value::Null);
     let value = match input.verdict {
         Verdict::Accept => {
-            if !extracted_values.iter().any(|v| v.path == input.path) {
+            if at.is_none() {
                 return Err(ServiceError::bad_input(format!(
                     "nothing was extracted at `{}` to accept; correct or reject it",
                     input.path
@@ -638,12 +823,14 @@ pub async fn verify(
                 .clone()
                 .ok_or_else(|| ServiceError::bad_input("CORRECT needs the right `value`"))?;
             fields::check_value(&field, &v).map_err(ServiceError::BadInput)?;
+            validate::json_text(&v, "value", validate::Lines::Many)?;
             Some(v)
         }
         Verdict::Reject => None,
     };
     let evidence = match (&input.quote, input.verdict) {
         (Some(q), Verdict::Correct) if !q.trim().is_empty() => {
+            validate::text(q, "quote", validate::Lines::Many)?;
             ground(app, &s, &input.path, q).await?
         }
         (Some(q), _) if !q.trim().is_empty() => {
@@ -762,13 +949,15 @@ pub async fn reopen(
 ) -> ServiceResult<review::Model> {
     let s = subject(app, access, document_id, form_version_id, Role::Reviewer).await?;
     let note = clean_note(Some(note), true)?;
-    let first = review_row(&app.db, &s.document, &s.version.id).await?;
+    let not_complete = || ServiceError::Conflict("only a complete review can be reopened".into());
+    // A review nobody decided on is open, and a refusal stores nothing.
+    let first = stored(&app.db, &s.document, &s.version.id)
+        .await?
+        .ok_or_else(not_complete)?;
     let txn = crate::db::write_txn(&app.db).await?;
     let r = lock(&txn, &first).await?;
     if r.status != ReviewStatus::Complete {
-        return Err(ServiceError::Conflict(
-            "only a complete review can be reopened".into(),
-        ));
+        return Err(not_complete());
     }
     let r = touch(&txn, r, Some(ReviewStatus::Open)).await?;
     audit::record(
@@ -783,40 +972,25 @@ pub async fn reopen(
     Ok(r)
 }
 
-/// The form field a concrete path names, list indices allowed where the
-/// form has lists. A list or group itself (`arms`) can be accepted or
-/// rejected as extracted; a correction names its scalar fields.
-fn field_at(v: &form_version::Model, path: &str) -> ServiceResult<fields::Field> {
-    let form_fields = forms::version_fields(v)?;
-    let template = fields::template(path);
-    let well_formed = !path.is_empty()
-        && path.len() <= 500
-        && path
-            .split('.')
-            .all(|seg| !seg.is_empty() && seg.split('[').next().is_some_and(|n| !n.is_empty()));
-    fields::by_path(&form_fields)
-        .into_iter()
-        .find(|(p, _)| *p == template)
-        .filter(|_| well_formed)
-        .map(|(_, f)| f.clone())
-        .ok_or_else(|| ServiceError::bad_input(format!("`{path}` is not a field of this form")))
-}
-
 /// Paths of required fields that no one has decided on yet.
 fn unreviewed_required(
     v: &form_version::Model,
     values: &[ReviewedValue],
 ) -> ServiceResult<Vec<String>> {
     let form_fields = forms::version_fields(v)?;
+    let mut by_template: HashMap<String, Vec<&ReviewedValue>> = HashMap::new();
+    for v in values {
+        by_template
+            .entry(fields::template(&v.path))
+            .or_default()
+            .push(v);
+    }
     let mut missing = Vec::new();
     for (path, f) in fields::by_path(&form_fields) {
         if !f.required || f.field_type.is_composite() {
             continue;
         }
-        let concrete: Vec<&ReviewedValue> = values
-            .iter()
-            .filter(|v| fields::template(&v.path) == path)
-            .collect();
+        let concrete = by_template.remove(&path).unwrap_or_default();
         let top_level = !path.contains("[]");
         if concrete.is_empty() && top_level {
             missing.push(path);
@@ -832,6 +1006,8 @@ fn unreviewed_required(
     Ok(missing)
 }
 
+/// A decision's note: trimmed, bounded, multi-line text; `required` for
+/// what must say why.
 fn clean_note(note: Option<&str>, required: bool) -> ServiceResult<Option<String>> {
     let note = note.map(str::trim).filter(|n| !n.is_empty());
     match note {
@@ -839,7 +1015,11 @@ fn clean_note(note: Option<&str>, required: bool) -> ServiceResult<Option<String
         Some(n) if n.chars().count() > MAX_NOTE => Err(ServiceError::bad_input(format!(
             "a note has at most {MAX_NOTE} characters"
         ))),
-        n => Ok(n.map(str::to_owned)),
+        Some(n) => {
+            validate::text(n, "the note", validate::Lines::Many)?;
+            Ok(Some(n.to_owned()))
+        }
+        None => Ok(None),
     }
 }
 
@@ -951,45 +1131,27 @@ pub async fn by_id(
     Ok(r)
 }
 
-/// The reviews of a form version's latest results, by document: each
-/// review with its derived values and the e-mails of its reviewers.
-/// Documents never reviewed are absent.
+/// The review of every one of a form version's latest results as `access`
+/// may see it, by document: each with its derived values and the e-mails
+/// of its reviewers; a document `access` may still extract blind
+/// ([`Viewer::blind`]) has a blind view, which exports, evaluation and
+/// the summary leave out.
 pub async fn of_results(
     app: &App,
+    access: &Access,
     version: &form_version::Model,
-    rules: &Rules,
+    rules: &Arc<Rules>,
     rows: &[crate::extraction::ResultRow],
 ) -> ServiceResult<HashMap<String, ReviewView>> {
-    let organization_id = version.organization_id.as_str();
-    let reviews = tenancy::scoped::<review::Entity>(Scope::Organization(organization_id))
+    let stored = tenancy::scoped::<review::Entity>(Scope::Organization(&version.organization_id))
         .filter(review::Column::FormVersionId.eq(version.id.as_str()))
         .all(&app.db)
         .await?;
-    let (mut decided, emails) = decisions_of(app, organization_id, reviews.iter()).await?;
-    let rows: HashMap<&str, &crate::extraction::ResultRow> =
-        rows.iter().map(|r| (r.document.id.as_str(), r)).collect();
-    let mut out = HashMap::new();
-    for r in reviews {
-        let Some(row) = rows.get(r.document_id.as_str()) else {
-            continue;
-        };
-        let mine = decided.remove(&r.id).unwrap_or_default();
-        let derived = rules.derive(Some(&row.values), &mine);
-        let mut review = r;
-        review.status = state::status(review.status, &derived.values, derived.waiting);
-        out.insert(
-            review.document_id.clone(),
-            ReviewView {
-                review,
-                values: derived.values,
-                extractions: derived.extractions,
-                reviewers: emails.clone(),
-                // Exports read every value (VIEWER+ data, not a reviewer's view).
-                blind: false,
-            },
-        );
-    }
-    Ok(out)
+    let rows = rows
+        .iter()
+        .map(|r| (r.document.clone(), r.values.clone()))
+        .collect();
+    views_of(app, access, version, rules, rows, stored).await
 }
 
 impl ReviewView {

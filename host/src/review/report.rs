@@ -1,6 +1,8 @@
 //! What review did to a form version's values across a project: the
 //! figures of `reviewSummary` and the disclosure text built from them.
 
+use std::collections::{HashMap, HashSet};
+
 use super::agreement;
 use super::{ReviewMode, ReviewStatus, ValueState, of_results, rules_of, state};
 use crate::app::App;
@@ -57,6 +59,9 @@ pub struct Summary {
     pub added: u32,
     /// Per field, in form order.
     pub fields: Vec<FieldSummary>,
+    /// Documents with results left out because the caller may still
+    /// extract them blind (DUAL).
+    pub withheld: u32,
     /// The results behind it (provenance for the disclosure).
     rows: Vec<crate::extraction::ResultRow>,
     version: form_version::Model,
@@ -86,9 +91,15 @@ pub async fn summary(
     let (p, v) =
         crate::extraction::project_version(app, access, project_id, form_version_id, Role::Viewer)
             .await?;
-    let rules = rules_of(&app.db, &v).await?;
-    let rows = crate::extraction::all_results(app, &p.organization_id, &v.id).await?;
-    let reviews = of_results(app, &v, &rules, &rows).await?;
+    let rules = rules_of(app, &v).await?;
+    let mut rows = crate::extraction::all_results(app, &p.organization_id, &v.id).await?;
+    let mut reviews = of_results(app, access, &v, &rules, &rows).await?;
+    // The documents the caller may still extract blind: none of their
+    // values, counts or agreement are theirs to see yet.
+    let before = rows.len();
+    rows.retain(|r| reviews.get(&r.document.id).is_none_or(|v| !v.blind));
+    reviews.retain(|_, v| !v.blind);
+    let withheld = (before - rows.len()) as u32;
     let form_fields = forms::version_fields(&v)?;
     let by_path = fields::by_path(&form_fields);
     let mut s = Summary {
@@ -117,21 +128,33 @@ pub async fn summary(
                 kappa: None,
             })
             .collect(),
+        withheld,
         rows: Vec::new(),
         version: v,
     };
+    let field_at: HashMap<String, usize> = s
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.clone(), i))
+        .collect();
     for row in &rows {
+        let derived;
         let values = match reviews.get(&row.document.id) {
             Some(r) => {
                 if r.review.status == ReviewStatus::Complete {
                     s.complete += 1;
                 }
-                r.values.clone()
+                &r.values
             }
-            None => rules.derive(Some(&row.values), &[]).values,
+            None => {
+                derived = rules.derive(Some(&row.values), &[]).values;
+                &derived
+            }
         };
-        for v in &values {
-            let was_extracted = row.values.iter().any(|x| x.path == v.path);
+        let extracted: HashSet<&str> = row.values.iter().map(|x| x.path.as_str()).collect();
+        for v in values {
+            let was_extracted = extracted.contains(v.path.as_str());
             match v.state {
                 ValueState::Disputed => s.disputed += 1,
                 ValueState::Agreed => s.agreed += 1,
@@ -163,7 +186,7 @@ pub async fn summary(
                 s.added += 1;
             }
             let template = fields::template(&v.path);
-            if let Some(f) = s.fields.iter_mut().find(|f| f.path == template) {
+            if let Some(f) = field_at.get(&template).map(|&i| &mut s.fields[i]) {
                 if v.state != ValueState::Unreviewed {
                     f.reviewed += 1;
                 }
@@ -178,21 +201,29 @@ pub async fn summary(
         }
     }
     if rules.mode == ReviewMode::Dual {
-        let documents: Vec<&[state::Extraction]> =
-            reviews.values().map(|r| r.extractions.as_slice()).collect();
+        let categorical: HashSet<String> = by_path
+            .iter()
+            .filter(|(_, x)| {
+                matches!(
+                    x.field_type,
+                    forms::FieldType::Enum | forms::FieldType::Boolean
+                )
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        let extractions: Vec<Vec<state::Extraction>> =
+            reviews.into_values().map(|r| r.extractions).collect();
+        let rules = rules.clone();
+        let mut figures = app
+            .cpu
+            .run(&p.organization_id, move || {
+                let documents: Vec<&[state::Extraction]> =
+                    extractions.iter().map(Vec::as_slice).collect();
+                agreement::of_fields(&documents, &categorical, &|p, x, y| rules.agree(p, x, y))
+            })
+            .await?;
         for f in &mut s.fields {
-            let categorical = by_path
-                .iter()
-                .find(|(p, _)| *p == f.path)
-                .is_some_and(|(_, x)| {
-                    matches!(
-                        x.field_type,
-                        forms::FieldType::Enum | forms::FieldType::Boolean
-                    )
-                });
-            let a = agreement::of_field(&documents, &f.path, categorical, &|p, x, y| {
-                rules.agree(p, x, y)
-            });
+            let a = figures.remove(&f.path).unwrap_or_default();
             f.agreement = a.proportion;
             f.kappa = a.kappa;
         }
@@ -230,10 +261,7 @@ pub async fn disclosure(
         if set.is_empty() {
             "none".to_owned()
         } else {
-            set.iter()
-                .map(|x| format!("`{x}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            set.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
         }
     };
     let pct = |n: u32| {
@@ -295,6 +323,13 @@ pub async fn disclosure(
         complete = s.complete,
         docs = s.documents,
     ));
+    if s.withheld > 0 {
+        md.push_str(&format!(
+            " ({} document(s) you may still extract blind are left out of these figures until \
+             you submit your extractions.)",
+            s.withheld
+        ));
+    }
     match s.mode {
         ReviewMode::Single => md.push_str(
             " Agreement between independent extractions does not apply: each document had one reviewer.\n",
@@ -316,8 +351,11 @@ pub async fn disclosure(
             md.push_str("\n| Field | Reviewed | Accepted as extracted | Corrected or rejected |\n|---|---|---|---|\n");
             for f in &s.fields {
                 md.push_str(&format!(
-                    "| `{}` | {} | {} | {} |\n",
-                    f.path, f.reviewed, f.extractor_accepted, f.extractor_corrected
+                    "| {} | {} | {} | {} |\n",
+                    code(&f.path),
+                    f.reviewed,
+                    f.extractor_accepted,
+                    f.extractor_corrected
                 ));
             }
         }
@@ -325,8 +363,8 @@ pub async fn disclosure(
             md.push_str("\n| Field | Reviewed | Accepted as extracted | Corrected or rejected | Agreement | Kappa |\n|---|---|---|---|---|---|\n");
             for f in &s.fields {
                 md.push_str(&format!(
-                    "| `{}` | {} | {} | {} | {} | {} |\n",
-                    f.path,
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    code(&f.path),
                     f.reviewed,
                     f.extractor_accepted,
                     f.extractor_corrected,
@@ -337,4 +375,50 @@ pub async fn disclosure(
         }
     }
     Ok(md)
+}
+
+/// `text` as a Markdown code span whatever it holds: a model name or a
+/// plugin version comes from a tenant and must not become links, HTML or
+/// table cells. Line breaks and other control characters become spaces,
+/// `|` is escaped (a table cell ends there even inside a code span), and
+/// the fence is one backtick longer than the longest run inside.
+fn code(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in flat.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if flat.starts_with('`') || flat.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{flat}{pad}{fence}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code;
+
+    #[test]
+    fn quoted_text_stays_inside_its_code_span() {
+        assert_eq!(code("pdf-text@0.1.0#ab12"), "`pdf-text@0.1.0#ab12`");
+        assert_eq!(
+            code("m` [click](http://evil.test) `x"),
+            "``m` [click](http://evil.test) `x``"
+        );
+        assert_eq!(code("`x`"), "`` `x` ``");
+        assert_eq!(code("a|b\n## Heading"), "`a\\|b ## Heading`");
+        assert_eq!(
+            code("<img src=x onerror=alert(1)>"),
+            "`<img src=x onerror=alert(1)>`"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! What a review's values are derived under: the project's mode and
-//! reviewers per document, and the form version's field comparators (the
-//! ones evaluation uses) that decide whether two extractions agree.
+//! reviewers per document, the form version's fields and their comparators
+//! (the ones evaluation uses) that decide whether two extractions agree,
+//! and the bound on list items of the paths people give.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,9 +10,9 @@ use serde_json::Value;
 use super::ReviewMode;
 use super::state::{self, Derived};
 use crate::db::entities::{extraction_value, form_version, review_decision};
-use crate::error::ServiceResult;
+use crate::error::{ServiceError, ServiceResult};
 use crate::evaluation::compare::Comparator;
-use crate::forms::{self, fields};
+use crate::forms::{self, Field, fields};
 
 /// The mode, the reviewers per document and the comparators of one form
 /// version in one project.
@@ -24,17 +25,28 @@ pub struct Rules {
     comparators: HashMap<String, Comparator>,
     /// Template paths of lists and groups.
     composite: HashSet<String>,
+    /// Every field by template path.
+    fields: HashMap<String, Field>,
+    /// Items a list may have in a path people give.
+    max_list_items: usize,
 }
 
 impl Rules {
-    /// The rules of `version` under the project's `mode`.
+    /// The rules of `version` under the project's `mode`, list indices
+    /// below `max_list_items`.
     pub fn new(
         mode: ReviewMode,
         reviewers: i32,
         version: &form_version::Model,
+        max_list_items: usize,
     ) -> ServiceResult<Self> {
         let form_fields = forms::version_fields(version)?;
         Ok(Self {
+            fields: fields::by_path(&form_fields)
+                .into_iter()
+                .map(|(p, f)| (p, f.clone()))
+                .collect(),
+            max_list_items,
             mode,
             reviewers: usize::try_from(reviewers.max(1)).unwrap_or(1),
             comparators: fields::by_path(&form_fields)
@@ -46,6 +58,28 @@ impl Rules {
                 .filter(|(_, f)| f.field_type.is_composite())
                 .map(|(p, _)| p)
                 .collect(),
+        })
+    }
+
+    /// The form field a concrete path people give names (list indices
+    /// where the form has lists, below the bound on list items).
+    /// BAD_USER_INPUT naming the path otherwise.
+    pub fn field_at(&self, path: &str) -> ServiceResult<&Field> {
+        self.field_within(path, self.max_list_items)
+    }
+
+    /// The form field at a path the extractor gave (its list indices are
+    /// not bounded: the extractor, not a person, made them).
+    pub fn extracted_field_at(&self, path: &str) -> ServiceResult<&Field> {
+        self.field_within(path, usize::MAX)
+    }
+
+    fn field_within(&self, path: &str, max_list_items: usize) -> ServiceResult<&Field> {
+        let template =
+            fields::concrete_template(path, max_list_items).map_err(ServiceError::BadInput)?;
+        self.fields.get(&template).ok_or_else(|| {
+            let shown: String = path.chars().take(80).collect();
+            ServiceError::bad_input(format!("`{shown}` is not a field of this form"))
         })
     }
 

@@ -2,7 +2,7 @@
 //! append-only decisions: nothing is stored as "the current value", so the
 //! history of every value is the list of decisions behind it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -64,6 +64,16 @@ impl ReviewedValue {
     }
 }
 
+/// Where each path is in `values` (the first, should one repeat): every
+/// derivation looks paths up here, so it is linear in the decisions.
+fn index(values: &[ReviewedValue]) -> HashMap<String, usize> {
+    let mut at = HashMap::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        at.entry(v.path.clone()).or_insert(i);
+    }
+    at
+}
+
 /// Parses a stored JSON cell (null when absent or unreadable).
 pub fn json(cell: Option<&str>) -> Value {
     cell.and_then(|s| serde_json::from_str(s).ok())
@@ -80,14 +90,12 @@ pub fn single(
     decisions: &[review_decision::Model],
 ) -> Vec<ReviewedValue> {
     let mut out: Vec<ReviewedValue> = extracted.iter().map(ReviewedValue::extracted).collect();
+    let mut at = index(&out);
     for d in decisions.iter().filter(|d| d.verdict.is_single()) {
-        let i = match out.iter().position(|v| v.path == d.path) {
-            Some(i) => i,
-            None => {
-                out.push(ReviewedValue::missing(&d.path));
-                out.len() - 1
-            }
-        };
+        let i = *at.entry(d.path.clone()).or_insert_with(|| {
+            out.push(ReviewedValue::missing(&d.path));
+            out.len() - 1
+        });
         out[i].decisions.push(d.clone());
     }
     for v in &mut out {
@@ -229,12 +237,14 @@ pub fn dual(
     let shown = |d: &&review_decision::Model| {
         waiting == 0 || d.user_id.as_ref().is_some_and(|u| submitted.contains(u))
     };
+    let mut at = index(&out);
     if waiting == 0 {
         for e in &extractions {
             for path in e.values.keys() {
-                if !out.iter().any(|v| &v.path == path) {
+                at.entry(path.clone()).or_insert_with(|| {
                     out.push(ReviewedValue::missing(path));
-                }
+                    out.len() - 1
+                });
             }
         }
     }
@@ -243,8 +253,8 @@ pub fn dual(
         .filter(|d| !d.verdict.is_single())
         .filter(shown)
     {
-        if let Some(v) = out.iter_mut().find(|v| v.path == d.path) {
-            v.decisions.push(d.clone());
+        if let Some(&i) = at.get(&d.path) {
+            out[i].decisions.push(d.clone());
         }
     }
     if waiting > 0 {
@@ -302,6 +312,7 @@ pub fn dual(
 /// values and decisions only, never the extractor's or another reviewer's.
 pub fn blind(decisions: &[review_decision::Model], user_id: &str) -> Vec<ReviewedValue> {
     let mut out: Vec<ReviewedValue> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
     for d in decisions
         .iter()
         .filter(|d| d.user_id.as_deref() == Some(user_id) && d.verdict == DecisionKind::Extract)
@@ -310,21 +321,24 @@ pub fn blind(decisions: &[review_decision::Model], user_id: &str) -> Vec<Reviewe
         // The extractor's value at the time is on the record, not for them.
         d.extracted = None;
         let value = json(d.value.as_deref());
-        match out.iter_mut().find(|v| v.path == d.path) {
-            Some(v) => {
-                v.value = value;
-                v.decisions.push(d);
+        match at.get(&d.path) {
+            Some(&i) => {
+                out[i].value = value;
+                out[i].decisions.push(d);
             }
-            None => out.push(ReviewedValue {
-                path: d.path.clone(),
-                value,
-                state: ValueState::Unreviewed,
-                source: ValueSource::Reviewer,
-                extracted: Value::Null,
-                confidence: None,
-                evidence: Vec::new(),
-                decisions: vec![d],
-            }),
+            None => {
+                at.insert(d.path.clone(), out.len());
+                out.push(ReviewedValue {
+                    path: d.path.clone(),
+                    value,
+                    state: ValueState::Unreviewed,
+                    source: ValueSource::Reviewer,
+                    extracted: Value::Null,
+                    confidence: None,
+                    evidence: Vec::new(),
+                    decisions: vec![d],
+                });
+            }
         }
     }
     out

@@ -19,6 +19,7 @@ mod hostile;
 mod hostile_grounding;
 mod hostile_llm;
 mod hostile_plugins;
+mod hostile_review;
 mod jobs;
 mod layout;
 mod llm;

@@ -24,7 +24,7 @@ fn fields() -> Value {
 }
 
 /// How many reviews are stored (of any organization).
-async fn stored_reviews(srv: &TestServer) -> u64 {
+pub async fn stored_reviews(srv: &TestServer) -> u64 {
     use sea_orm::{EntityTrait, PaginatorTrait};
     evistream::db::entities::review::Entity::find()
         .count(&srv.node.app.db)
@@ -46,29 +46,50 @@ pub fn value<'a>(review: &'a Value, path: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no value at {path}: {review}"))
 }
 
-/// A form version's CSV_LONG export (`values`: FINAL or EXTRACTED), one
-/// map of column to cell per row.
-pub async fn export_long(
+/// A form version's export in `format` (`values`: FINAL or EXTRACTED)
+/// and its codebook, as downloaded with `token`.
+pub async fn export(
     srv: &TestServer,
     token: &str,
     project: &str,
     version: &str,
+    format: &str,
     which: &str,
-) -> Vec<std::collections::HashMap<String, String>> {
+) -> (String, String) {
     let vars = json!({ "projectId": project, "formVersionId": version,
-                       "format": "CSV_LONG", "values": which });
-    let r = srv.op(Some(token), "ExportReviewed", vars).await;
-    let url = ok(&r, "exportResults")["url"].as_str().unwrap().to_owned();
-    let body = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut rd = csv::Reader::from_reader(body.as_bytes());
+                       "format": format, "values": which });
+    let r = srv
+        .gql(
+            Some(token),
+            "mutation($projectId: ID!, $formVersionId: ID!, $format: ExportFormat!, $values: ExportValues) {
+               exportResults(projectId: $projectId, formVersionId: $formVersionId, format: $format, values: $values) {
+                 url codebookUrl } }",
+            vars,
+        )
+        .await;
+    let e = ok(&r, "exportResults");
+    let mut texts = Vec::new();
+    for key in ["url", "codebookUrl"] {
+        let url = e[key].as_str().unwrap().to_owned();
+        texts.push(
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let codebook = texts.pop().unwrap();
+    (texts.pop().unwrap(), codebook)
+}
+
+/// A CSV text as one map of column to cell per row.
+pub fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
     let header = rd.headers().unwrap().clone();
     rd.records()
         .map(|r| {
@@ -80,6 +101,22 @@ pub async fn export_long(
                 .collect()
         })
         .collect()
+}
+
+/// A form version's CSV_LONG export (`values`: FINAL or EXTRACTED), one
+/// map of column to cell per row.
+pub async fn export_long(
+    srv: &TestServer,
+    token: &str,
+    project: &str,
+    version: &str,
+    which: &str,
+) -> Vec<std::collections::HashMap<String, String>> {
+    csv_rows(
+        &export(srv, token, project, version, "CSV_LONG", which)
+            .await
+            .0,
+    )
 }
 
 evistream_tests::dual_db_test!(
