@@ -26,7 +26,15 @@
 //! - `alignment`: `evaluation` of 5,000 extracted list items against 5,000
 //!   reference items in the opposite order (identical items, then each
 //!   with one value off), and `/livez` during two such evaluations, against
-//!   50 × 50 items (baseline).
+//!   50 × 50 items (baseline);
+//! - `plugins`: a tenant's own 0.2 converter (`hostile-layout`) returning
+//!   a row of 2,000 cells each spanning the whole text, 200,000
+//!   one-character runs, 2,000,000,000 claimed pages, 100,000 pages, each
+//!   against a valid document of the same converter (baseline), with
+//!   another organization's `me` meanwhile; on a 60 MB text, 16 aliases
+//!   of `warnings`/`converter`/`pages` and 8 aliases of `text` against one
+//!   `warnings` (baseline); 20 fetches of a 16 MB "PNG" against 20 of a
+//!   valid one; 256 aliases of `exportResults` against one export.
 //!
 //! Run: `cargo bench -p evistream-tests --bench hostile [-- PART…]`.
 
@@ -634,7 +642,8 @@ async fn derivation() {
         &out,
     );
     let two = async { futures::future::join(read(&viewer), read(&owner)).await };
-    let ((x, y), worst, n) = attacks::slowest_during(two, probe).await;
+    let ((x, y), answers) = attacks::slowest_during(two, probe).await;
+    let (worst, n) = (answers.slowest(), answers.len());
     line(
         &format!("another organization's `me` during two such reads (slowest of {n})"),
         worst,
@@ -739,8 +748,9 @@ async fn alignment() {
             t.as_secs_f64() / base.as_secs_f64().max(1e-9)
         );
         let two = futures::future::join(evaluate(), evaluate());
-        let ((x, _), worst, probes) =
+        let ((x, _), answers) =
             attacks::slowest_during(two, attacks::Probe::Get(format!("{}/livez", srv.base))).await;
+        let (worst, probes) = (answers.slowest(), answers.len());
         println!(
             "| `/livez` during two such evaluations (slowest of {probes}) | {:.1} ms | | {x} |",
             worst.as_secs_f64() * 1e3
@@ -781,4 +791,213 @@ async fn main() {
     if want("alignment") {
         alignment().await;
     }
+    if want("plugins") {
+        plugins().await;
+    }
+}
+
+/// Uploads a "PDF" asking `hostile-layout` for `mode` and waits for its
+/// conversion's end: (status, error, document id).
+async fn convert_mode(
+    srv: &TestServer,
+    who: &Session,
+    project: &str,
+    mode: &str,
+) -> (String, String, String) {
+    let pdf = format!("%PDF-1.7\n% mode={mode}\n").into_bytes();
+    let r = srv
+        .upload(Some(&who.token), project, &format!("{mode}.pdf"), pdf)
+        .await;
+    let id = ok(&r, "uploadDocument")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    evistream_tests::eventually(Duration::from_secs(600), || async {
+        let r = srv
+            .gql(
+                Some(&who.token),
+                "query($id: ID!) { document(id: $id) { status error } }",
+                json!({ "id": id }),
+            )
+            .await;
+        let d = &r["data"]["document"];
+        let s = d["status"].as_str().unwrap_or_default().to_owned();
+        (s == "COMPLETED" || s == "FAILED")
+            .then(|| (s, d["error"].as_str().unwrap_or("").to_owned(), id.clone()))
+    })
+    .await
+}
+
+async fn plugins() {
+    println!("\n## plugins: a tenant's own converter, big documents, exports\n");
+    let (tdb, mut srv) = node(|_| {}).await;
+    srv.http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .expect("client");
+    let attacker = srv.register("attacker").await;
+    let bystander = srv.register("bystander").await;
+    let project = srv.project(&attacker.token, &attacker.org_id, "p").await;
+    srv.bind_own_converter(
+        &attacker.token,
+        &attacker.org_id,
+        &project,
+        "id = \"hostile-layout\"\nversion = \"1.0.0\"\nkind = \"pdf-converter\"\nwit = \"0.2.0\"\nlicense = \"MIT\"\n",
+        evistream_tests::fixtures::wasm("hostile_layout"),
+    )
+    .await;
+    let probe = || attacks::Probe::Me {
+        url: format!("{}/graphql", srv.base),
+        token: bystander.token.clone(),
+    };
+    println!(
+        "| conversion | time | vs baseline | memory | other tenant's `me` (slowest) | outcome |\n|---|---|---|---|---|---|"
+    );
+    let started = Instant::now();
+    convert_mode(&srv, &attacker, &project, "ok").await;
+    let base = started.elapsed();
+    for mode in ["ok", "wide-cells", "tiny-runs", "page-count", "many-pages"] {
+        let rss = rss_mib();
+        let t = Instant::now();
+        let ((status, error, _), answers) =
+            attacks::slowest_during(convert_mode(&srv, &attacker, &project, mode), probe()).await;
+        let worst = answers.slowest();
+        let outcome = if status == "FAILED" {
+            error.split(':').take(2).collect::<Vec<_>>().join(":")
+        } else {
+            status
+        };
+        println!(
+            "| `{mode}` | {:.1} ms | {:.1}× | {:+.1} MiB | {:.1} ms | {outcome} |",
+            t.elapsed().as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() / base.as_secs_f64(),
+            rss_mib() - rss,
+            worst.as_secs_f64() * 1e3
+        );
+    }
+
+    let (_, _, big) = convert_mode(&srv, &attacker, &project, "big-text-60").await;
+    let ask = |fields: String| {
+        let srv = &srv;
+        let token = attacker.token.clone();
+        let big = big.clone();
+        async move {
+            srv.gql(
+                Some(&token),
+                &format!("query($id: ID!) {{ document(id: $id) {{ {fields} }} }}"),
+                json!({ "id": big }),
+            )
+            .await
+        }
+    };
+    println!(
+        "\n| request on a 60 MB text | time | vs baseline | memory | other tenant's `me` (slowest) | answer |\n|---|---|---|---|---|---|"
+    );
+    let (base, _) = time(3, || ask("warnings".into())).await;
+    for (what, fields) in [
+        ("one `warnings` (baseline)", "warnings".to_owned()),
+        (
+            "16 aliases of `warnings converter pages`",
+            (0..16)
+                .map(|i| format!("w{i}: warnings c{i}: converter p{i}: pages {{ number }} "))
+                .collect(),
+        ),
+        (
+            "8 aliases of `text`",
+            (0..8).map(|i| format!("t{i}: text ")).collect(),
+        ),
+    ] {
+        let rss = rss_mib();
+        let t = Instant::now();
+        let (r, answers) = attacks::slowest_during(ask(fields), probe()).await;
+        let worst = answers.slowest();
+        println!(
+            "| {what} | {:.1} ms | {:.1}× | {:+.1} MiB | {:.1} ms | {} |",
+            t.elapsed().as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() / base.as_secs_f64().max(1e-9),
+            rss_mib() - rss,
+            worst.as_secs_f64() * 1e3,
+            code(&r)
+        );
+    }
+
+    println!(
+        "\n| page image | 20 fetches | vs baseline | memory | answer |\n|---|---|---|---|---|"
+    );
+    let mut base = Duration::ZERO;
+    for mode in ["ok", "fake-png"] {
+        let (_, _, doc) = convert_mode(&srv, &attacker, &project, mode).await;
+        let r = srv
+            .gql(
+                Some(&attacker.token),
+                "query($id: ID!) { document(id: $id) { pageImageUrl(page: 1, width: 800) } }",
+                json!({ "id": doc }),
+            )
+            .await;
+        let url = r["data"]["document"]["pageImageUrl"]
+            .as_str()
+            .expect("url")
+            .to_owned();
+        let rss = rss_mib();
+        let t = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..20 {
+            bytes = srv
+                .http
+                .get(&url)
+                .send()
+                .await
+                .expect("GET")
+                .bytes()
+                .await
+                .expect("body")
+                .len();
+        }
+        let took = t.elapsed();
+        if base.is_zero() {
+            base = took;
+        }
+        println!(
+            "| `{mode}` | {:.1} ms | {:.1}× | {:+.1} MiB | {bytes} bytes |",
+            took.as_secs_f64() * 1e3,
+            took.as_secs_f64() / base.as_secs_f64(),
+            rss_mib() - rss
+        );
+    }
+
+    let version = srv
+        .approved_version(
+            &attacker.token,
+            &project,
+            json!([{ "name": "n", "type": "INTEGER", "description": "participants" }]),
+        )
+        .await;
+    let export = |i: usize| {
+        format!("e{i}: exportResults(projectId: $p, formVersionId: $v, format: JSON) {{ url }} ")
+    };
+    let vars = json!({ "p": project, "v": version });
+    println!("\n| exports | time | vs baseline | memory | answer |\n|---|---|---|---|---|");
+    let mut base = Duration::ZERO;
+    for (what, n) in [("one export (baseline)", 1usize), ("256 aliases", 256)] {
+        let q = format!(
+            "mutation($p: ID!, $v: ID!) {{ {} }}",
+            (0..n).map(export).collect::<String>()
+        );
+        let rss = rss_mib();
+        let t = Instant::now();
+        let r = srv.gql(Some(&attacker.token), &q, vars.clone()).await;
+        let took = t.elapsed();
+        if base.is_zero() {
+            base = took;
+        }
+        println!(
+            "| {what} | {:.1} ms | {:.1}× | {:+.1} MiB | {} |",
+            took.as_secs_f64() * 1e3,
+            took.as_secs_f64() / base.as_secs_f64(),
+            rss_mib() - rss,
+            code(&r)
+        );
+    }
+    srv.stop().await;
+    tdb.drop_db().await;
 }

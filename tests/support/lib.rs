@@ -374,6 +374,31 @@ impl Client {
         .await
     }
 
+    /// Installs the converter component `wasm` with `manifest` into `org`
+    /// and binds it to `project` (asserts both worked).
+    pub async fn bind_own_converter(
+        &self,
+        token: &str,
+        org: &str,
+        project: &str,
+        manifest: &str,
+        wasm: Vec<u8>,
+    ) {
+        let r = self.install_plugin(token, org, manifest, wasm).await;
+        let id = ok(&r, "installPlugin")["id"]
+            .as_str()
+            .expect("plugin id")
+            .to_owned();
+        let r = self
+            .op(
+                Some(token),
+                "ConfigureProjectPlugins",
+                json!({ "projectId": project, "converter": id }),
+            )
+            .await;
+        ok(&r, "configureProjectPlugins");
+    }
+
     /// Runs operation `name` with `variables` plus the file `bytes` as
     /// variable `file_var`, by the GraphQL multipart request spec.
     pub async fn multipart_op(

@@ -120,7 +120,9 @@ impl PluginHost {
         manifest: &Manifest,
         bytes: Arc<Vec<u8>>,
     ) -> Result<(), PluginError> {
-        self.runtime.validate(manifest.kind, bytes).await
+        self.runtime
+            .validate(manifest.kind, &manifest.wit, bytes)
+            .await
     }
 
     /// The host the configuration describes: engine settings, compile cache

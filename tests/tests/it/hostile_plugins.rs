@@ -1,8 +1,8 @@
 //! A hostile tenant's own converter, big documents and derived blobs: each
 //! test replays one attack scaled down, on SQLite and PostgreSQL, and
 //! asserts the refusal (named by the invariant it breaks), the time, the
-//! memory, and that another organization's `me` keeps answering within
-//! 100 ms while it runs.
+//! memory, and that another organization's `me` keeps answering (9 in
+//! 10 within 100 ms, none past 1 s) while it runs.
 //!
 //! - a converter's document is checked against the contract's invariants
 //!   and bounded counts: cells inside their row's stretch of text and not
@@ -24,9 +24,6 @@ use evistream_tests::{
     DbKind, Session, TestDb, TestServer, assert_code, dual_db_test, eventually, ok, rss_mib,
 };
 use serde_json::{Value, json};
-
-/// How fast another tenant must be answered during an attack.
-const ANSWER_BOUND: Duration = Duration::from_millis(100);
 
 fn manifest() -> String {
     "id = \"hostile-layout\"\nversion = \"1.0.0\"\nkind = \"pdf-converter\"\nwit = \"0.2.0\"\n\
@@ -51,26 +48,17 @@ async fn stage(kind: DbKind, tune: impl FnOnce(&mut Config)) -> Stage {
     let srv = TestServer::start(c, JobRegistry::new()).await.unwrap();
     let attacker = srv.register("attacker").await;
     let bystander = srv.register("bystander").await;
-    let r = srv
-        .install_plugin(
-            &attacker.token,
-            &attacker.org_id,
-            &manifest(),
-            fixtures::wasm("hostile_layout"),
-        )
-        .await;
-    ok(&r, "installPlugin");
     let project = srv
         .project(&attacker.token, &attacker.org_id, "hostile")
         .await;
-    let r = srv
-        .op(
-            Some(&attacker.token),
-            "ConfigureProjectPlugins",
-            json!({ "projectId": project, "converter": "hostile-layout" }),
-        )
-        .await;
-    ok(&r, "configureProjectPlugins");
+    srv.bind_own_converter(
+        &attacker.token,
+        &attacker.org_id,
+        &project,
+        &manifest(),
+        fixtures::wasm("hostile_layout"),
+    )
+    .await;
     Stage {
         tdb,
         srv,
@@ -125,7 +113,7 @@ impl Stage {
 }
 
 dual_db_test!(
-    a_converters_document_that_breaks_an_invariant_is_refused_by_name,
+    exclusive a_converters_document_that_breaks_an_invariant_is_refused_by_name,
     |kind| async move {
         let s = stage(kind, |_| {}).await;
         let cases = [
@@ -136,7 +124,7 @@ dual_db_test!(
             ("page-count", "page-count"),
             ("many-pages", "page-limit"),
         ];
-        let (docs, worst, probes) = slowest_during(
+        let (docs, answers) = slowest_during(
             async {
                 let mut docs = Vec::new();
                 for (mode, _) in cases {
@@ -157,8 +145,7 @@ dual_db_test!(
             // Nothing of it is kept: no page count to sign URLs with.
             assert!(d["pageCount"].is_null(), "{mode}: {d}");
         }
-        assert!(probes > 0);
-        assert!(worst < ANSWER_BOUND, "the other tenant waited {worst:?}");
+        answers.assert_kept_answering("the hostile conversions");
         // A valid document of the same converter converts.
         let good = s.convert("ok").await;
         assert_eq!(good["status"], "COMPLETED", "{good}");
@@ -255,7 +242,7 @@ dual_db_test!(
             .collect();
         let rss = rss_mib();
         let started = Instant::now();
-        let (r, worst, _) = slowest_during(
+        let (r, answers) = slowest_during(
             s.srv.gql(
                 Some(&s.attacker.token),
                 &format!("query($id: ID!) {{ document(id: $id) {{ {small} }} }}"),
@@ -269,7 +256,7 @@ dual_db_test!(
         assert!(started.elapsed() < Duration::from_secs(5));
         let grew = rss_mib() - rss;
         assert!(grew < 120.0, "16 aliases of small fields grew memory by {grew} MiB");
-        assert!(worst < ANSWER_BOUND, "the other tenant waited {worst:?}");
+        answers.assert_kept_answering("16 aliases on a big text");
 
         // Aliases of the text itself: refused field by field once the
         // response budget (32 MB) is spent, before they are built.
@@ -366,6 +353,40 @@ dual_db_test!(
             )
             .await;
         ok(&r, "exportResults");
+        s.stop().await;
+    }
+);
+
+dual_db_test!(
+    a_component_declared_with_another_contract_version_is_refused,
+    |kind| async move {
+        let s = stage(kind, |_| {}).await;
+        // The 0.2 converter declared as 0.1, and a 0.1 one declared as 0.2.
+        for (wasm, declared) in [("hostile_layout", "0.1.0"), ("hostile_converter", "0.2.0")] {
+            let manifest = format!(
+                "id = \"liar-{}\"\nversion = \"1.0.0\"\nkind = \"pdf-converter\"\nwit = \"{declared}\"\nlicense = \"MIT\"\n",
+                declared.replace('.', "-")
+            );
+            let r = s
+                .srv
+                .install_plugin(
+                    &s.attacker.token,
+                    &s.attacker.org_id,
+                    &manifest,
+                    fixtures::wasm(wasm),
+                )
+                .await;
+            assert_code(&r, "PLUGIN_FAILED");
+            assert_eq!(
+                r["errors"][0]["extensions"]["reason"], "INCOMPATIBLE",
+                "{r}"
+            );
+            let message = r["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains(&format!("declares contract {declared}")),
+                "{message}"
+            );
+        }
         s.stop().await;
     }
 );

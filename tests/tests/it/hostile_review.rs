@@ -28,9 +28,6 @@ use serde_json::{Value, json};
 use super::review::{csv_rows, export, stored_reviews, value};
 
 const PAPER: &str = "PMC3321528.pdf";
-/// What another organization's `me` (or `/livez`) may take while an attack runs.
-const ANSWER_BOUND: Duration = Duration::from_millis(100);
-
 async fn member(srv: &TestServer, owner: &Session, label: &str, role: &str) -> Session {
     let s = srv.register(label).await;
     srv.add_member(&owner.token, &owner.org_id, &s.email, role)
@@ -468,18 +465,14 @@ dual_db_test!(
             url: format!("{}/graphql", srv.base),
             token: other.token.clone(),
         };
-        let ((first, second), slowest, probes) =
+        let ((first, second), answers) =
             attacks::slowest_during(futures::future::join(read(), read()), me).await;
-        eprintln!("{db:?}: reads {first:?} {second:?}; slowest of {probes} `me`: {slowest:?}");
+        eprintln!("{db:?}: reads {first:?} {second:?}; `me`: {answers:?}");
         for (took, values) in [first, second] {
             assert_eq!(values, MAX_VALUES);
             assert!(took < Duration::from_secs(20), "a read took {took:?}");
         }
-        assert!(probes > 0);
-        assert!(
-            slowest < ANSWER_BOUND,
-            "another organization's `me` took {slowest:?} during the reads"
-        );
+        answers.assert_kept_answering("the reads");
         srv.stop().await;
         tdb.drop_db().await;
     }
@@ -554,9 +547,9 @@ dual_db_test!(
         // Each item with one value off: no item is identical, and pairing
         // them all is past the aligner's budget, which says so.
         attacks::reversed_arms(db, &owner.org_id, &result, n, 1).await;
-        let ((a, b), slowest, probes) =
+        let ((a, b), answers) =
             attacks::slowest_during(futures::future::join(evaluate(), evaluate()), livez).await;
-        eprintln!("{db:?}: evaluations {:?} {:?}; slowest of {probes} /livez: {slowest:?}", a.0, b.0);
+        eprintln!("{db:?}: evaluations {:?} {:?}; /livez: {answers:?}", a.0, b.0);
         for (took, e) in [a, b] {
             assert!(took < Duration::from_secs(30), "an evaluation took {took:?}");
             let warnings = e["warnings"].as_array().unwrap();
@@ -569,8 +562,7 @@ dual_db_test!(
                 "{e}"
             );
         }
-        assert!(probes > 0);
-        assert!(slowest < ANSWER_BOUND, "/livez took {slowest:?} during the evaluations");
+        answers.assert_kept_answering("the evaluations");
         srv.stop().await;
         tdb.drop_db().await;
     }

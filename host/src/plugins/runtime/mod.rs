@@ -296,9 +296,15 @@ impl PluginRuntime {
 
     /// Checks that `bytes` is a component importing nothing a `kind` may
     /// not use, then loads it as that kind (which checks its exports).
-    pub async fn validate(&self, kind: PluginKind, bytes: Arc<Vec<u8>>) -> Result<(), PluginError> {
+    pub async fn validate(
+        &self,
+        kind: PluginKind,
+        wit: &str,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<(), PluginError> {
         let (component, sha) = self.cache.load(self.engine, bytes.clone()).await?;
         check_imports(self, &component, kind)?;
+        check_contract(self, &component, wit)?;
         let ready = async { Ok(bytes) };
         match kind {
             PluginKind::PdfConverter => self
@@ -398,6 +404,39 @@ const BASE_IMPORTS: &[&str] = &[
     "wasi:filesystem/",
     "evistream:plugin/",
 ];
+
+/// The contract versions a component exports (`evistream:plugin/…@0.2.0`
+/// gives `0.2.0`), without duplicates.
+pub fn contract_versions(rt: &PluginRuntime, c: &Component) -> Vec<String> {
+    let mut v: Vec<String> = c
+        .component_type()
+        .exports(&rt.engine.engine)
+        .filter_map(|(name, _)| {
+            let rest = name.strip_prefix("evistream:plugin/")?;
+            rest.split_once('@').map(|(_, ver)| ver.to_owned())
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The component implements the contract version its manifest declares:
+/// a 0.2 component declared as 0.1 (or the reverse) is refused.
+fn check_contract(rt: &PluginRuntime, c: &Component, wit: &str) -> Result<(), PluginError> {
+    let found = contract_versions(rt, c);
+    if found.iter().any(|v| v == wit) {
+        return Ok(());
+    }
+    Err(PluginError::Incompatible(format!(
+        "the manifest declares contract {wit}, but the component exports {}",
+        if found.is_empty() {
+            "no evistream:plugin interface".to_owned()
+        } else {
+            format!("evistream:plugin@{}", found.join(", @"))
+        }
+    )))
+}
 
 fn check_imports(rt: &PluginRuntime, c: &Component, kind: PluginKind) -> Result<(), PluginError> {
     let ty = c.component_type();
