@@ -1,5 +1,5 @@
 //! The `evistream` binary: `serve`, `worker`, `migrate`, `schema`,
-//! `convert`, `extract` (see [`cli`]).
+//! `convert`, `extract`, `plugin new`, `plugin check`, `health` (see [`cli`]).
 
 mod cli;
 

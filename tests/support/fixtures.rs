@@ -59,46 +59,5 @@ pub fn wasm(name: &str) -> Vec<u8> {
 /// A one-page PDF whose text is `lines` (Helvetica 11 pt, top to bottom):
 /// a small, valid document for tests that need many distinct papers.
 pub fn text_pdf(lines: &[&str]) -> Vec<u8> {
-    let escape = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_ascii() && !c.is_ascii_control())
-            .flat_map(|c| match c {
-                '(' | ')' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect::<String>()
-    };
-    let mut content = String::from("BT /F1 11 Tf 14 TL 72 740 Td\n");
-    for l in lines {
-        content.push_str(&format!("({}) Tj T*\n", escape(l)));
-    }
-    content.push_str("ET\n");
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".to_owned(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    evistream::plugins::conformance::samples::text_pdf(&[lines])
 }

@@ -4,6 +4,7 @@
 mod convert;
 mod extract;
 mod health;
+mod plugin;
 
 use std::path::PathBuf;
 
@@ -102,6 +103,53 @@ enum Command {
         /// A secret as name=ENV_VAR, e.g. apiKey=OPENAI_API_KEY (repeatable).
         #[arg(long)]
         llm_secret: Vec<String>,
+    },
+    /// Write and check plugins (`plugin new`, `plugin check`).
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+/// `evistream plugin …`.
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Write a new plugin crate (a standalone cargo package on the SDK) from
+    /// a template: Cargo.toml, src/lib.rs with a native test, manifest.toml,
+    /// README.md.
+    New {
+        /// What it is.
+        #[arg(long, value_enum)]
+        kind: plugin::Kind,
+        /// Its id (the manifest's id and the crate's name), e.g. my-converter.
+        name: String,
+        /// Folder to write (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The SDK: a path to plugins/sdk, or a version requirement
+        /// (default: the SDK of the checkout this binary was built from).
+        #[arg(long)]
+        sdk: Option<String>,
+    },
+    /// Check a component against its manifest and the plugin contract,
+    /// under this server's runtime and limits: the static checks installPlugin
+    /// runs, then its kind's behaviour. Exit status 0 only when every check passes.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        /// The component (.wasm).
+        wasm: PathBuf,
+        /// Its manifest.toml.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// More PDFs for a converter to convert (repeatable).
+        #[arg(long = "pdf")]
+        pdfs: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -253,6 +301,28 @@ pub async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("{failed} of {} files failed", files.len());
             }
             Ok(())
+        }
+        Command::Plugin {
+            command:
+                PluginCommand::New {
+                    kind,
+                    name,
+                    dir,
+                    sdk,
+                },
+        } => plugin::new(kind, &name, dir.as_deref(), sdk.as_deref()),
+        Command::Plugin {
+            command:
+                PluginCommand::Check {
+                    common,
+                    wasm,
+                    manifest,
+                    pdfs,
+                    json,
+                },
+        } => {
+            let config = common.load()?;
+            plugin::check(&config, &wasm, &manifest, &pdfs, json).await
         }
         Command::Worker { common } => {
             let config = common.load()?;

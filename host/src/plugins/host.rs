@@ -113,13 +113,14 @@ impl PluginHost {
         }
     }
 
-    /// Checks that `bytes` is a component of `manifest`'s world that imports
-    /// nothing its kind may not have, by compiling and linking it.
+    /// Checks that `bytes` is a component of `manifest`'s world and
+    /// contract version that imports nothing its kind may not have, by
+    /// compiling and linking it.
     pub async fn validate(
         &self,
         manifest: &Manifest,
         bytes: Arc<Vec<u8>>,
-    ) -> Result<(), PluginError> {
+    ) -> Result<(), super::runtime::Invalid> {
         self.runtime
             .validate(manifest.kind, &manifest.wit, bytes)
             .await

@@ -79,10 +79,12 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// Within the default caps of every kind (an adapter's is 30 s), so a
+    /// manifest that leaves its limits out installs anywhere.
     fn default() -> Self {
         Self {
-            memory_mb: 512,
-            timeout_ms: 120_000,
+            memory_mb: 256,
+            timeout_ms: 30_000,
         }
     }
 }
@@ -171,6 +173,14 @@ impl Manifest {
         if self.license.trim().is_empty() {
             return bad("license (an SPDX expression) is required".into());
         }
+        if self.license.len() > 200 || spdx::Expression::parse(&self.license).is_err() {
+            let shown: String = self.license.chars().take(50).collect();
+            return bad(format!(
+                "license `{}` is not an SPDX expression of known identifiers \
+                 (Apache-2.0, MIT OR Apache-2.0, LicenseRef-Own)",
+                shown.escape_default()
+            ));
+        }
         for (what, text) in [
             ("license", self.license.as_str()),
             ("description", self.description.as_str()),
@@ -184,8 +194,52 @@ impl Manifest {
         {
             return bad("only llm-adapter plugins may request outbound hosts or secrets".into());
         }
+        for spec in &self.capabilities.secrets {
+            if http::HeaderName::try_from(spec.header.as_str()).is_err()
+                || ["host", "content-length", "transfer-encoding", "connection"]
+                    .contains(&spec.header.to_ascii_lowercase().as_str())
+            {
+                return bad(format!(
+                    "secret `{}`: `{}` is not a header a secret may go into",
+                    spec.name, spec.header
+                ));
+            }
+            if !spec.format.contains("{secret}") {
+                return bad(format!(
+                    "secret `{}`: the format must contain {{secret}}",
+                    spec.name
+                ));
+            }
+        }
         if self.limits.memory_mb == 0 || self.limits.timeout_ms == 0 {
             return bad("limits must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The manifest's limits against this server's caps for its kind: a
+    /// plugin that asks for more than the server grants is refused rather
+    /// than silently cut short.
+    pub fn check_limits(&self, caps: &crate::config::PluginsConfig) -> Result<(), ManifestError> {
+        let (secs, setting) = match self.kind {
+            PluginKind::PdfConverter => (caps.convert_timeout_secs, "convert_timeout_secs"),
+            PluginKind::FormExtractor => (caps.extract_timeout_secs, "extract_timeout_secs"),
+            PluginKind::LlmAdapter => (caps.adapter_timeout_secs, "adapter_timeout_secs"),
+        };
+        if self.limits.memory_mb > caps.max_memory_mb {
+            return Err(ManifestError::Invalid(format!(
+                "limits: memory_mb {} is more than this server grants a plugin \
+                 (plugins.max_memory_mb = {})",
+                self.limits.memory_mb, caps.max_memory_mb
+            )));
+        }
+        if self.limits.timeout_ms > secs.saturating_mul(1000) {
+            return Err(ManifestError::Invalid(format!(
+                "limits: timeout_ms {} is more than this server grants a {} \
+                 (plugins.{setting} = {secs} s)",
+                self.limits.timeout_ms,
+                self.kind.world()
+            )));
         }
         Ok(())
     }

@@ -9,7 +9,9 @@
 //! see another tenant's data (a fresh store per call, memory and time caps,
 //! no capabilities beyond its world's, every failure a typed error).
 
+pub mod admission;
 pub mod builtin;
+pub mod conformance;
 pub mod converter;
 pub mod error;
 pub mod extractor;

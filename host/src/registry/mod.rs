@@ -18,6 +18,7 @@ use crate::db::entities::{plugin, project_plugins};
 use crate::db::{new_id, now_ms};
 use crate::error::{ServiceError, ServiceResult};
 use crate::plugins::PluginError;
+use crate::plugins::admission::{self, Refusal};
 use crate::plugins::builtin;
 use crate::plugins::manifest::{Manifest, PluginKind};
 use crate::plugins::sha256_hex;
@@ -178,6 +179,8 @@ pub async fn install(
     mut file: tokio::fs::File,
 ) -> ServiceResult<PluginInfo> {
     access.require(organization_id, Role::Admin, "organization")?;
+    // Parsed first for the id and version; `admit` below runs every static
+    // check (this one again) in the order `evistream plugin check` does.
     let manifest =
         Manifest::parse(manifest_text).map_err(|e| ServiceError::bad_input(e.to_string()))?;
     if builtin::get(&manifest.id).is_some() {
@@ -215,9 +218,15 @@ pub async fn install(
         };
     }
     let wasm = Arc::new(wasm);
-    app.plugins.validate(&manifest, wasm.clone()).await.inspect_err(|e| {
-        tracing::info!(plugin = %manifest.id, version = %manifest.version, sha256 = %sha, kind = e.kind(), error = %e, "plugin refused at install");
-    })?;
+    let manifest = admission::admit(&app.plugins, manifest_text, wasm.clone())
+        .await
+        .map_err(|refused| {
+            tracing::info!(plugin = %manifest.id, version = %manifest.version, sha256 = %sha, check = refused.check.name(), error = %refused, "plugin refused at install");
+            match refused.reason {
+                Refusal::Manifest(e) => ServiceError::bad_input(e.to_string()),
+                Refusal::Plugin(e) => ServiceError::Plugin(e),
+            }
+        })?;
     let key = format!("plugins/{sha}.wasm");
     let op = app.blobs.operator();
     op.write(&key, wasm.to_vec())

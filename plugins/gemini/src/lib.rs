@@ -92,7 +92,6 @@ pub fn read(status: u16, body: &[u8], retry_ms: Option<u64>) -> Result<Answer, F
     })
 }
 
-#[cfg(target_arch = "wasm32")]
 mod component;
 
 #[cfg(test)]

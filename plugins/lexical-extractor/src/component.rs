@@ -1,12 +1,10 @@
-//! The `form-extractor` component around [`crate::extract`].
+//! The `form-extractor` component around [`crate::extract`], through the
+//! SDK's bindings.
 
-wit_bindgen::generate!({ path: "../../wit", world: "form-extractor" });
-
-use evistream::plugin::extractor_types::{
-    Evidence, ExtractError, Extraction, FieldValue, SourceDocument, ValueStatus,
+use evistream_plugin_sdk::extractor::{
+    Evidence, ExtractError, Extraction, FieldValue, Guest, SourceDocument, ValueStatus, export,
+    progress,
 };
-use evistream::plugin::progress;
-use exports::evistream::plugin::extractor::Guest;
 
 struct Lexical;
 

@@ -21,7 +21,6 @@ pub mod kind;
 pub mod tables;
 pub mod values;
 
-#[cfg(target_arch = "wasm32")]
 mod component;
 
 use rank::{Index, Passage};

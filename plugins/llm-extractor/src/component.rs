@@ -1,15 +1,10 @@
 //! The `form-extractor` component around [`crate::extract`], with the
-//! host's `llm` import as the [`crate::Llm`].
+//! host's `llm` import as the [`crate::Llm`], through the SDK's bindings.
 
-wit_bindgen::generate!({ path: "../../wit", world: "form-extractor" });
-
-use evistream::plugin::extractor_types::{
-    Evidence, ExtractError, Extraction, FieldValue, SourceDocument, ValueStatus,
+use evistream_plugin_sdk::extractor::{
+    CompletionRequest, Evidence, ExtractError, Extraction, FieldValue, Guest, LlmError, Message,
+    Role, SourceDocument, ValueStatus, export, llm, log, progress,
 };
-use evistream::plugin::llm;
-use evistream::plugin::llm_types::{CompletionRequest, LlmError, Message, Role};
-use evistream::plugin::{log, progress};
-use exports::evistream::plugin::extractor::Guest;
 
 struct HostLlm;
 

@@ -449,7 +449,6 @@ pub fn value_json(v: &Value) -> String {
     json!(v).to_string()
 }
 
-#[cfg(target_arch = "wasm32")]
 mod component;
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! The `llm-adapter` component: [`crate::body`] sent with `adapter-sdk`,
-//! [`crate::read`] on the answer.
+//! The `llm-adapter` component: [`crate::body`] sent with the SDK's
+//! [`post`], [`crate::read`] on the answer.
 
-use adapter_sdk::{
-    Completion, CompletionRequest, ConfigEntry, Guest, LlmError, Role, config_value, failure, post,
+use evistream_plugin_sdk::llm_adapter::{
+    Completion, CompletionRequest, ConfigEntry, Guest, LlmError, Role, config_value, export,
+    failure, post,
 };
 
 struct OpenAi;
@@ -49,4 +50,4 @@ impl Guest for OpenAi {
     }
 }
 
-adapter_sdk::export!(OpenAi);
+export!(OpenAi);

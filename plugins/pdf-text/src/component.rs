@@ -1,20 +1,13 @@
 //! The WebAssembly component: the `pdf-converter` world of
 //! evistream:plugin@0.2.0 (markdown with its layout), wrapping
-//! [`crate::convert`].
+//! [`crate::convert`], through the SDK's bindings.
 //!
 //! Only type mapping lives here; every decision is in the plain Rust
 //! modules, which are tested natively.
 
-wit_bindgen::generate!({
-    path: "../../wit/v0.2",
-    world: "pdf-converter",
-});
-
-use evistream::plugin::converter_types::{
-    ConvertError, Document, Layout, Metadata, PageSize, Table, TableCell, TableRow, TextRun,
+use evistream_plugin_sdk::converter::{
+    ConfigEntry, ConvertError, Document, Guest, Metadata, PageRange, export,
 };
-use evistream::plugin::types::{ConfigEntry, PageRange};
-use exports::evistream::plugin::converter::Guest;
 
 struct Component;
 
@@ -49,54 +42,7 @@ fn document(doc: crate::Document) -> Document {
             producer: doc.metadata.producer,
         },
         warnings: doc.warnings,
-        layout: Layout {
-            pages: doc
-                .layout
-                .pages
-                .into_iter()
-                .map(|p| PageSize {
-                    number: p.number,
-                    width: p.width,
-                    height: p.height,
-                })
-                .collect(),
-            runs: doc
-                .layout
-                .runs
-                .into_iter()
-                .map(|r| TextRun {
-                    start: r.start,
-                    page: r.page,
-                    vertical: r.vertical,
-                    across: r.across,
-                    edges: r.edges,
-                })
-                .collect(),
-            tables: doc.layout.tables.into_iter().map(table).collect(),
-        },
-    }
-}
-
-fn table(t: page_layout::Table) -> Table {
-    Table {
-        pages: t.pages,
-        caption: t.caption,
-        rows: t
-            .rows
-            .into_iter()
-            .map(|r| TableRow {
-                cells: r
-                    .cells
-                    .into_iter()
-                    .map(|c| TableCell {
-                        span: c.span,
-                        row_span: c.row_span,
-                        col_span: c.col_span,
-                        header: c.header,
-                    })
-                    .collect(),
-            })
-            .collect(),
+        layout: doc.layout.into(),
     }
 }
 
@@ -110,3 +56,14 @@ fn error(e: crate::ConvertError) -> ConvertError {
 }
 
 export!(Component);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_component_answers_natively() {
+        let r = <Component as Guest>::convert(b"not a pdf".to_vec(), Vec::new());
+        assert!(matches!(r, Err(ConvertError::Malformed(_))));
+    }
+}

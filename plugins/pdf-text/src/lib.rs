@@ -9,7 +9,7 @@
 //!
 //! The conversion is plain Rust ([`convert`]) so it can be tested and
 //! measured natively; `component.rs` wraps it as the `pdf-converter`
-//! WebAssembly component (evistream:plugin@0.1.0).
+//! WebAssembly component (evistream:plugin@0.2.0, on `evistream-plugin-sdk`).
 //!
 //! Pipeline: [`prepare`] (content streams made safe for pdf-extract) →
 //! [`glyphs`] (positions from the content streams, via pdf-extract) → [`layout`] (lines, columns, reading order) →
@@ -27,7 +27,6 @@ pub mod render;
 pub mod tables;
 pub mod text;
 
-#[cfg(target_arch = "wasm32")]
 mod component;
 
 use std::fmt;

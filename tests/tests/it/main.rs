@@ -27,6 +27,7 @@ mod nodes;
 mod ops;
 mod outbound;
 mod pages;
+mod plugin_check;
 mod plugins;
 mod projects;
 mod registry;

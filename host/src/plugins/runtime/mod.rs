@@ -295,16 +295,22 @@ impl PluginRuntime {
     }
 
     /// Checks that `bytes` is a component importing nothing a `kind` may
-    /// not use, then loads it as that kind (which checks its exports).
+    /// not use, implementing the contract version `wit`, then loads it as
+    /// that kind (which checks its exports). A refusal names the step.
     pub async fn validate(
         &self,
         kind: PluginKind,
         wit: &str,
         bytes: Arc<Vec<u8>>,
-    ) -> Result<(), PluginError> {
-        let (component, sha) = self.cache.load(self.engine, bytes.clone()).await?;
-        check_imports(self, &component, kind)?;
-        check_contract(self, &component, wit)?;
+    ) -> Result<(), Invalid> {
+        let at = |step: ValidationStep| move |error: PluginError| Invalid { step, error };
+        let (component, sha) = self
+            .cache
+            .load(self.engine, bytes.clone())
+            .await
+            .map_err(at(ValidationStep::Component))?;
+        check_imports(self, &component, kind).map_err(at(ValidationStep::Imports))?;
+        check_contract(self, &component, wit).map_err(at(ValidationStep::Contract))?;
         let ready = async { Ok(bytes) };
         match kind {
             PluginKind::PdfConverter => self
@@ -321,6 +327,7 @@ impl PluginRuntime {
                 .await
                 .map(drop),
         }
+        .map_err(at(ValidationStep::World))
     }
 
     /// The converter with content hash `sha` (`bytes` awaited only when it
@@ -374,6 +381,41 @@ impl PluginRuntime {
             host_time,
         }
     }
+}
+
+/// The steps of [`PluginRuntime::validate`], in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidationStep {
+    /// The bytes are a WebAssembly component this engine compiles.
+    Component,
+    /// It imports only what its kind may use.
+    Imports,
+    /// It exports the contract version its manifest declares.
+    Contract,
+    /// It exports its kind's world and links against the host's imports.
+    World,
+}
+
+impl ValidationStep {
+    /// Stable name, as `evistream plugin check` reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Component => "component",
+            Self::Imports => "imports",
+            Self::Contract => "contract",
+            Self::World => "world",
+        }
+    }
+}
+
+/// A component refused by [`PluginRuntime::validate`], and at which step.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Invalid {
+    /// The step that refused it.
+    pub step: ValidationStep,
+    /// Why.
+    pub error: PluginError,
 }
 
 /// The network of a call: the adapter's policy, or none at all.
