@@ -83,28 +83,29 @@ pub struct Refused {
     pub reason: Refusal,
 }
 
-/// Runs the static checks in order, stopping at the first refusal; the
-/// parsed manifest when all pass.
+/// The first static check: the manifest's text parses and is valid.
+pub fn parse(manifest_text: &str) -> Result<Manifest, Refused> {
+    Manifest::parse(manifest_text).map_err(|e| Refused {
+        check: StaticCheck::Manifest,
+        reason: Refusal::Manifest(e),
+    })
+}
+
+/// The static checks after [`parse`], in order, stopping at the first
+/// refusal.
 pub async fn admit(
     host: &PluginHost,
-    manifest_text: &str,
+    manifest: &Manifest,
     wasm: Arc<Vec<u8>>,
-) -> Result<Manifest, Refused> {
-    let refuse = |check: StaticCheck| {
-        move |e: ManifestError| Refused {
-            check,
-            reason: Refusal::Manifest(e),
-        }
-    };
-    let manifest = Manifest::parse(manifest_text).map_err(refuse(StaticCheck::Manifest))?;
-    manifest
-        .check_limits(host.config())
-        .map_err(refuse(StaticCheck::Limits))?;
-    host.validate(&manifest, wasm)
+) -> Result<(), Refused> {
+    manifest.check_limits(host.config()).map_err(|e| Refused {
+        check: StaticCheck::Limits,
+        reason: Refusal::Manifest(e),
+    })?;
+    host.validate(manifest, wasm)
         .await
         .map_err(|invalid| Refused {
             check: StaticCheck::Runtime(invalid.step),
             reason: Refusal::Plugin(invalid.error),
-        })?;
-    Ok(manifest)
+        })
 }

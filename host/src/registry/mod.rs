@@ -179,10 +179,10 @@ pub async fn install(
     mut file: tokio::fs::File,
 ) -> ServiceResult<PluginInfo> {
     access.require(organization_id, Role::Admin, "organization")?;
-    // Parsed first for the id and version; `admit` below runs every static
-    // check (this one again) in the order `evistream plugin check` does.
+    // The static checks of `evistream plugin check`, in its order: the
+    // manifest here, the rest (`admit`) once the component is read.
     let manifest =
-        Manifest::parse(manifest_text).map_err(|e| ServiceError::bad_input(e.to_string()))?;
+        admission::parse(manifest_text).map_err(|r| ServiceError::bad_input(r.to_string()))?;
     if builtin::get(&manifest.id).is_some() {
         return Err(ServiceError::Conflict(format!(
             "`{}` is the id of a built-in plugin; choose another id",
@@ -218,7 +218,7 @@ pub async fn install(
         };
     }
     let wasm = Arc::new(wasm);
-    let manifest = admission::admit(&app.plugins, manifest_text, wasm.clone())
+    admission::admit(&app.plugins, &manifest, wasm.clone())
         .await
         .map_err(|refused| {
             tracing::info!(plugin = %manifest.id, version = %manifest.version, sha256 = %sha, check = refused.check.name(), error = %refused, "plugin refused at install");

@@ -138,14 +138,10 @@ pub(super) async fn run(
     wasm: Arc<Vec<u8>>,
     report: &mut Report,
 ) {
-    let started = Instant::now();
-    let a = match host.adapter(m, sha, async { Ok(wasm) }).await {
-        Ok(a) => a,
-        Err(e) => {
-            report.record("load", Verdict::Fail, plugin_reason(&e, m), started);
-            return;
-        }
+    let Some(a) = super::loaded(host.adapter(m, sha, async { Ok(wasm) }), m, report).await else {
+        return;
     };
+    let started = Instant::now();
     if !m.capabilities.config_keys.iter().any(|k| k == "baseUrl") {
         report.skip(
             "behaviour",

@@ -23,13 +23,8 @@ pub(super) async fn run(
     extra: &[NamedPdf],
     report: &mut Report,
 ) {
-    let started = Instant::now();
-    let c = match host.converter(m, sha, async { Ok(wasm) }).await {
-        Ok(c) => c,
-        Err(e) => {
-            report.record("load", Verdict::Fail, plugin_reason(&e, m), started);
-            return;
-        }
+    let Some(c) = super::loaded(host.converter(m, sha, async { Ok(wasm) }), m, report).await else {
+        return;
     };
     let mut pdfs = samples::pdfs();
     pdfs.extend(extra.iter().cloned());

@@ -33,14 +33,10 @@ pub(super) async fn run(
     wasm: Arc<Vec<u8>>,
     report: &mut Report,
 ) {
-    let started = Instant::now();
-    let x = match host.extractor(m, sha, async { Ok(wasm) }).await {
-        Ok(x) => x,
-        Err(e) => {
-            report.record("load", Verdict::Fail, plugin_reason(&e, m), started);
-            return;
-        }
+    let Some(x) = super::loaded(host.extractor(m, sha, async { Ok(wasm) }), m, report).await else {
+        return;
     };
+    let started = Instant::now();
     let form: Vec<Field> = match serde_json::from_str(samples::FORM)
         .map_err(|e| e.to_string())
         .and_then(|f: Vec<Field>| fields::validate(&f).map_err(|e| e.to_string()))

@@ -163,12 +163,16 @@ pub async fn check(
 ) -> Report {
     let mut report = Report::new();
     let wasm = Arc::new(wasm);
-    if let Ok(m) = Manifest::parse(manifest_text) {
-        report.plugin = Some(format!("{}@{}", m.id, m.version));
-        report.kind = Some(m.kind);
-    }
     let started = Instant::now();
-    let manifest = match admission::admit(host, manifest_text, wasm.clone()).await {
+    let admitted = match admission::parse(manifest_text) {
+        Ok(m) => {
+            report.plugin = Some(format!("{}@{}", m.id, m.version));
+            report.kind = Some(m.kind);
+            admission::admit(host, &m, wasm.clone()).await.map(|()| m)
+        }
+        Err(refused) => Err(refused),
+    };
+    let manifest = match admitted {
         Ok(m) => {
             for c in StaticCheck::ALL {
                 report.record(c.name(), Verdict::Pass, c.passed(), started);
@@ -203,6 +207,22 @@ pub async fn check(
         PluginKind::LlmAdapter => adapter::run(host, &manifest, &sha, wasm, &mut report).await,
     }
     report
+}
+
+/// A plugin loaded as its kind, or the `load` check failed (recorded).
+async fn loaded<T>(
+    load: impl Future<Output = Result<T, PluginError>>,
+    m: &Manifest,
+    report: &mut Report,
+) -> Option<T> {
+    let started = Instant::now();
+    match load.await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            report.record("load", Verdict::Fail, plugin_reason(&e, m), started);
+            None
+        }
+    }
 }
 
 /// A plugin error as a check's reason: what happened, and for the limits
