@@ -2,6 +2,7 @@
 //! analysis-ready data. This crate is the host: API, services, jobs,
 //! persistence, the plugin runtime and the plugin registry.
 
+pub mod analysis;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -28,6 +29,7 @@ pub mod review;
 pub mod server;
 pub mod signing;
 pub mod storage;
+pub mod studies;
 pub mod telemetry;
 pub mod tenancy;
 pub mod validate;

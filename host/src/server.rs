@@ -81,6 +81,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/exports/{id}/codebook.csv",
             get(api::http::download_codebook),
         )
+        .route("/exports/{id}/analysis.R", get(api::http::download_script))
         .with_state(GraphqlState {
             app: app.clone(),
             schema,

@@ -62,6 +62,9 @@ tenant_owned!(
     review_setting => "review settings",
     review => "review",
     review_decision => "review decision",
+    study => "study",
+    study_document => "study link",
+    analysis_roles => "analysis roles",
 );
 
 /// Whose rows a lookup may return.

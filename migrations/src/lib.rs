@@ -15,6 +15,7 @@ mod m20261130_000009_review;
 mod m20261130_000010_layout;
 mod m20261206_000011_job_fencing;
 mod m20261206_000012_derived_blobs;
+mod m20261208_000013_studies_analysis;
 
 /// Applies every eviStream migration in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_layout::Migration),
             Box::new(m20261206_000011_job_fencing::Migration),
             Box::new(m20261206_000012_derived_blobs::Migration),
+            Box::new(m20261208_000013_studies_analysis::Migration),
         ]
     }
 }

@@ -2,7 +2,9 @@
 # Tools the tests need beyond cargo: the wasm32-wasip2 target (plugins),
 # an S3-compatible server (moto, from PyPI), pdftotext (poppler-utils,
 # the converter benchmark's baseline), and the dashboard's browsers:
-# Debian's chromium and chromedriver, Debian's firefox-esr and geckodriver.
+# Debian's chromium and chromedriver, Debian's firefox-esr and geckodriver;
+# R with metafor (Debian's r-base-core, r-cran-metafor), the reference the
+# effect sizes and derivations are checked against.
 set -euo pipefail
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 command -v moto_server >/dev/null || pip install --quiet 'moto[server]'
@@ -36,5 +38,12 @@ if [[ "$("$gecko" --version 2>/dev/null | head -n1)" != "geckodriver $GECKODRIVE
     exit 1
   }
   rm -rf "$tmp"
+fi
+if ! Rscript -e 'suppressMessages(library(metafor))' >/dev/null 2>&1; then
+  echo "installing R and metafor from Debian (a few minutes, once per machine)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends r-base-core r-cran-metafor >/dev/null) || {
+    echo "r-base-core and r-cran-metafor could not be installed: the meta-analysis tests check against them" >&2
+    exit 1
+  }
 fi
 echo "tools ready"

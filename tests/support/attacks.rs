@@ -191,12 +191,7 @@ pub async fn reversed_arms(
     n: usize,
     off: usize,
 ) {
-    extraction_value::Entity::delete_many()
-        .filter(extraction_value::Column::ResultId.eq(result))
-        .exec(db)
-        .await
-        .expect("values cleared");
-    let rows: Vec<extraction_value::ActiveModel> = (0..n)
+    let rows: Vec<(String, Value)> = (0..n)
         .flat_map(|i| {
             let item = n - 1 - i;
             [
@@ -204,13 +199,32 @@ pub async fn reversed_arms(
                 (format!("arms[{i}].n"), json!(item + off)),
             ]
         })
+        .collect();
+    replace_values(db, org, result, &rows).await;
+}
+
+/// Replaces the values of `org`'s result `result` with `rows` (path,
+/// value), each FOUND without evidence: a result with exactly these values.
+pub async fn replace_values(
+    db: &sea_orm::DatabaseConnection,
+    org: &str,
+    result: &str,
+    rows: &[(String, Value)],
+) {
+    extraction_value::Entity::delete_many()
+        .filter(extraction_value::Column::ResultId.eq(result))
+        .exec(db)
+        .await
+        .expect("values cleared");
+    let rows: Vec<extraction_value::ActiveModel> = rows
+        .iter()
         .enumerate()
         .map(|(ordinal, (path, value))| extraction_value::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             organization_id: Set(org.to_owned()),
             result_id: Set(result.to_owned()),
             ordinal: Set(ordinal as i32),
-            path: Set(path),
+            path: Set(path.clone()),
             value: Set(value.to_string()),
             status: Set(ValueStatus::Found),
             confidence: Set(0.5),

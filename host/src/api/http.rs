@@ -336,7 +336,7 @@ pub async fn download_export(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    serve_export(st, id, q, headers, false).await
+    serve_export(st, id, q, headers, crate::export::Part::Body).await
 }
 
 /// GET /exports/{id}/codebook.csv.
@@ -346,7 +346,18 @@ pub async fn download_codebook(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    serve_export(st, id, q, headers, true).await
+    serve_export(st, id, q, headers, crate::export::Part::Codebook).await
+}
+
+/// GET /exports/{id}/analysis.R: the R script beside a METAFOR_CSV export
+/// (the body's signed query works for it too).
+pub async fn download_script(
+    State(st): State<GraphqlState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    serve_export(st, id, q, headers, crate::export::Part::Script).await
 }
 
 async fn serve_export(
@@ -354,16 +365,16 @@ async fn serve_export(
     id: String,
     query: std::collections::HashMap<String, String>,
     headers: HeaderMap,
-    codebook: bool,
+    part: crate::export::Part,
 ) -> Response {
     let opened = if let Some(signature) = query.get("signature") {
         let Some(expires) = query.get("expires").and_then(|v| v.parse::<i64>().ok()) else {
             return download_error(ServiceError::forbidden("this download link is not valid"));
         };
-        crate::export::open_signed(&st.app, &id, codebook, expires, signature).await
+        crate::export::open_signed(&st.app, &id, part, expires, signature).await
     } else {
         match download_access(&st, &headers).await {
-            Ok(access) => crate::export::open(&st.app, &access, &id, codebook).await,
+            Ok(access) => crate::export::open(&st.app, &access, &id, part).await,
             Err(e) => Err(e),
         }
     };

@@ -1,6 +1,7 @@
 //! The GraphQL API: translates requests into service calls and service
 //! errors into `extensions.code`. No business rules live here.
 
+pub mod analysis;
 pub mod extraction;
 pub mod forms;
 mod graphiql;

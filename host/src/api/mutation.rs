@@ -482,6 +482,72 @@ impl MutationRoot {
         })
     }
 
+    /// Links documents of a project into one study (REVIEWER+): the oldest
+    /// study any of them is in (others merge into it), else a new one;
+    /// `name` names it. Reversible with `unlinkDocument`; audited.
+    async fn link_documents(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        document_ids: Vec<ID>,
+        name: Option<String>,
+    ) -> async_graphql::Result<super::analysis::Study> {
+        let acc = access(ctx).await?;
+        let ids: Vec<String> = document_ids.into_iter().map(|i| i.0).collect();
+        Ok(
+            crate::studies::link(app(ctx), acc, &project_id, &ids, name.as_deref())
+                .await?
+                .into(),
+        )
+    }
+
+    /// Takes a document out of its study (REVIEWER+); returns the
+    /// document's own study. Audited.
+    async fn unlink_document(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+    ) -> async_graphql::Result<super::analysis::Study> {
+        let acc = access(ctx).await?;
+        Ok(crate::studies::unlink(app(ctx), acc, &document_id)
+            .await?
+            .into())
+    }
+
+    /// Renames a linked study (REVIEWER+). Audited.
+    async fn rename_study(
+        &self,
+        ctx: &Context<'_>,
+        study_id: ID,
+        name: String,
+    ) -> async_graphql::Result<super::analysis::Study> {
+        let acc = access(ctx).await?;
+        Ok(crate::studies::rename(app(ctx), acc, &study_id, &name)
+            .await?
+            .into())
+    }
+
+    /// Maps a form version's fields onto analysis roles (REVIEWER+):
+    /// `roles` is role → field path (`outcomes[].intervention_mean`), a
+    /// constant level for the CiLevel roles, or null to drop a role, over
+    /// the form's own mapping by field names. A field of the wrong type,
+    /// an unknown role or field, or a level outside (0, 1) is
+    /// BAD_USER_INPUT.
+    async fn configure_analysis(
+        &self,
+        ctx: &Context<'_>,
+        form_version_id: ID,
+        roles: async_graphql::Json<serde_json::Value>,
+    ) -> async_graphql::Result<super::analysis::AnalysisRoles> {
+        let acc = access(ctx).await?;
+        let (v, roles) =
+            crate::analysis::configure(app(ctx), acc, &form_version_id, &roles.0).await?;
+        Ok(super::analysis::AnalysisRoles {
+            form_version_id: ID(v.id),
+            roles: async_graphql::Json(roles.to_json()),
+        })
+    }
+
     /// Sets how the project's documents are reviewed (ADMIN+).
     async fn configure_review(
         &self,

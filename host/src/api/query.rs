@@ -239,4 +239,80 @@ impl QueryRoot {
                 .await?;
         Ok(connection(page, |e| &e.id, AuditEntry))
     }
+
+    /// A project's studies (VIEWER+): linked ones, and each unlinked
+    /// document as its own study, in order of their oldest report.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn studies(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<super::analysis::Study>> {
+        let acc = access(ctx).await?;
+        let page =
+            crate::studies::list(app(ctx), acc, &project_id, &PageArgs { first, after }).await?;
+        Ok(connection(page, |s| &s.id, super::analysis::Study::from))
+    }
+
+    /// Documents of different studies that share a trial registry id, a
+    /// DOI or a title (VIEWER+): suggestions a person accepts with
+    /// `linkDocuments`; nothing is linked by itself.
+    async fn study_suggestions(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+    ) -> async_graphql::Result<Vec<super::analysis::StudySuggestion>> {
+        let acc = access(ctx).await?;
+        Ok(crate::studies::suggestions(app(ctx), acc, &project_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A form version's analysis roles (VIEWER+): as configured, else as
+    /// its field names map.
+    async fn analysis_roles(
+        &self,
+        ctx: &Context<'_>,
+        form_version_id: ID,
+    ) -> async_graphql::Result<super::analysis::AnalysisRoles> {
+        let acc = access(ctx).await?;
+        let v = crate::forms::get_version(app(ctx), acc, &form_version_id, Role::Viewer).await?;
+        let roles = crate::analysis::roles_of(app(ctx), &v).await?;
+        Ok(super::analysis::AnalysisRoles {
+            form_version_id: ID(v.id),
+            roles: async_graphql::Json(roles.to_json()),
+        })
+    }
+
+    /// The comparisons of a form version's values, one per (study,
+    /// outcome, intervention, comparator), with derived numbers marked and
+    /// effect sizes as metafor's escalc gives them, and a pooled preview
+    /// per outcome (VIEWER+). `measure`: for its own data type (binary:
+    /// RR, OR, RD; continuous: MD, SMD); the other type keeps its default
+    /// (RR, MD). `values`: EXTRACTED (default) or FINAL, as in exports.
+    #[graphql(complexity = 200)]
+    async fn analysis(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        form_version_id: ID,
+        values: Option<crate::export::ExportValues>,
+        measure: Option<crate::analysis::EffectMeasure>,
+    ) -> async_graphql::Result<super::analysis::Analysis> {
+        let acc = access(ctx).await?;
+        Ok(crate::analysis::analyse(
+            app(ctx),
+            acc,
+            &project_id,
+            &form_version_id,
+            values.unwrap_or_default(),
+            measure,
+        )
+        .await?
+        .into())
+    }
 }

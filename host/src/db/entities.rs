@@ -582,3 +582,58 @@ pub mod review_decision {
     }
     entity_common!();
 }
+
+/// Studies: reports of one trial, grouped.
+pub mod study {
+    use sea_orm::entity::prelude::*;
+    /// A study of a project.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "studies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub name: String,
+        pub created_by: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    entity_common!();
+}
+
+/// Which study a document is linked into (none: its own study).
+pub mod study_document {
+    use sea_orm::entity::prelude::*;
+    /// A document's link.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "study_documents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub document_id: String,
+        pub study_id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub linked_by: Option<String>,
+        pub linked_at: i64,
+    }
+    entity_common!();
+}
+
+/// A form version's analysis roles.
+pub mod analysis_roles {
+    use sea_orm::entity::prelude::*;
+    /// The role → field mapping, as JSON.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analysis_roles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub form_version_id: String,
+        pub organization_id: String,
+        pub project_id: String,
+        pub roles: String,
+        pub updated_by: Option<String>,
+        pub updated_at: i64,
+    }
+    entity_common!();
+}

@@ -277,6 +277,7 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
     document_text::Entity::delete_by_id(d.id.as_str())
         .exec(&txn)
         .await?;
+    crate::studies::forget(&txn, &d).await?;
     document::Entity::delete_by_id(d.id.as_str())
         .exec(&txn)
         .await?;

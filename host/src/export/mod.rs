@@ -11,6 +11,8 @@
 //! formulas.
 
 pub mod csv_writer;
+pub mod metafor;
+pub mod revman;
 
 use std::collections::{HashMap, HashSet};
 
@@ -36,8 +38,14 @@ pub enum ExportFormat {
     CsvWide,
     /// One row per value.
     CsvLong,
-    /// Everything, with the codebook.
+    /// Everything, with the codebook, studies, derived values and effect sizes.
     Json,
+    /// One row per comparison with metafor `escalc()`'s column names (and
+    /// an R script that runs `rma()` per outcome, at `/exports/{id}/analysis.R`).
+    MetaforCsv,
+    /// RevMan Web's study data import: study information, study arms and
+    /// study results, as CSV files in a zip.
+    RevmanCsv,
 }
 
 impl ExportFormat {
@@ -46,12 +54,15 @@ impl ExportFormat {
             Self::CsvWide => "csv_wide",
             Self::CsvLong => "csv_long",
             Self::Json => "json",
+            Self::MetaforCsv => "metafor_csv",
+            Self::RevmanCsv => "revman_csv",
         }
     }
 
     fn extension(self) -> &'static str {
         match self {
             Self::Json => "json",
+            Self::RevmanCsv => "zip",
             _ => "csv",
         }
     }
@@ -163,16 +174,69 @@ fn internal(e: impl Into<anyhow::Error>) -> ServiceError {
     ServiceError::Internal(e.into())
 }
 
-/// Writes an export (VIEWER+) and returns its row; download it at
-/// `/exports/{id}` (and `/exports/{id}/codebook.csv`).
-pub async fn create(
+/// A version's values as an export or the analysis reads them: the
+/// documents the caller may see, each with its cells.
+pub struct Collected {
+    /// The project.
+    pub project: crate::db::entities::project::Model,
+    /// The form version.
+    pub version: crate::db::entities::form_version::Model,
+    /// Its fields.
+    pub fields: Vec<Field>,
+    docs: Vec<Doc>,
+    /// Documents left out because the caller may still extract them blind.
+    pub withheld: Vec<String>,
+}
+
+impl Collected {
+    /// The values per report, with each report's study, for the analysis.
+    pub fn report_values(
+        &self,
+        studies: &HashMap<String, (String, String)>,
+    ) -> Vec<crate::analysis::comparisons::ReportValues> {
+        use crate::analysis::comparisons::{InputCell, Origin, Report, ReportValues, StudyRef};
+        self.docs
+            .iter()
+            .map(|d| {
+                let doc = &d.row.document;
+                let (id, name) = studies
+                    .get(&doc.id)
+                    .cloned()
+                    .unwrap_or_else(|| (doc.id.clone(), doc.filename.clone()));
+                ReportValues {
+                    report: Report {
+                        id: doc.id.clone(),
+                        filename: doc.filename.clone(),
+                    },
+                    study: StudyRef { id, name },
+                    cells: d
+                        .cells
+                        .iter()
+                        .map(|c| InputCell {
+                            path: c.path.clone(),
+                            value: c.value.clone(),
+                            origin: if c.source == "EXTRACTOR" {
+                                Origin::Extracted
+                            } else {
+                                Origin::Reviewed
+                            },
+                            evidence: c.evidence.clone(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The values of a version the caller may export (VIEWER+).
+pub async fn collect(
     app: &App,
     access: &Access,
     project_id: &str,
     form_version_id: &str,
-    format: ExportFormat,
     which: ExportValues,
-) -> ServiceResult<export::Model> {
+) -> ServiceResult<Collected> {
     let (p, v) =
         extraction::project_version(app, access, project_id, form_version_id, Role::Viewer).await?;
     let form_fields = forms::version_fields(&v)?;
@@ -184,24 +248,65 @@ pub async fn create(
         .filter(|r| reviews.get(&r.document.id).is_some_and(|v| v.blind))
         .map(|r| r.document.id.clone())
         .collect();
-    let header = json!({
-        "project": p.id,
-        "formVersion": { "id": v.id, "number": v.number, "programHash": v.program_hash },
-    });
-    // Writing the file is CPU work proportional to the data.
-    let (body, codebook) = app
+    let hidden: HashSet<String> = withheld.iter().cloned().collect();
+    // Building the cells is CPU work proportional to the data.
+    let docs = app
         .cpu
         .run(&p.organization_id, move || {
-            let hidden: HashSet<&str> = withheld.iter().map(String::as_str).collect();
-            let docs: Vec<Doc> = rows
-                .into_iter()
+            rows.into_iter()
                 .filter(|row| !hidden.contains(row.document.id.as_str()))
                 .map(|row| Doc {
                     cells: cells(&row, reviews.get(&row.document.id), which),
                     row,
                 })
-                .collect();
-            body(format, which, &form_fields, &docs, header, &withheld)
+                .collect::<Vec<Doc>>()
+        })
+        .await?;
+    Ok(Collected {
+        project: p,
+        version: v,
+        fields: form_fields,
+        docs,
+        withheld,
+    })
+}
+
+/// Writes an export (VIEWER+) and returns its row; download it at
+/// `/exports/{id}` (and `/exports/{id}/codebook.csv`).
+pub async fn create(
+    app: &App,
+    access: &Access,
+    project_id: &str,
+    form_version_id: &str,
+    format: ExportFormat,
+    which: ExportValues,
+) -> ServiceResult<export::Model> {
+    let collected = collect(app, access, project_id, form_version_id, which).await?;
+    let analysis = match format {
+        ExportFormat::MetaforCsv | ExportFormat::RevmanCsv | ExportFormat::Json => {
+            let comparisons = crate::analysis::comparisons_of(
+                app,
+                &collected,
+                crate::analysis::comparisons::Measures::from(None),
+            )
+            .await?;
+            let studies = crate::studies::of_documents(app, &collected.project).await?;
+            Some((comparisons, studies))
+        }
+        _ => None,
+    };
+    let v = &collected.version;
+    let header = json!({
+        "project": collected.project.id,
+        "formVersion": { "id": v.id, "number": v.number, "programHash": v.program_hash },
+    });
+    let org = collected.project.organization_id.clone();
+    let (p, v) = (collected.project.clone(), collected.version.clone());
+    // Writing the file is CPU work proportional to the data.
+    let (body, codebook) = app
+        .cpu
+        .run(&org, move || {
+            body(format, which, &collected, analysis.as_ref(), header)
         })
         .await??;
     let size = (body.len() + codebook.len()) as u64;
@@ -306,19 +411,32 @@ pub async fn prune_expired(app: &App) -> ServiceResult<u64> {
     Ok(gone)
 }
 
+/// The comparisons and each document's study, for the analysis formats.
+type AnalysisParts = (
+    Vec<crate::analysis::comparisons::Comparison>,
+    HashMap<String, (String, String)>,
+);
+
 /// The export's file in `format` and its codebook CSV.
 fn body(
     format: ExportFormat,
     which: ExportValues,
-    form_fields: &[Field],
-    docs: &[Doc],
+    c: &Collected,
+    analysis: Option<&AnalysisParts>,
     mut header: Value,
-    withheld: &[String],
 ) -> ServiceResult<(Vec<u8>, Vec<u8>)> {
+    let form_fields = &c.fields;
+    let docs = &c.docs;
     let codebook = codebook(form_fields);
     let body = match format {
         ExportFormat::CsvWide => wide(form_fields, docs)?,
         ExportFormat::CsvLong => long(docs)?,
+        ExportFormat::MetaforCsv => {
+            metafor::file(analysis.map(|a| a.0.as_slice()).unwrap_or_default())?
+        }
+        ExportFormat::RevmanCsv => {
+            revman::zip(analysis.map(|a| a.0.as_slice()).unwrap_or_default())?
+        }
         ExportFormat::Json => {
             header["codebook"] = codebook
                 .iter()
@@ -332,12 +450,31 @@ fn body(
                 .collect();
             header["values"] = json!(graphql_name(which));
             header["documents"] = docs.iter().map(document_json).collect();
+            if let Some((comparisons, studies)) = analysis {
+                header["studies"] = metafor::studies_json(studies);
+                header["comparisons"] = comparisons.iter().map(metafor::comparison_json).collect();
+                header["pooled"] = crate::analysis::pooled(comparisons)
+                    .iter()
+                    .map(metafor::pooled_json)
+                    .collect();
+            }
             // Said, so a blind reviewer's file is not mistaken for all of it.
-            header["withheldDocuments"] = json!(withheld);
+            header["withheldDocuments"] = json!(c.withheld);
             serde_json::to_vec_pretty(&header).map_err(internal)?
         }
     };
     Ok((body, codebook_csv(&codebook)?))
+}
+
+/// The files of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The export itself.
+    Body,
+    /// Its codebook CSV.
+    Codebook,
+    /// The R script beside a METAFOR_CSV export (same link as the body).
+    Script,
 }
 
 /// An export's bytes, content type and file name, for a member (VIEWER+).
@@ -345,10 +482,10 @@ pub async fn open(
     app: &App,
     access: &Access,
     id: &str,
-    codebook: bool,
+    part: Part,
 ) -> ServiceResult<(Vec<u8>, &'static str, String)> {
     let e = crate::tenancy::load::<export::Entity, _>(&app.db, access, id, Role::Viewer).await?;
-    read(app, &alive(app, e)?, codebook).await
+    read(app, &alive(app, e)?, part).await
 }
 
 /// How long a signed export link works: long enough to click, short
@@ -380,14 +517,14 @@ pub fn signed_query(url_key: &[u8; 32], id: &str, codebook: bool) -> String {
 pub async fn open_signed(
     app: &App,
     id: &str,
-    codebook: bool,
+    part: Part,
     expires: i64,
     signature: &str,
 ) -> ServiceResult<(Vec<u8>, &'static str, String)> {
     check_link(
         &app.url_key,
         id,
-        codebook,
+        part == Part::Codebook,
         expires,
         signature,
         chrono::Utc::now().timestamp(),
@@ -397,7 +534,7 @@ pub async fn open_signed(
         .one(&app.db)
         .await?
         .ok_or(ServiceError::NotFound("export"))?;
-    read(app, &alive(app, e)?, codebook).await
+    read(app, &alive(app, e)?, part).await
 }
 
 /// Whether a link's signature is this export's (and codebook flag's) and
@@ -426,26 +563,35 @@ fn check_link(
 async fn read(
     app: &App,
     e: &export::Model,
-    codebook: bool,
+    part: Part,
 ) -> ServiceResult<(Vec<u8>, &'static str, String)> {
-    let (key, ctype, name) = if codebook {
-        (
+    let body_name = format!(
+        "results-{}-{}.{}",
+        e.format,
+        e.id,
+        match e.format.as_str() {
+            "json" => "json",
+            "revman_csv" => "zip",
+            _ => "csv",
+        }
+    );
+    let (key, ctype, name) = match (part, e.format.as_str()) {
+        (Part::Codebook, _) => (
             &e.codebook_key,
             "text/csv; charset=utf-8",
             format!("codebook-{}.csv", e.id),
-        )
-    } else if e.format == "json" {
-        (
-            &e.blob_key,
-            "application/json",
-            format!("results-{}.json", e.id),
-        )
-    } else {
-        (
-            &e.blob_key,
-            "text/csv; charset=utf-8",
-            format!("results-{}-{}.csv", e.format, e.id),
-        )
+        ),
+        (Part::Script, "metafor_csv") => {
+            return Ok((
+                metafor::script(&body_name).into_bytes(),
+                "text/plain; charset=utf-8",
+                format!("analysis-{}.R", e.id),
+            ));
+        }
+        (Part::Script, _) => return Err(ServiceError::NotFound("export script")),
+        (Part::Body, "json") => (&e.blob_key, "application/json", body_name),
+        (Part::Body, "revman_csv") => (&e.blob_key, "application/zip", body_name),
+        (Part::Body, _) => (&e.blob_key, "text/csv; charset=utf-8", body_name),
     };
     let bytes = app
         .blobs

@@ -101,6 +101,7 @@ pub async fn delete(app: &App, access: &Access, id: &str) -> ServiceResult<()> {
         .filter(document_text::Column::DocumentId.is_in(docs.iter().map(|d| d.id.clone())))
         .exec(&txn)
         .await?;
+    crate::studies::delete_project(&txn, &p).await?;
     document::Entity::delete_many()
         .filter(document::Column::ProjectId.eq(p.id.as_str()))
         .exec(&txn)

@@ -9,6 +9,7 @@
 //! [`evistream_tests::shared`] (`dual_db_test!` takes it for its tests).
 
 mod accounts;
+mod analysis;
 mod columns;
 mod dashboard;
 mod documents;

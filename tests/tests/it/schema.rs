@@ -47,6 +47,7 @@ const SERVED_SECTIONS: &[&str] = &[
     "review",
     "the page",
     "access",
+    "studies and meta-analysis",
 ];
 
 #[test]
