@@ -235,21 +235,23 @@ fn item_key(path: &str, depth: usize) -> String {
 
 /// Every item of one report, in path order.
 fn items<'a>(roles: &'a Roles, cells: &'a [InputCell]) -> Vec<Item<'a>> {
-    let by_template: HashMap<&str, &str> = roles
-        .map
-        .iter()
-        .filter_map(|(role, t)| match t {
-            Target::Field(p) => Some((p.as_str(), role.as_str())),
-            Target::Constant(_) => None,
-        })
-        .collect();
+    // One field may hold several roles (both arms' group size, say).
+    let mut by_template: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (role, t) in &roles.map {
+        if let Target::Field(p) = t {
+            by_template
+                .entry(p.as_str())
+                .or_default()
+                .push(role.as_str());
+        }
+    }
     let depth = roles
         .parent()
         .map_or(0, |p| parent_of(&p).matches("[]").count());
     let mut out: BTreeMap<(usize, String), Item<'a>> = BTreeMap::new();
     for c in cells {
         let t = crate::forms::fields::template(&c.path);
-        if let Some(role) = by_template.get(t.as_str()) {
+        if let Some(these) = by_template.get(t.as_str()) {
             let key = item_key(&c.path, depth);
             // Numeric order of the index, so item 10 follows item 9.
             let index = key
@@ -257,7 +259,10 @@ fn items<'a>(roles: &'a Roles, cells: &'a [InputCell]) -> Vec<Item<'a>> {
                 .next()
                 .and_then(|s| s.trim_end_matches(']').parse().ok())
                 .unwrap_or(0);
-            out.entry((index, key)).or_default().insert(role, c);
+            let item = out.entry((index, key)).or_default();
+            for role in these {
+                item.insert(role, c);
+            }
         }
     }
     out.into_values().collect()

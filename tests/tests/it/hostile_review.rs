@@ -636,8 +636,69 @@ dual_db_test!(
         let entries = csv_rows(&codebook);
         let arm = entries.iter().find(|e| e["path"] == "arm").unwrap();
         assert_eq!(arm["description"], "'+cmd|' /C calc'!A0", "{codebook}");
+        // The analysis formats write through the same writer.
+        let r = srv
+            .op(
+                Some(&owner.token),
+                "ConfigureAnalysis",
+                json!({ "formVersionId": version, "roles": {
+                    "outcome": "arm", "intervention": "arm", "comparator": "arm",
+                    "interventionMean": "effect", "comparatorMean": "effect" } }),
+            )
+            .await;
+        ok(&r, "configureAnalysis");
+        let (metafor, _) = export(
+            &srv,
+            &owner.token,
+            &project,
+            &version,
+            "METAFOR_CSV",
+            "FINAL",
+        )
+        .await;
+        let rows = csv_rows(&metafor);
+        assert_eq!(rows.len(), 1, "{metafor}");
+        assert_eq!(rows[0]["outcome"], neutral, "{metafor}");
+        assert_eq!(rows[0]["m1i"], "-1.5", "{metafor}");
+        assert_eq!(rows[0]["reports"], "'@SUM(1+1).pdf", "{metafor}");
+        let r = srv
+            .gql(
+                Some(&owner.token),
+                "mutation($projectId: ID!, $formVersionId: ID!) {
+                   exportResults(projectId: $projectId, formVersionId: $formVersionId,
+                                 format: REVMAN_CSV, values: FINAL) { url } }",
+                json!({ "projectId": project, "formVersionId": version }),
+            )
+            .await;
+        let url = ok(&r, "exportResults")["url"].as_str().unwrap().to_owned();
+        let zip_bytes = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(&owner.token)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes.to_vec())).unwrap();
+        let mut revman = Vec::new();
+        for name in [
+            "study_information.csv",
+            "study_arms.csv",
+            "study_results.csv",
+        ] {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+            revman.push(text);
+        }
+        let results = csv_rows(&revman[2]);
+        assert_eq!(results[0]["Outcome"], neutral, "{}", revman[2]);
+        assert_eq!(results[0]["Mean"], "-1.5", "{}", revman[2]);
         // Nothing raw anywhere in the CSVs: every formula cell is quoted.
-        for text in [&wide, &long, &codebook] {
+        for text in [&wide, &long, &codebook, &metafor]
+            .into_iter()
+            .chain(&revman)
+        {
             for row in csv::ReaderBuilder::new()
                 .has_headers(false)
                 .from_reader(text.as_bytes())
