@@ -48,6 +48,8 @@ enum Target {
     Form,
     FormVersion,
     FailedJob,
+    /// A linked study.
+    Study,
 }
 
 /// One id-taking root field and how to call it with a given id.
@@ -159,6 +161,30 @@ const PROBES: &[Probe] = &[
     Probe {
         field: "Query.evaluation",
         op: "Evaluation",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
+    },
+    Probe {
+        field: "Query.studies",
+        op: "Studies",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id }),
+    },
+    Probe {
+        field: "Query.studySuggestions",
+        op: "StudySuggestions",
+        target: Target::Project,
+        vars: |id, _| json!({ "projectId": id }),
+    },
+    Probe {
+        field: "Query.analysisRoles",
+        op: "AnalysisRoles",
+        target: Target::FormVersion,
+        vars: |id, _| json!({ "formVersionId": id }),
+    },
+    Probe {
+        field: "Query.analysis",
+        op: "Analysis",
         target: Target::Project,
         vars: |id, fx| json!({ "projectId": id, "formVersionId": fx.active_version }),
     },
@@ -334,6 +360,31 @@ const PROBES: &[Probe] = &[
         vars: |id, fx| json!({ "documentId": id, "formVersionId": fx.active_version, "note": "probe" }),
     },
     Probe {
+        field: "Mutation.configureAnalysis",
+        op: "ConfigureAnalysis",
+        target: Target::FormVersion,
+        vars: |id, _| json!({ "formVersionId": id, "roles": {} }),
+    },
+    Probe {
+        field: "Mutation.linkDocuments",
+        op: "LinkDocuments",
+        target: Target::Project,
+        vars: |id, fx| json!({ "projectId": id, "documentIds": [fx.document] }),
+    },
+    // Before unlinkDocument and deleteDocument, which end the study.
+    Probe {
+        field: "Mutation.renameStudy",
+        op: "RenameStudy",
+        target: Target::Study,
+        vars: |id, _| json!({ "studyId": id, "name": "renamed" }),
+    },
+    Probe {
+        field: "Mutation.unlinkDocument",
+        op: "UnlinkDocument",
+        target: Target::Document,
+        vars: |id, _| json!({ "documentId": id }),
+    },
+    Probe {
         field: "Mutation.deleteDocument",
         op: "DeleteDocument",
         target: Target::Document,
@@ -367,6 +418,8 @@ struct Fixture {
     active_version: String,
     /// A FAILED job.
     failed_job: String,
+    /// A study the document is linked into.
+    study: String,
 }
 
 /// An approved form version of `project`.
@@ -453,6 +506,18 @@ async fn bind_llm(srv: &TestServer, a: &Session, project: &str, port: u16) {
     ok(&r, "configureProjectPlugins");
 }
 
+/// Links `document` into a study of its own; the study's id.
+async fn linked_study(srv: &TestServer, s: &Session, project: &str, document: &str) -> String {
+    let r = srv
+        .op(
+            Some(&s.token),
+            "LinkDocuments",
+            json!({ "projectId": project, "documentIds": [document], "name": "Trial" }),
+        )
+        .await;
+    ok(&r, "linkDocuments")["id"].as_str().unwrap().to_owned()
+}
+
 async fn ok_server() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -472,6 +537,7 @@ impl Fixture {
             Target::Form => &self.form,
             Target::FormVersion => &self.form_version,
             Target::FailedJob => &self.failed_job,
+            Target::Study => &self.study,
         }
     }
 }
@@ -733,12 +799,15 @@ evistream_tests::dual_db_test!(
         let job = queued_job(&srv, &a.org_id, &project).await;
         let (a_key_id, a_key) = create_key(&srv, &a, "alice-ci", "ADMIN").await;
         let (_, b_key) = create_key(&srv, &b, "bob-ci", "OWNER").await;
+        let document = uploaded_document(&srv, &a, &project).await;
+        let study = linked_study(&srv, &a, &project, &document).await;
         let fx = Fixture {
             org: a.org_id.clone(),
             project: project.clone(),
             job: job.clone(),
             api_key: a_key_id.clone(),
-            document: uploaded_document(&srv, &a, &project).await,
+            document,
+            study,
             outsider_email: b.email.clone(),
             owner: a.user_id.clone(),
             plugin_version: "1.0.0".into(),
@@ -820,12 +889,15 @@ evistream_tests::dual_db_test!(
         // merely for being broken.
         let project2 = srv.project(&a.token, &a.org_id, "Control").await;
         let control_form = new_form(&srv, &a, &project2).await;
+        let control_document = uploaded_document(&srv, &a, &project2).await;
+        let control_study = linked_study(&srv, &a, &project2, &control_document).await;
         let control = Fixture {
             org: a.org_id.clone(),
             project: project2.clone(),
             job: queued_job(&srv, &a.org_id, &project2).await,
             api_key: create_key(&srv, &a, "control", "VIEWER").await.0,
-            document: uploaded_document(&srv, &a, &project2).await,
+            document: control_document,
+            study: control_study,
             outsider_email: b.email.clone(),
             // The addMember control made B an OWNER of A's organization.
             owner: b.user_id.clone(),
