@@ -147,23 +147,25 @@ pub async fn analyse(
     measure: Option<EffectMeasure>,
 ) -> ServiceResult<Analysis> {
     let collected = crate::export::collect(app, access, project_id, form_version_id, which).await?;
-    let comparisons = comparisons_of(app, &collected, Measures::from(measure)).await?;
+    let studies = crate::studies::of_documents(app, &collected.project).await?;
+    let comparisons = comparisons_of(app, &collected, &studies, Measures::from(measure)).await?;
     Ok(Analysis {
         pooled: pooled(&comparisons),
         comparisons,
     })
 }
 
-/// The comparisons of values already collected (for the analysis and the
-/// METAFOR_CSV and REVMAN_CSV exports).
+/// The comparisons of values already collected, with each document's
+/// study from [`crate::studies::of_documents`] (for the analysis and the
+/// METAFOR_CSV, REVMAN_CSV and JSON exports).
 pub async fn comparisons_of(
     app: &App,
     collected: &crate::export::Collected,
+    studies: &std::collections::HashMap<String, (String, String)>,
     measures: Measures,
 ) -> ServiceResult<Vec<Comparison>> {
     let roles = roles_of(app, &collected.version).await?;
-    let studies = crate::studies::of_documents(app, &collected.project).await?;
-    let reports = collected.report_values(&studies);
+    let reports = collected.report_values(studies);
     app.cpu
         .run(&collected.project.organization_id, move || {
             comparisons::build(&roles, &reports, measures)

@@ -284,13 +284,14 @@ pub async fn create(
     let collected = collect(app, access, project_id, form_version_id, which).await?;
     let analysis = match format {
         ExportFormat::MetaforCsv | ExportFormat::RevmanCsv | ExportFormat::Json => {
+            let studies = crate::studies::of_documents(app, &collected.project).await?;
             let comparisons = crate::analysis::comparisons_of(
                 app,
                 &collected,
+                &studies,
                 crate::analysis::comparisons::Measures::from(None),
             )
             .await?;
-            let studies = crate::studies::of_documents(app, &collected.project).await?;
             Some((comparisons, studies))
         }
         _ => None,
